@@ -1,0 +1,1 @@
+"""eventual.aws_runtime: not implemented yet (see the package README)."""

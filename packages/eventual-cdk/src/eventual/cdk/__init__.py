@@ -1,0 +1,1 @@
+"""eventual.cdk: not implemented yet (see the package README)."""

@@ -1,0 +1,1 @@
+"""eventual.cli: not implemented yet (see the package README)."""

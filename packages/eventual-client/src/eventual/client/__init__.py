@@ -1,0 +1,1 @@
+"""eventual.client: not implemented yet (see the package README)."""

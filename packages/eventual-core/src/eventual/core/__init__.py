@@ -1,0 +1,118 @@
+"""Eventual core: the programming model, the service spec, the history format, the
+deterministic workflow engine and the runtime over ports.
+
+Everything a service author imports comes from here::
+
+    from eventual.core import workflow, task, command, api, signal, event, subscription
+"""
+
+from .definitions import (
+    EventDefinition,
+    ExecutionHandle,
+    RetryPolicy,
+    SignalDefinition,
+    SignalHandle,
+    SubscriptionDefinition,
+    TaskContext,
+    TaskDefinition,
+    WorkflowDefinition,
+    async_result,
+    condition,
+    event,
+    heartbeat,
+    now,
+    random,
+    send_task_failure,
+    send_task_heartbeat,
+    send_task_success,
+    signal,
+    sleep,
+    sleep_until,
+    subscription,
+    task,
+    task_context,
+    uuid4,
+    workflow,
+)
+from .errors import (
+    DeterminismError,
+    EventualError,
+    ExecutionAlreadyExists,
+    ExecutionNotFound,
+    HeartbeatTimeout,
+    InvalidTaskToken,
+    ServiceError,
+    Timeout,
+    WorkflowTimeout,
+)
+from .history import HISTORY_FORMAT_VERSION, HistoryEvent, export_history, parse_history
+from .http import (
+    ApiRoute,
+    CommandContext,
+    CommandDefinition,
+    HttpError,
+    Request,
+    Response,
+    Router,
+    api,
+    command,
+)
+from .models import Execution, ExecutionStatus
+from .service import Service, load_service
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HISTORY_FORMAT_VERSION",
+    "ApiRoute",
+    "CommandContext",
+    "CommandDefinition",
+    "DeterminismError",
+    "EventDefinition",
+    "EventualError",
+    "Execution",
+    "ExecutionAlreadyExists",
+    "ExecutionHandle",
+    "ExecutionNotFound",
+    "ExecutionStatus",
+    "HeartbeatTimeout",
+    "HistoryEvent",
+    "HttpError",
+    "InvalidTaskToken",
+    "Request",
+    "Response",
+    "RetryPolicy",
+    "Router",
+    "Service",
+    "ServiceError",
+    "SignalDefinition",
+    "SignalHandle",
+    "SubscriptionDefinition",
+    "TaskContext",
+    "TaskDefinition",
+    "Timeout",
+    "WorkflowDefinition",
+    "WorkflowTimeout",
+    "api",
+    "async_result",
+    "command",
+    "condition",
+    "event",
+    "export_history",
+    "heartbeat",
+    "load_service",
+    "now",
+    "parse_history",
+    "random",
+    "send_task_failure",
+    "send_task_heartbeat",
+    "send_task_success",
+    "signal",
+    "sleep",
+    "sleep_until",
+    "subscription",
+    "task",
+    "task_context",
+    "uuid4",
+    "workflow",
+]

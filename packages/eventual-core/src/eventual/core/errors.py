@@ -1,0 +1,137 @@
+"""Errors that cross execution boundaries.
+
+An exception escaping a task, a child workflow or a workflow is recorded as
+``{"error": <name>, "message": <text>}`` and raised again at the awaiting side as an
+:class:`EventualError`. A user subclass of :class:`EventualError` is raised as itself:
+subclasses register themselves by class name when they are defined.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+
+class ErrorPayload(BaseModel):
+    """The serialised form of an error: ``{"error": name, "message": text}``."""
+
+    error: str
+    message: str = ""
+
+
+class EventualError(Exception):
+    """Base class of every error that crosses an Eventual boundary.
+
+    ``EventualError(message="", *, name=None)``; ``.name`` defaults to the class name.
+    """
+
+    _registry: ClassVar[dict[str, type[EventualError]]] = {}
+
+    def __init__(self, message: str = "", *, name: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.name = name or type(self).__name__
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        EventualError._registry[cls.__name__] = cls
+
+    def __str__(self) -> str:
+        if self.name == type(self).__name__:
+            return self.message
+        return f"{self.name}: {self.message}" if self.message else self.name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, message={self.message!r})"
+
+    def to_payload(self) -> ErrorPayload:
+        return ErrorPayload(error=self.name, message=self.message)
+
+
+class Timeout(EventualError):
+    """A task, a wait or an operation did not complete within its timeout."""
+
+
+class HeartbeatTimeout(Timeout):
+    """A task did not send a heartbeat within its ``heartbeat_timeout``."""
+
+
+class WorkflowTimeout(Timeout):
+    """A workflow did not complete within its ``timeout``."""
+
+
+class DeterminismError(EventualError):
+    """Workflow code did something other than what its recorded history says it did."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        name: str | None = None,
+        seq: int | None = None,
+        recorded: Any = None,
+        actual: Any = None,
+    ) -> None:
+        super().__init__(message, name=name)
+        self.seq = seq
+        self.recorded = recorded
+        self.actual = actual
+
+
+class ServiceError(EventualError):
+    """The service definition is invalid (duplicate names, unknown references, ...)."""
+
+
+class ExecutionAlreadyExists(EventualError):
+    """An execution with that name exists with a different input."""
+
+
+class ExecutionNotFound(EventualError):
+    """No execution has that id."""
+
+
+class InvalidTaskToken(EventualError):
+    """A task token could not be decoded or names no waiting task."""
+
+
+def error_payload(exc: BaseException) -> ErrorPayload:
+    """Serialise any exception to ``{error, message}``."""
+    if isinstance(exc, EventualError):
+        return exc.to_payload()
+    return ErrorPayload(error=type(exc).__name__, message=str(exc))
+
+
+def error_from_payload(error: str, message: str = "") -> EventualError:
+    """Rebuild the exception to raise at the awaiting side.
+
+    A registered :class:`EventualError` subclass of that name is raised as itself; anything
+    else (``ValueError`` in a task, say) comes back as :class:`EventualError` carrying the name.
+    """
+    cls = EventualError._registry.get(error)
+    if cls is not None:
+        try:
+            exc = cls(message)
+        except TypeError:
+            exc = EventualError(message, name=error)
+        exc.name = error
+        return exc
+    if error == "EventualError":
+        return EventualError(message)
+    return EventualError(message, name=error)
+
+
+def matches_error(exc_name: str, candidates: list[str | type[BaseException]]) -> bool:
+    """Whether an error name is listed (by name or by class, subclasses included)."""
+    for c in candidates:
+        if isinstance(c, str):
+            if c == exc_name:
+                return True
+            continue
+        if c.__name__ == exc_name:
+            return True
+        sub = EventualError._registry.get(exc_name) or getattr(builtins, exc_name, None)
+        if isinstance(sub, type) and issubclass(sub, c):
+            return True
+    return False

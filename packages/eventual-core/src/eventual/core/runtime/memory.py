@@ -1,0 +1,418 @@
+"""In-memory adapters for every port, and a driver that runs them in one asyncio loop.
+
+This is the runtime of unit tests (``eventual.testing.TestEnvironment`` builds on it with a
+virtual clock). It is not durable: everything lives in the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+from collections import deque
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..engine.executor import LogEntry
+from ..history import EmittedEvent, HistoryEvent, InputEvent
+from ..models import Execution, ExecutionStatus
+from ..service import Service
+from .ports import (
+    Clock,
+    ConflictError,
+    Ports,
+    StoredExecution,
+    TaskClaim,
+    TaskRequest,
+    TimerRequest,
+)
+from .runtime import RealClock, Runtime
+
+logger = logging.getLogger("eventual.runtime")
+
+
+# ---------------------------------------------------------------- stores
+
+
+class MemoryExecutionStore:
+    def __init__(self) -> None:
+        self._records: dict[str, Execution] = {}
+        self._history: dict[str, list[HistoryEvent]] = {}
+
+    async def create(self, execution: Execution) -> tuple[StoredExecution, bool]:
+        existing = self._records.get(execution.id)
+        if existing is not None:
+            return StoredExecution(existing, len(self._history[execution.id])), False
+        self._records[execution.id] = execution
+        self._history[execution.id] = []
+        return StoredExecution(execution, 0), True
+
+    async def get(self, execution_id: str) -> StoredExecution | None:
+        record = self._records.get(execution_id)
+        if record is None:
+            return None
+        return StoredExecution(record, len(self._history[execution_id]))
+
+    async def list(
+        self,
+        *,
+        workflow: str | None = None,
+        statuses: Sequence[ExecutionStatus] | None = None,
+        limit: int = 100,
+        next_token: str | None = None,
+    ) -> tuple[list[Execution], str | None]:
+        wanted = set(statuses) if statuses else None
+        rows = [
+            e
+            for e in self._records.values()
+            if (workflow is None or e.workflow == workflow)
+            and (wanted is None or e.status in wanted)
+        ]
+        rows.sort(key=lambda e: (e.start_time, e.id), reverse=True)
+        start = int(next_token) if next_token else 0
+        page = rows[start : start + limit]
+        more = start + limit < len(rows)
+        return page, str(start + limit) if more else None
+
+    async def read_history(self, execution_id: str) -> list[HistoryEvent]:
+        return list(self._history.get(execution_id, ()))
+
+    async def commit_step(
+        self,
+        execution_id: str,
+        *,
+        expected_length: int,
+        events: Sequence[HistoryEvent],
+        execution: Execution,
+    ) -> None:
+        history = self._history[execution_id]
+        if len(history) != expected_length:
+            raise ConflictError(execution_id)
+        history.extend(events)
+        self._records[execution_id] = execution
+
+
+class MemoryClaimStore:
+    def __init__(self) -> None:
+        self._claims: dict[tuple[str, int, int], TaskClaim] = {}
+
+    async def claim(self, execution_id: str, seq: int, attempt: int, now: datetime) -> bool:
+        key = (execution_id, seq, attempt)
+        if key in self._claims:
+            return False
+        self._claims[key] = TaskClaim(execution_id, seq, attempt, claimed_at=now)
+        return True
+
+    async def get(self, execution_id: str, seq: int, attempt: int) -> TaskClaim | None:
+        return self._claims.get((execution_id, seq, attempt))
+
+    async def heartbeat(
+        self, execution_id: str, seq: int, attempt: int, now: datetime, details: Any = None
+    ) -> TaskClaim | None:
+        key = (execution_id, seq, attempt)
+        claim = self._claims.get(key)
+        if claim is None:
+            return None
+        claim = replace(claim, last_heartbeat=now, heartbeat_details=details)
+        self._claims[key] = claim
+        return claim
+
+    async def finish(
+        self, execution_id: str, seq: int, attempt: int, *, timed_out: bool = False
+    ) -> bool:
+        key = (execution_id, seq, attempt)
+        claim = self._claims.get(key)
+        if claim is None or claim.done:
+            return False
+        self._claims[key] = replace(claim, done=True, timed_out=timed_out)
+        return True
+
+
+class MemoryLogSink:
+    def __init__(self) -> None:
+        self._entries: list[tuple[str, LogEntry]] = []
+
+    async def append(self, execution_id: str, entries: Sequence[LogEntry]) -> None:
+        self._entries.extend((execution_id, e) for e in entries)
+
+    async def read(
+        self, execution_id: str | None = None, *, workflow: str | None = None
+    ) -> list[tuple[str, LogEntry]]:
+        return [
+            (eid, e)
+            for eid, e in self._entries
+            if (execution_id is None or eid == execution_id)
+            and (workflow is None or eid.split("/", 1)[0] == workflow)
+        ]
+
+
+# ---------------------------------------------------------------- queues driven in-process
+
+
+class _Driver:
+    """Spawns the work the adapters receive as asyncio tasks, and knows when all is quiet."""
+
+    def __init__(self) -> None:
+        self.runtime: Runtime | None = None
+        self._outstanding = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.errors: list[BaseException] = []
+
+    def spawn(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        self._outstanding += 1
+        self._idle.clear()
+        task = asyncio.get_running_loop().create_task(self._run(make))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        try:
+            await make()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception("runtime work failed")
+            self.errors.append(exc)
+        finally:
+            self._outstanding -= 1
+            if self._outstanding == 0:
+                self._idle.set()
+
+    async def idle(self) -> None:
+        while self._outstanding:
+            await self._idle.wait()
+            # Let callbacks that were scheduled by the last task settle.
+            await asyncio.sleep(0)
+
+    async def cancel_all(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        for t in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+
+
+class MemoryExecutionQueue:
+    """Per-execution FIFO; one consumer per execution at a time."""
+
+    def __init__(self, driver: _Driver) -> None:
+        self._driver = driver
+        self._queues: dict[str, deque[InputEvent]] = {}
+        self._leased: set[str] = set()
+
+    async def enqueue(self, execution_id: str, events: Sequence[InputEvent]) -> None:
+        self._queues.setdefault(execution_id, deque()).extend(events)
+        if execution_id not in self._leased:
+            self._leased.add(execution_id)
+            self._driver.spawn(lambda: self._consume(execution_id))
+
+    async def _consume(self, execution_id: str) -> None:
+        runtime = self._driver.runtime
+        assert runtime is not None
+        queue = self._queues[execution_id]
+        try:
+            while queue:
+                batch = list(queue)
+                queue.clear()
+                await runtime.orchestrate(execution_id, batch)
+        finally:
+            self._leased.discard(execution_id)
+            if not queue:
+                self._queues.pop(execution_id, None)
+
+    def pending(self) -> int:
+        return sum(len(q) for q in self._queues.values())
+
+
+class MemoryTaskDispatcher:
+    def __init__(self, driver: _Driver) -> None:
+        self._driver = driver
+
+    async def dispatch(self, request: TaskRequest) -> None:
+        runtime = self._driver.runtime
+        assert runtime is not None
+        self._driver.spawn(lambda: runtime.run_task(request))
+
+
+class MemoryEventBus:
+    def __init__(self, driver: _Driver) -> None:
+        self._driver = driver
+
+    async def publish(self, events: Sequence[EmittedEvent]) -> None:
+        runtime = self._driver.runtime
+        assert runtime is not None
+        for event in events:
+            self._driver.spawn(lambda e=event: runtime.deliver_event(e))
+
+
+class MemoryTimerScheduler:
+    """A heap of timers. With a real clock a background task fires them when due; with a
+    virtual clock :meth:`InMemoryRuntime.advance_to` does."""
+
+    def __init__(self, driver: _Driver) -> None:
+        self._driver = driver
+        self._heap: list[tuple[datetime, int, str]] = []
+        self._timers: dict[str, TimerRequest] = {}
+        self._counter = 0
+        self.changed = asyncio.Event()
+
+    async def schedule(self, timer: TimerRequest) -> None:
+        self._timers[timer.timer_id] = timer
+        self._counter += 1
+        heapq.heappush(self._heap, (timer.due, self._counter, timer.timer_id))
+        self.changed.set()
+
+    async def cancel(self, timer_id: str) -> None:
+        self._timers.pop(timer_id, None)
+
+    def next_due(self) -> datetime | None:
+        while self._heap:
+            due, _, timer_id = self._heap[0]
+            timer = self._timers.get(timer_id)
+            if timer is None or timer.due != due:
+                heapq.heappop(self._heap)
+                continue
+            return due
+        return None
+
+    def pop_due(self, now: datetime) -> TimerRequest | None:
+        due = self.next_due()
+        if due is None or due > now:
+            return None
+        _, _, timer_id = heapq.heappop(self._heap)
+        return self._timers.pop(timer_id)
+
+    def fire(self, timer: TimerRequest) -> None:
+        runtime = self._driver.runtime
+        assert runtime is not None
+        self._driver.spawn(lambda: runtime.fire_timer(timer))
+
+    def __len__(self) -> int:
+        return len(self._timers)
+
+
+# ---------------------------------------------------------------- the runtime
+
+
+class VirtualClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        start = start or datetime(2024, 1, 1, tzinfo=UTC)
+        if start.tzinfo is None:
+            raise ValueError("the start time must be timezone-aware (use tzinfo=UTC)")
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, t: datetime) -> None:
+        if t > self._now:
+            self._now = t
+
+
+class InMemoryRuntime(Runtime):
+    """The runtime on in-memory adapters. ``async with InMemoryRuntime(service) as rt``.
+
+    With the default real clock, timers fire on their own. With a :class:`VirtualClock`,
+    nothing moves in time until :meth:`advance_to` or :meth:`advance` is awaited, and a step
+    costs the same whatever span of time it covers.
+    """
+
+    def __init__(self, service: Service, *, clock: Clock | None = None, cache_size: int = 1024):
+        self._driver = _Driver()
+        self.timer_scheduler = MemoryTimerScheduler(self._driver)
+        self.queue = MemoryExecutionQueue(self._driver)
+        ports = Ports(
+            executions=MemoryExecutionStore(),
+            tasks=MemoryTaskDispatcher(self._driver),
+            claims=MemoryClaimStore(),
+            timers=self.timer_scheduler,
+            events=MemoryEventBus(self._driver),
+            queue=self.queue,
+            logs=MemoryLogSink(),
+        )
+        super().__init__(service, ports, clock=clock or RealClock(), cache_size=cache_size)
+        self._driver.runtime = self
+        self._timer_task: asyncio.Task[None] | None = None
+
+    @property
+    def virtual(self) -> bool:
+        return isinstance(self.clock, VirtualClock)
+
+    async def __aenter__(self) -> InMemoryRuntime:
+        if not self.virtual:
+            self._timer_task = asyncio.get_running_loop().create_task(self._timer_loop())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer_task
+        await self._driver.cancel_all()
+        self.clear_cache()
+
+    @property
+    def errors(self) -> list[BaseException]:
+        """Unexpected errors raised inside the runtime's own work (not user errors)."""
+        return self._driver.errors
+
+    async def idle(self) -> None:
+        """Wait until no work is queued or running (timers in the future aside)."""
+        await self._driver.idle()
+
+    async def advance_to(self, target: datetime) -> None:
+        """Virtual clock: fire every timer due up to ``target`` in due order, letting the
+        work each one causes finish before the next, then set the clock to ``target``."""
+        clock = self.clock
+        if not isinstance(clock, VirtualClock):
+            raise RuntimeError("advance_to() needs a runtime with a VirtualClock")
+        await self.idle()
+        timers = self.timer_scheduler
+        while True:
+            due = timers.next_due()
+            if due is None or due > target:
+                break
+            clock.set(due)
+            while (timer := timers.pop_due(clock.now())) is not None:
+                timers.fire(timer)
+            await self.idle()
+        clock.set(target)
+        await self.idle()
+
+    async def advance(self, seconds: float) -> None:
+        await self.advance_to(self.clock.now() + timedelta(seconds=seconds))
+
+    async def _timer_loop(self) -> None:
+        timers = self.timer_scheduler
+        while True:
+            timers.changed.clear()
+            now = self.clock.now()
+            while (timer := timers.pop_due(now)) is not None:
+                timers.fire(timer)
+            due = timers.next_due()
+            wait = None if due is None else max(0.0, (due - self.clock.now()).total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(timers.changed.wait(), wait)
+
+    async def wait_for_execution(self, execution_id: str, *, timeout: float = 30.0) -> Execution:
+        """Wait (real clock) until an execution is no longer in progress."""
+
+        async def done() -> Execution:
+            while True:
+                execution = await self.get_execution(execution_id)
+                if execution.status is not ExecutionStatus.IN_PROGRESS:
+                    return execution
+                await self.idle()
+                execution = await self.get_execution(execution_id)
+                if execution.status is not ExecutionStatus.IN_PROGRESS:
+                    return execution
+                await asyncio.sleep(0.005)
+
+        return await asyncio.wait_for(done(), timeout)

@@ -1,0 +1,194 @@
+"""The ports between the shared runtime logic and infrastructure.
+
+Each port has an in-memory adapter in :mod:`eventual.core.runtime.memory`; the SQLite and AWS
+runtimes supply their own. A runtime is a choice of adapters: the orchestrator, the workers and
+the system commands are the same code everywhere.
+
+The execution store holds both the execution records and their histories, because one
+orchestration step must commit the new history events and the new status together
+(``commit_step``), conditional on the history length the step was computed from.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..engine.executor import LogEntry
+from ..history import EmittedEvent, HistoryEvent, InputEvent
+from ..models import Execution, ExecutionStatus
+
+
+class ConflictError(Exception):
+    """Another orchestrator advanced the execution first; the step must be recomputed."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class StoredExecution:
+    """An execution record with the length of its history (the commit version)."""
+
+    execution: Execution
+    history_length: int
+
+
+class ExecutionStore(Protocol):
+    async def create(self, execution: Execution) -> tuple[StoredExecution, bool]:
+        """Create the record if absent; returns the stored one and whether it was created."""
+        ...
+
+    async def get(self, execution_id: str) -> StoredExecution | None: ...
+
+    async def list(
+        self,
+        *,
+        workflow: str | None = None,
+        statuses: Sequence[ExecutionStatus] | None = None,
+        limit: int = 100,
+        next_token: str | None = None,
+    ) -> tuple[list[Execution], str | None]:
+        """Newest first."""
+        ...
+
+    async def read_history(self, execution_id: str) -> list[HistoryEvent]: ...
+
+    async def commit_step(
+        self,
+        execution_id: str,
+        *,
+        expected_length: int,
+        events: Sequence[HistoryEvent],
+        execution: Execution,
+    ) -> None:
+        """Append ``events`` and store ``execution`` atomically, if the history still has
+        ``expected_length`` events; else raise :class:`ConflictError`."""
+        ...
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    execution_id: str
+    workflow: str
+    seq: int
+    attempt: int
+    name: str
+    args: list[Any]
+    timeout: float | None = None
+    heartbeat_timeout: float | None = None
+
+    @property
+    def token(self) -> str:
+        return encode_token(self.execution_id, self.seq, self.attempt)
+
+
+class TaskDispatcher(Protocol):
+    async def dispatch(self, request: TaskRequest) -> None: ...
+
+
+@dataclass(frozen=True)
+class TaskClaim:
+    execution_id: str
+    seq: int
+    attempt: int
+    claimed_at: datetime
+    last_heartbeat: datetime | None = None
+    heartbeat_details: Any = None
+    done: bool = False
+    timed_out: bool = False
+
+
+class TaskClaimStore(Protocol):
+    async def claim(self, execution_id: str, seq: int, attempt: int, now: datetime) -> bool:
+        """True for the first caller for (execution, seq, attempt); False ever after."""
+        ...
+
+    async def get(self, execution_id: str, seq: int, attempt: int) -> TaskClaim | None: ...
+
+    async def heartbeat(
+        self, execution_id: str, seq: int, attempt: int, now: datetime, details: Any = None
+    ) -> TaskClaim | None: ...
+
+    async def finish(
+        self, execution_id: str, seq: int, attempt: int, *, timed_out: bool = False
+    ) -> bool:
+        """Mark the attempt done (or timed out). False if it already was."""
+        ...
+
+
+@dataclass(frozen=True)
+class TimerRequest:
+    """Deliver ``event`` into ``execution_id`` at ``due``; or, for a heartbeat check, look at
+    the task claim then."""
+
+    timer_id: str
+    execution_id: str
+    due: datetime
+    event: InputEvent | None = None
+    heartbeat: tuple[int, int, float] | None = None  # (seq, attempt, heartbeat_timeout)
+
+
+class TimerScheduler(Protocol):
+    async def schedule(self, timer: TimerRequest) -> None: ...
+    async def cancel(self, timer_id: str) -> None: ...
+
+
+class EventBus(Protocol):
+    async def publish(self, events: Sequence[EmittedEvent]) -> None: ...
+
+
+class ExecutionQueue(Protocol):
+    async def enqueue(self, execution_id: str, events: Sequence[InputEvent]) -> None:
+        """Deliver events to an execution, in order, at least once."""
+        ...
+
+
+class LogSink(Protocol):
+    async def append(self, execution_id: str, entries: Sequence[LogEntry]) -> None: ...
+    async def read(
+        self, execution_id: str | None = None, *, workflow: str | None = None
+    ) -> list[tuple[str, LogEntry]]: ...
+
+
+@dataclass
+class Ports:
+    """The adapters a runtime is made of."""
+
+    executions: ExecutionStore
+    tasks: TaskDispatcher
+    claims: TaskClaimStore
+    timers: TimerScheduler
+    events: EventBus
+    queue: ExecutionQueue
+    logs: LogSink
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[None]:
+        """One orchestration step's writes; a transactional adapter set overrides this."""
+        yield
+
+
+# ---------------------------------------------------------------- task tokens
+
+
+def encode_token(execution_id: str, seq: int, attempt: int) -> str:
+    raw = json.dumps([execution_id, seq, attempt], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str) -> tuple[str, int, int]:
+    from ..errors import InvalidTaskToken
+
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        execution_id, seq, attempt = json.loads(raw)
+        return str(execution_id), int(seq), int(attempt)
+    except Exception:
+        raise InvalidTaskToken(f"{token[:40]!r} is not a task token") from None

@@ -1,0 +1,580 @@
+"""The runtime: orchestrator, workers and system commands, written once against the ports.
+
+Every runtime (TestEnvironment, ``eventual dev``, AWS Lambda) is this class with a set of
+adapters and a driver that feeds it: the driver delivers queued events to
+:meth:`Runtime.orchestrate`, task requests to :meth:`Runtime.run_task`, due timers to
+:meth:`Runtime.fire_timer` and published events to :meth:`Runtime.deliver_event`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .._context import task_context_var, use_runtime
+from ..definitions import AsyncResult, TaskContext
+from ..engine import (
+    CancelTimer,
+    Command,
+    DispatchTask,
+    EmitEvents,
+    NotifyParent,
+    ScheduleTimer,
+    SendSignal,
+    StartChild,
+    WorkflowExecutor,
+)
+from ..engine.executor import LogEntry
+from ..errors import (
+    DeterminismError,
+    EventualError,
+    ExecutionAlreadyExists,
+    ExecutionNotFound,
+    InvalidTaskToken,
+    ServiceError,
+    error_payload,
+)
+from ..history import (
+    EmittedEvent,
+    HistoryEvent,
+    InputEvent,
+    ParentRef,
+    SignalReceived,
+    TaskFailed,
+    TaskHeartbeatTimedOut,
+    TaskSucceeded,
+    TaskTimedOut,
+    WorkflowFailed,
+    WorkflowStarted,
+    WorkflowSucceeded,
+)
+from ..models import Execution, ExecutionStatus
+from ..serialization import dumps
+from ..service import Service
+from .ports import (
+    Clock,
+    ConflictError,
+    Ports,
+    StoredExecution,
+    TaskRequest,
+    TimerRequest,
+    decode_token,
+)
+
+logger = logging.getLogger("eventual.runtime")
+
+EventListener = Callable[[EmittedEvent], Awaitable[None] | None]
+
+
+class RealClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class Runtime:
+    """The shared logic of every runtime. Implements ``RuntimeClient`` for user code."""
+
+    def __init__(
+        self,
+        service: Service,
+        ports: Ports,
+        *,
+        clock: Clock | None = None,
+        cache_size: int = 1024,
+    ) -> None:
+        self.service = service
+        self.ports = ports
+        self.clock: Clock = clock or RealClock()
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, WorkflowExecutor] = OrderedDict()
+        self.listeners: list[tuple[set[str] | None, EventListener]] = []
+        self.subscriptions_enabled = True
+        self.stats = {"cold_replays": 0, "warm_steps": 0, "conflicts": 0}
+
+    # ------------------------------------------------------------ helpers
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def _stamp(self, event: InputEvent) -> InputEvent:
+        return event.model_copy(update={"timestamp": self.now()})
+
+    def _lookup_workflow(self, name: str) -> Any:
+        return self.service.workflows.get(name)
+
+    # ------------------------------------------------------------ starting executions
+
+    async def start_execution(
+        self,
+        workflow: str,
+        input: Any,
+        *,
+        execution_name: str | None = None,
+        timeout: timedelta | None = None,
+        execution_id: str | None = None,
+        parent: ParentRef | None = None,
+    ) -> str:
+        """Start an execution. Same name and same input returns the existing one; same name
+        and another input raises :class:`ExecutionAlreadyExists`."""
+        definition = self.service.workflow(workflow)
+        if execution_id is None:
+            name = execution_name or str(uuid.uuid4())
+            if not name or any(c in name for c in "\n\r\t"):
+                raise ValueError(f"invalid execution name {name!r}")
+            execution_id = f"{workflow}/{name}"
+        now = self.now()
+        limit = timeout.total_seconds() if timeout is not None else definition.timeout
+        timeout_at = now + timedelta(seconds=limit) if limit is not None else None
+        record = Execution(
+            id=execution_id,
+            workflow=workflow,
+            status=ExecutionStatus.IN_PROGRESS,
+            input=input,
+            start_time=now,
+            parent=parent,
+            timeout_at=timeout_at,
+        )
+        stored, created = await self.ports.executions.create(record)
+        if not created:
+            if dumps(stored.execution.input) != dumps(input):
+                raise ExecutionAlreadyExists(
+                    f"execution {execution_id!r} already exists with a different input; "
+                    "choose another execution name"
+                )
+            if stored.history_length > 0:
+                return execution_id
+            # Created but never started (a crash between the two writes): start it now.
+            record = stored.execution
+        await self.ports.queue.enqueue(
+            execution_id,
+            [
+                WorkflowStarted(
+                    timestamp=record.start_time,
+                    workflow=workflow,
+                    execution_id=execution_id,
+                    input=record.input,
+                    timeout_at=record.timeout_at,
+                    parent=record.parent,
+                )
+            ],
+        )
+        return execution_id
+
+    # ------------------------------------------------------------ queries
+
+    async def get_execution(self, execution_id: str) -> Execution:
+        stored = await self.ports.executions.get(execution_id)
+        if stored is None:
+            raise ExecutionNotFound(f"no execution {execution_id!r}")
+        return stored.execution
+
+    async def list_executions(
+        self,
+        *,
+        workflow: str | None = None,
+        statuses: Sequence[ExecutionStatus] | None = None,
+        limit: int | None = None,
+        next_token: str | None = None,
+    ) -> tuple[list[Execution], str | None]:
+        return await self.ports.executions.list(
+            workflow=workflow, statuses=statuses, limit=limit or 100, next_token=next_token
+        )
+
+    async def get_history(self, execution_id: str) -> list[HistoryEvent]:
+        if await self.ports.executions.get(execution_id) is None:
+            raise ExecutionNotFound(f"no execution {execution_id!r}")
+        return await self.ports.executions.read_history(execution_id)
+
+    async def get_logs(
+        self, execution_id: str | None = None, *, workflow: str | None = None
+    ) -> list[tuple[str, LogEntry]]:
+        return await self.ports.logs.read(execution_id, workflow=workflow)
+
+    # ------------------------------------------------------------ signals, events, tasks
+
+    async def send_signal(
+        self, execution_id: str, signal: str, payload: Any, *, signal_id: str | None = None
+    ) -> None:
+        if await self.ports.executions.get(execution_id) is None:
+            raise ExecutionNotFound(f"cannot send signal {signal!r}: no execution {execution_id!r}")
+        await self.ports.queue.enqueue(
+            execution_id,
+            [
+                SignalReceived(
+                    timestamp=self.now(),
+                    signal_id=signal_id or str(uuid.uuid4()),
+                    signal=signal,
+                    payload=payload,
+                )
+            ],
+        )
+
+    async def emit_events(self, event: str, payloads: Sequence[Any]) -> None:
+        await self.ports.events.publish([EmittedEvent(name=event, payload=p) for p in payloads])
+
+    async def _complete_task(self, token: str, event_for: Callable[[int, int], InputEvent]) -> None:
+        execution_id, seq, attempt = decode_token(token)
+        claim = await self.ports.claims.get(execution_id, seq, attempt)
+        if claim is None:
+            raise InvalidTaskToken("that task token names no task that was started")
+        await self.ports.claims.finish(execution_id, seq, attempt)
+        await self.ports.queue.enqueue(execution_id, [self._stamp(event_for(seq, attempt))])
+
+    async def send_task_success(self, token: str, result: Any = None) -> None:
+        await self._complete_task(
+            token, lambda seq, attempt: TaskSucceeded(seq=seq, attempt=attempt, result=result)
+        )
+
+    async def send_task_failure(self, token: str, error: str, message: str = "") -> None:
+        await self._complete_task(
+            token,
+            lambda seq, attempt: TaskFailed(seq=seq, attempt=attempt, error=error, message=message),
+        )
+
+    async def send_task_heartbeat(self, token: str, details: Any = None) -> bool:
+        """Record a heartbeat; returns True if the task attempt was cancelled (timed out)."""
+        execution_id, seq, attempt = decode_token(token)
+        claim = await self.ports.claims.heartbeat(execution_id, seq, attempt, self.now(), details)
+        if claim is None:
+            raise InvalidTaskToken("that task token names no task that was started")
+        return claim.timed_out
+
+    # ------------------------------------------------------------ the orchestrator
+
+    async def orchestrate(self, execution_id: str, events: Sequence[InputEvent]) -> None:
+        """Apply queued events to one execution: replay or reuse its state, run the engine,
+        dispatch the outgoing work and commit the step."""
+        for _ in range(5):
+            stored = await self.ports.executions.get(execution_id)
+            if stored is None:
+                logger.warning(
+                    "dropped %d event(s) for unknown execution %s", len(events), execution_id
+                )
+                return
+            if stored.execution.status is not ExecutionStatus.IN_PROGRESS:
+                self._evict(execution_id)
+                return
+            executor = self._cache.pop(execution_id, None)
+            if executor is not None and executor.history_length != stored.history_length:
+                executor.close()
+                executor = None
+            if executor is None:
+                executor = await self._cold_executor(stored)
+                if executor is None:
+                    return
+            else:
+                self.stats["warm_steps"] += 1
+            try:
+                result = executor.step(events)
+            except DeterminismError as exc:
+                executor.close()
+                await self._fail_nondeterministic(stored, exc)
+                return
+            if not result.events:
+                self._keep(execution_id, executor)
+                return
+            execution = self._updated_record(stored.execution, result.completion)
+            try:
+                async with self.ports.unit_of_work():
+                    await self._dispatch(result.commands)
+                    await self.ports.executions.commit_step(
+                        execution_id,
+                        expected_length=stored.history_length,
+                        events=result.events,
+                        execution=execution,
+                    )
+            except ConflictError:
+                self.stats["conflicts"] += 1
+                executor.close()
+                continue
+            except BaseException:
+                executor.close()
+                raise
+            if result.logs:
+                await self.ports.logs.append(execution_id, result.logs)
+            if executor.completed:
+                executor.close()
+            else:
+                self._keep(execution_id, executor)
+            return
+        raise ConflictError(f"execution {execution_id}: gave up after repeated write conflicts")
+
+    async def _cold_executor(self, stored: StoredExecution) -> WorkflowExecutor | None:
+        workflow = self.service.workflows.get(stored.execution.workflow)
+        if workflow is None:
+            await self._fail(
+                stored,
+                EventualError(
+                    f"this service has no workflow {stored.execution.workflow!r} any more",
+                    name="WorkflowNotFound",
+                ),
+            )
+            return None
+        history = await self.ports.executions.read_history(stored.execution.id)
+        self.stats["cold_replays"] += 1
+        try:
+            return WorkflowExecutor.replay(workflow, history, workflows=self._lookup_workflow)
+        except DeterminismError as exc:
+            await self._fail_nondeterministic(stored, exc)
+            return None
+
+    async def _fail_nondeterministic(self, stored: StoredExecution, exc: DeterminismError) -> None:
+        logger.error("execution %s failed: %s", stored.execution.id, exc.message)
+        await self._fail(stored, exc)
+
+    async def _fail(self, stored: StoredExecution, exc: EventualError) -> None:
+        outcome = WorkflowFailed(timestamp=self.now(), error=exc.name, message=exc.message)
+        execution = self._updated_record(stored.execution, outcome)
+        try:
+            await self.ports.executions.commit_step(
+                stored.execution.id,
+                expected_length=stored.history_length,
+                events=[outcome],
+                execution=execution,
+            )
+        except ConflictError:
+            return
+        if stored.execution.parent is not None:
+            await self._dispatch(
+                [
+                    NotifyParent(
+                        stored.execution.parent,
+                        _child_failed(stored.execution.parent.seq, exc),
+                    )
+                ]
+            )
+
+    def _updated_record(
+        self, execution: Execution, completion: WorkflowSucceeded | WorkflowFailed | None
+    ) -> Execution:
+        if completion is None:
+            return execution
+        if isinstance(completion, WorkflowSucceeded):
+            return execution.model_copy(
+                update={
+                    "status": ExecutionStatus.SUCCEEDED,
+                    "result": completion.result,
+                    "end_time": completion.timestamp,
+                }
+            )
+        return execution.model_copy(
+            update={
+                "status": ExecutionStatus.FAILED,
+                "error": completion.error,
+                "message": completion.message,
+                "end_time": completion.timestamp,
+            }
+        )
+
+    def _keep(self, execution_id: str, executor: WorkflowExecutor) -> None:
+        self._cache[execution_id] = executor
+        while len(self._cache) > self.cache_size:
+            _, old = self._cache.popitem(last=False)
+            old.close()
+
+    def _evict(self, execution_id: str) -> None:
+        executor = self._cache.pop(execution_id, None)
+        if executor is not None:
+            executor.close()
+
+    def clear_cache(self) -> None:
+        for executor in self._cache.values():
+            executor.close()
+        self._cache.clear()
+
+    async def _dispatch(self, commands: Sequence[Command]) -> None:
+        ports = self.ports
+        for c in commands:
+            if isinstance(c, DispatchTask):
+                await ports.tasks.dispatch(
+                    TaskRequest(
+                        c.execution_id,
+                        c.workflow,
+                        c.seq,
+                        c.attempt,
+                        c.name,
+                        c.args,
+                        c.timeout,
+                        c.heartbeat_timeout,
+                    )
+                )
+                if c.heartbeat_timeout is not None:
+                    await ports.timers.schedule(
+                        TimerRequest(
+                            f"{c.execution_id}|{c.seq}:heartbeat:{c.attempt}",
+                            c.execution_id,
+                            self.now() + timedelta(seconds=c.heartbeat_timeout),
+                            heartbeat=(c.seq, c.attempt, c.heartbeat_timeout),
+                        )
+                    )
+            elif isinstance(c, ScheduleTimer):
+                await ports.timers.schedule(
+                    TimerRequest(c.timer_id, c.execution_id, c.due, event=c.event)
+                )
+            elif isinstance(c, CancelTimer):
+                await ports.timers.cancel(c.timer_id)
+            elif isinstance(c, StartChild):
+                try:
+                    await self.start_execution(
+                        c.workflow, c.input, execution_id=c.execution_id, parent=c.parent
+                    )
+                except (ServiceError, ExecutionAlreadyExists) as exc:
+                    await ports.queue.enqueue(
+                        c.parent.execution_id, [self._stamp(_child_failed(c.parent.seq, exc))]
+                    )
+            elif isinstance(c, SendSignal):
+                if await ports.executions.get(c.execution_id) is None:
+                    logger.warning(
+                        "signal %s to unknown execution %s dropped", c.signal, c.execution_id
+                    )
+                    continue
+                await ports.queue.enqueue(
+                    c.execution_id,
+                    [
+                        SignalReceived(
+                            timestamp=self.now(),
+                            signal_id=c.signal_id,
+                            signal=c.signal,
+                            payload=c.payload,
+                        )
+                    ],
+                )
+            elif isinstance(c, EmitEvents):
+                await ports.events.publish(c.events)
+            elif isinstance(c, NotifyParent):
+                await ports.queue.enqueue(c.parent.execution_id, [self._stamp(c.event)])
+
+    # ------------------------------------------------------------ workers
+
+    async def run_task(self, request: TaskRequest) -> None:
+        """Run one task attempt (claimed once) and send its result to the execution."""
+        ports = self.ports
+        if not await ports.claims.claim(
+            request.execution_id, request.seq, request.attempt, self.now()
+        ):
+            return
+        token = request.token
+        event: InputEvent
+        definition = self.service.tasks.get(request.name)
+        if definition is None:
+            event = TaskFailed(
+                seq=request.seq,
+                attempt=request.attempt,
+                error="TaskNotFound",
+                message=f"this service has no task {request.name!r}",
+            )
+        else:
+            ctx = TaskContext(
+                execution_id=request.execution_id,
+                workflow_name=request.workflow,
+                task_name=request.name,
+                seq=request.seq,
+                attempt=request.attempt,
+                token=token,
+            )
+            reset = task_context_var().set(ctx)
+            try:
+                with use_runtime(self):
+                    event = await self._invoke_task(definition, request, token)  # type: ignore[assignment]
+            finally:
+                task_context_var().reset(reset)
+            if event is None:
+                return  # completes later, by token
+        await ports.claims.finish(request.execution_id, request.seq, request.attempt)
+        await ports.queue.enqueue(request.execution_id, [self._stamp(event)])
+
+    async def _invoke_task(
+        self, definition: Any, request: TaskRequest, token: str
+    ) -> InputEvent | None:
+        try:
+            value = await self.invoke_task_handler(definition, request)
+            if isinstance(value, AsyncResult):
+                registered = value.register(token)
+                if inspect.isawaitable(registered):
+                    await registered
+                return None
+            return TaskSucceeded(
+                seq=request.seq, attempt=request.attempt, result=definition.result_to_json(value)
+            )
+        except Exception as exc:
+            payload = error_payload(exc)
+            logger.info(
+                "task %s (%s seq %s attempt %s) failed: %s: %s",
+                request.name,
+                request.execution_id,
+                request.seq,
+                request.attempt,
+                payload.error,
+                payload.message,
+            )
+            return TaskFailed(
+                seq=request.seq,
+                attempt=request.attempt,
+                error=payload.error,
+                message=payload.message,
+            )
+
+    async def invoke_task_handler(self, definition: Any, request: TaskRequest) -> Any:
+        """Run the task's code. TestEnvironment overrides this to apply task mocks."""
+        return await definition.invoke_json(request.args)
+
+    async def fire_timer(self, timer: TimerRequest) -> None:
+        """A timer fell due: deliver its event, or check a task's heartbeat."""
+        ports = self.ports
+        if timer.heartbeat is not None:
+            seq, attempt, limit = timer.heartbeat
+            claim = await ports.claims.get(timer.execution_id, seq, attempt)
+            now = self.now()
+            if claim is not None and claim.done:
+                return
+            last = (claim.last_heartbeat or claim.claimed_at) if claim is not None else now
+            deadline = last + timedelta(seconds=limit)
+            if claim is not None and deadline <= now:
+                if await ports.claims.finish(timer.execution_id, seq, attempt, timed_out=True):
+                    await ports.queue.enqueue(
+                        timer.execution_id,
+                        [TaskHeartbeatTimedOut(timestamp=now, seq=seq, attempt=attempt)],
+                    )
+                return
+            await ports.timers.schedule(
+                TimerRequest(
+                    timer.timer_id, timer.execution_id, deadline, heartbeat=timer.heartbeat
+                )
+            )
+            return
+        assert timer.event is not None
+        if isinstance(timer.event, TaskTimedOut):
+            await ports.claims.finish(
+                timer.execution_id, timer.event.seq, timer.event.attempt, timed_out=True
+            )
+        await ports.queue.enqueue(timer.execution_id, [self._stamp(timer.event)])
+
+    async def deliver_event(self, event: EmittedEvent) -> None:
+        """Run the subscriptions (and test listeners) of one published event."""
+        if self.subscriptions_enabled:
+            for sub in self.service.subscriptions_for(event.name):
+                definition = self.service.events.get(event.name)
+                schema = definition.schema if definition is not None else Any
+                try:
+                    with use_runtime(self):
+                        await sub.handle(event.name, event.payload, schema)
+                except Exception:
+                    logger.exception("subscription %s failed on event %s", sub.name, event.name)
+        for names, listener in list(self.listeners):
+            if names is None or event.name in names:
+                with use_runtime(self):
+                    out = listener(event)
+                    if inspect.isawaitable(out):
+                        await out
+
+
+def _child_failed(seq: int, exc: BaseException) -> InputEvent:
+    from ..history import ChildWorkflowFailed
+
+    p = error_payload(exc)
+    return ChildWorkflowFailed(seq=seq, error=p.error, message=p.message)

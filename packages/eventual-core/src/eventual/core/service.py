@@ -1,0 +1,214 @@
+"""Discovering a service: import its entry module and collect what it defines.
+
+A service's definitions are those made in the entry's top-level package (any module under it)
+plus any definition those modules reference from elsewhere (a task imported from a shared
+library, say). Two services imported in one process therefore do not see each other's
+definitions, even though definitions register in one process-wide list.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .definitions import (
+    Definition,
+    EventDefinition,
+    SignalDefinition,
+    SubscriptionDefinition,
+    TaskDefinition,
+    WorkflowDefinition,
+    registered,
+)
+from .errors import ServiceError
+from .http.api import ApiRoute, CommandDefinition
+
+
+class Service:
+    """The definitions of one service, by kind and name."""
+
+    def __init__(self, name: str, definitions: Iterable[Definition], *, entry: str = "") -> None:
+        self.name = name
+        self.entry = entry
+        self.workflows: dict[str, WorkflowDefinition[Any, Any]] = {}
+        self.tasks: dict[str, TaskDefinition[Any, Any]] = {}
+        self.commands: dict[str, CommandDefinition[Any, Any]] = {}
+        self.routes: list[ApiRoute] = []
+        self.signals: dict[str, SignalDefinition[Any]] = {}
+        self.events: dict[str, EventDefinition[Any]] = {}
+        self.subscriptions: dict[str, SubscriptionDefinition] = {}
+        seen: set[int] = set()
+        for d in definitions:
+            if id(d) in seen:
+                continue
+            seen.add(id(d))
+            self._add(d)
+        for sub in self.subscriptions.values():
+            for e in sub.events:
+                if isinstance(e, EventDefinition) and e.name not in self.events:
+                    self.events[e.name] = e
+
+    def _add(self, d: Definition) -> None:
+        if isinstance(d, ApiRoute):
+            for r in self.routes:
+                if r.method == d.method and r.path == d.path:
+                    raise ServiceError(
+                        f"service {self.name!r}: route {d.name} is defined twice "
+                        f"(in {r.module} and {d.module})"
+                    )
+            self.routes.append(d)
+            return
+        table: dict[str, Any] | None = {
+            "workflows": self.workflows,
+            "tasks": self.tasks,
+            "commands": self.commands,
+            "signals": self.signals,
+            "events": self.events,
+            "subscriptions": self.subscriptions,
+        }.get(d.kind)
+        if table is None:
+            return
+        existing = table.get(d.name)
+        if existing is not None and existing is not d:
+            if d.kind in ("signals", "events"):
+                return  # the same signal or event declared twice is one thing
+            raise ServiceError(
+                f"service {self.name!r}: {d.kind[:-1]} {d.name!r} is defined twice "
+                f"(in {existing.module} and {d.module}); rename one of them"
+            )
+        table[d.name] = d
+        if d.name.startswith("_"):
+            raise ServiceError(
+                f"service {self.name!r}: {d.kind[:-1]} {d.name!r}: names starting with '_' are "
+                "reserved for Eventual"
+            )
+
+    def workflow(self, name: str) -> WorkflowDefinition[Any, Any]:
+        wf = self.workflows.get(name)
+        if wf is None:
+            raise ServiceError(
+                f"service {self.name!r} has no workflow {name!r}; "
+                f"it defines: {', '.join(sorted(self.workflows)) or 'none'}"
+            )
+        return wf
+
+    def task(self, name: str) -> TaskDefinition[Any, Any]:
+        t = self.tasks.get(name)
+        if t is None:
+            raise ServiceError(
+                f"service {self.name!r} has no task {name!r}; "
+                f"it defines: {', '.join(sorted(self.tasks)) or 'none'}"
+            )
+        return t
+
+    def subscriptions_for(self, event_name: str) -> list[SubscriptionDefinition]:
+        return [s for s in self.subscriptions.values() if event_name in s.event_names]
+
+    def __repr__(self) -> str:
+        return (
+            f"<Service {self.name!r}: {len(self.workflows)} workflows, {len(self.tasks)} tasks, "
+            f"{len(self.commands)} commands, {len(self.routes)} routes>"
+        )
+
+
+def _top(module: str) -> str:
+    return module.split(".", 1)[0]
+
+
+def collect(package: str, *, exact: bool = False) -> list[Definition]:
+    """Definitions made under ``package`` (only in that module if ``exact``) and those its
+    modules reference."""
+    prefix = package + "."
+
+    def inside(name: str) -> bool:
+        return name == package or (not exact and name.startswith(prefix))
+
+    own = [d for d in registered() if inside(d.module)]
+    found: dict[int, Definition] = {id(d): d for d in own}
+    for name, module in list(sys.modules.items()):
+        if not isinstance(module, types.ModuleType) or not inside(name):
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, Definition) and id(value) not in found:
+                found[id(value)] = value
+    # Keep registration order, so the spec is stable.
+    order = {id(d): i for i, d in enumerate(registered())}
+    return sorted(found.values(), key=lambda d: order.get(id(d), 0))
+
+
+def import_entry(entry: str) -> types.ModuleType:
+    """Import a service entry: a module name (``order_service.service``) or a path to a
+    service package or module file."""
+    path = Path(entry)
+    if (
+        entry.endswith(".py")
+        or path.is_dir()
+        or (("/" in entry or "\\" in entry) and path.exists())
+    ):
+        path = path.resolve()
+        if path.is_dir():
+            if (path / "__init__.py").exists():
+                if str(path.parent) not in sys.path:
+                    sys.path.insert(0, str(path.parent))
+                return importlib.import_module(path.name)
+            src = path / "src"
+            candidates = [
+                p
+                for p in (src.iterdir() if src.is_dir() else path.iterdir())
+                if (p / "__init__.py").exists()
+            ]
+            if len(candidates) == 1:
+                root = str(candidates[0].parent)
+                if root not in sys.path:
+                    sys.path.insert(0, root)
+                return importlib.import_module(candidates[0].name)
+            raise ServiceError(
+                f"cannot find the service package in {entry}: pass the module name instead "
+                "(for example `order_service`)"
+            )
+        if not path.exists():
+            raise ServiceError(f"no such file: {entry}")
+        if str(path.parent) not in sys.path:
+            sys.path.insert(0, str(path.parent))
+        return importlib.import_module(path.stem)
+    try:
+        return importlib.import_module(entry)
+    except ModuleNotFoundError as exc:
+        if exc.name and entry.startswith(exc.name):
+            raise ServiceError(
+                f"cannot import the service entry {entry!r}: no module named {exc.name!r}. "
+                "Install the service package in this environment or pass its path."
+            ) from exc
+        raise
+
+
+def load_service(
+    entry: str | types.ModuleType, *, name: str | None = None, module_only: bool = False
+) -> Service:
+    """Import a service's entry module and return its definitions: those of the entry's
+    top-level package, or with ``module_only`` those of the entry module alone (handy for a
+    service defined in one test file)."""
+    module = entry if isinstance(entry, types.ModuleType) else import_entry(entry)
+    package = module.__name__ if module_only else _top(module.__name__)
+    default = _top(module.__name__).replace("_", "-")
+    service_name = name or getattr(module, "SERVICE_NAME", None) or default
+    return Service(service_name, collect(package, exact=module_only), entry=module.__name__)
+
+
+def spec_of(entry: str) -> dict[str, Any]:
+    from .spec import build_spec
+
+    return build_spec(load_service(entry))
+
+
+def find_spec(entry: str) -> bool:
+    """Whether an entry module can be found without importing it."""
+    try:
+        return importlib.util.find_spec(entry) is not None
+    except (ImportError, ValueError):
+        return False

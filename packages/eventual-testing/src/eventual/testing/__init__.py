@@ -1,0 +1,1 @@
+"""eventual.testing: not implemented yet (see the package README)."""

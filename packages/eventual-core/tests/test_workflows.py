@@ -8,6 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
+
 from eventual.core import (
     EventualError,
     ExecutionStatus,
@@ -31,7 +33,6 @@ from eventual.core import (
     workflow,
 )
 from eventual.core.runtime import InMemoryRuntime
-from pydantic import BaseModel
 
 pytestmark = pytest.mark.anyio
 

@@ -287,7 +287,9 @@ class HttpHandler:
         body = await request.json()
         if body is None:
             body = {}
-        if not isinstance(body, dict):
+        # The TypeScript clients send getExecution/getExecutionWorkflowHistory the bare
+        # execution id as a JSON string.
+        if not isinstance(body, dict) and not (isinstance(body, str) and name in _ID_BODY):
             raise HttpError(400, "a system command takes a JSON object", name="BadRequest")
         try:
             result = await handler(body)
@@ -298,6 +300,9 @@ class HttpHandler:
         except InvalidTaskToken as exc:
             raise HttpError(400, exc.message, name=exc.name) from None
         return Response.json(result)
+
+
+_ID_BODY = frozenset({"getExecution", "getExecutionHistory", "getExecutionWorkflowHistory"})
 
 
 def _is_object_type(command: CommandDefinition[Any, Any]) -> bool:

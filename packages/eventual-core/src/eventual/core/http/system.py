@@ -115,6 +115,14 @@ def _require(body: Any, field: str) -> Any:
     return body[field]
 
 
+def _obj(body: Any) -> dict[str, Any]:
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise HttpError(400, "this system command takes a JSON object", name="BadRequest")
+    return body
+
+
 def _execution_id(body: Any) -> str:
     if isinstance(body, str):
         return body
@@ -177,7 +185,7 @@ class SystemCommands:
         return execution_to_wire(await self.runtime.get_execution(_execution_id(body)))
 
     async def list_executions(self, body: Any) -> dict[str, Any]:
-        body = body or {}
+        body = _obj(body)
         statuses = body.get("statuses")
         try:
             parsed = [ExecutionStatus(s) for s in statuses] if statuses else None
@@ -211,7 +219,7 @@ class SystemCommands:
         return {"events": wire}
 
     async def get_execution_logs(self, body: Any) -> dict[str, Any]:
-        body = body or {}
+        body = _obj(body)
         get_logs = getattr(self.runtime, "get_logs", None)
         if get_logs is None:
             return {"events": []}
@@ -230,6 +238,7 @@ class SystemCommands:
         }
 
     async def send_signal(self, body: Any) -> None:
+        body = _obj(body)
         execution_id = _execution_id(body)
         signal = body.get("signalId") or body.get("signal")
         if not isinstance(signal, str):

@@ -1,0 +1,90 @@
+"""Replay scaling: a workflow of N sequential tasks on the in-memory runtime.
+
+Prints, for N = 500 and N = 5,000 (or --sizes), the total time to run the workflow to
+completion, the ratio of the two totals (linear is N2/N1 = 10; the engine must stay under 12),
+and the cost of a cold replay of the finished history in microseconds per history event.
+
+    uv run python benchmarks/replay_scaling.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+import time
+
+from eventual.core import task, workflow
+from eventual.core._context import use_runtime
+from eventual.core.engine import WorkflowExecutor
+from eventual.core.runtime import InMemoryRuntime, VirtualClock
+from eventual.core.service import load_service
+
+
+@task("step")
+async def step(i: int) -> int:
+    return i + 1
+
+
+@workflow("sequential")
+async def sequential(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += await step(i)
+    return total
+
+
+async def run_once(n: int) -> tuple[float, float, int]:
+    service = load_service(sys.modules[__name__], module_only=True)
+    async with InMemoryRuntime(service, clock=VirtualClock()) as rt:
+        with use_runtime(rt):
+            gc.collect()
+            t0 = time.perf_counter()
+            handle = await sequential.start_execution(n)
+            await rt.idle()
+            total = time.perf_counter() - t0
+            status = await handle.get_status()
+            assert status.result == n * (n + 1) // 2, status
+            assert rt.stats["cold_replays"] == 1, rt.stats  # warm all the way
+            history = await rt.get_history(handle.execution_id)
+    t0 = time.perf_counter()
+    replayed = WorkflowExecutor.replay(sequential, history)
+    cold = time.perf_counter() - t0
+    assert replayed.completion is not None
+    replayed.close()
+    return total, cold, len(history)
+
+
+def best_of(n: int, repeats: int) -> tuple[float, float, int]:
+    runs = [asyncio.run(run_once(n)) for _ in range(repeats)]
+    return min(r[0] for r in runs), min(r[1] for r in runs), runs[0][2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs=2, default=[500, 5000], metavar=("N1", "N2"))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--limit", type=float, default=12.0, help="fail above this ratio")
+    args = parser.parse_args(argv)
+    n1, n2 = args.sizes
+    best_of(min(n1, 200), 1)  # warm up imports and caches
+    t1, c1, h1 = best_of(n1, args.repeats)
+    t2, c2, h2 = best_of(n2, args.repeats)
+    ratio = t2 / t1
+    linear = n2 / n1
+    print(
+        f"{'N':>6} {'total (this machine)':>22} {'history events':>15} {'cold replay us/event':>21}"
+    )
+    print(f"{n1:>6} {t1 * 1000:>19.1f} ms {h1:>15} {c1 / h1 * 1e6:>21.2f}")
+    print(f"{n2:>6} {t2 * 1000:>19.1f} ms {h2:>15} {c2 / h2 * 1e6:>21.2f}")
+    print(f"ratio of totals {n2}/{n1}: {ratio:.2f} (linear is {linear:.0f}; limit {args.limit:g})")
+    print(f"cold replay cost per event, {n2} vs {n1}: {(c2 / h2) / (c1 / h1):.2f}x (flat is 1)")
+    if ratio >= args.limit:
+        print("FAIL: the engine is not linear in history length", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

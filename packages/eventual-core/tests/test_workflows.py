@@ -650,3 +650,31 @@ async def test_same_name_same_input_returns_running_execution(rt: InMemoryRuntim
     await rt.idle()
     history = await rt.get_history("expect/once")
     assert [e.type for e in history].count("WorkflowStarted") == 1
+
+
+@workflow("quickWithTimeout", timeout=timedelta(days=1))
+async def quick_with_timeout(_: None) -> str:
+    return "quick"
+
+
+async def test_a_finished_workflow_leaves_no_timer_behind(rt: InMemoryRuntime) -> None:
+    status = await run(rt, quick_with_timeout, None)
+    assert status.result == "quick"
+    assert len(rt.timer_scheduler) == 0
+
+
+@workflow("impatient")
+async def impatient(_: None) -> str:
+    attempts.clear()
+    try:
+        return await asyncio.wait_for(flaky(10, "connection"), 5)
+    except TimeoutError:
+        await asyncio.sleep(1000)
+        return f"gave up after {len(attempts)} attempt(s)"
+
+
+async def test_no_retry_is_scheduled_for_a_task_nobody_waits_for(rt: InMemoryRuntime) -> None:
+    handle = await impatient.start_execution(None)
+    await rt.advance(1005)
+    # The first retry was due at t=10, after wait_for gave up at t=5: it is not run.
+    assert (await handle.get_status()).result == "gave up after 1 attempt(s)"

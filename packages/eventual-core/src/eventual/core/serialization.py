@@ -61,11 +61,19 @@ class Signature:
         self.params: list[inspect.Parameter] = list(sig.parameters.values())
         self.param_types: list[Any] = [hints.get(p.name, Any) for p in self.params]
         self.return_type: Any = hints.get("return", Any)
+        # The common case (plain positional parameters, all passed positionally) skips bind().
+        self._simple = all(
+            p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+            or p.kind is inspect.Parameter.POSITIONAL_ONLY
+            for p in self.params
+        )
         if self.return_type is type(None):
             self.return_type = type(None)
 
     def bind_json(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
         """Positional JSON arguments for a call, in parameter order."""
+        if self._simple and not kwargs and len(args) == len(self.params):
+            return [to_json(v, tp) for v, tp in zip(args, self.param_types, strict=True)]
         bound = self.sig.bind(*args, **kwargs)
         bound.apply_defaults()
         out: list[Any] = []

@@ -180,6 +180,7 @@ class WorkflowExecutor:
         self.clock_seconds = 0.0
         self._main: asyncio.Task[Any] | None = None
         self._parent: ParentRef | None = None
+        self._timeout_at: datetime | None = None
         self._pending: dict[int, _Pending] = {}
         self._timer_seq: dict[int, int] = {}  # id(handle) -> seq
         self._signal_handlers: dict[
@@ -401,6 +402,7 @@ class WorkflowExecutor:
             raise DeterminismError("the history records WorkflowStarted twice; it is corrupt")
         self.execution_id = event.execution_id
         self._parent = event.parent
+        self._timeout_at = event.timeout_at
         seed = hashlib.sha256(event.execution_id.encode()).digest()
         self._rng.seed(int.from_bytes(seed[:16], "big"))
         if event.timeout_at is not None:
@@ -443,6 +445,8 @@ class WorkflowExecutor:
             return
         self.completion = outcome
         commands: list[Command] = []
+        if self._timeout_at is not None:
+            commands.append(CancelTimer(self.execution_id, f"{self.execution_id}|WorkflowTimedOut"))
         if self._parent is not None:
             result: HistoryEvent
             if isinstance(outcome, WorkflowSucceeded):
@@ -569,6 +573,9 @@ class WorkflowExecutor:
         if call is None or call.attempt != event.attempt or not call.waiting_retry:
             return False
         call.waiting_retry = False
+        if call.future.done():  # nobody waits for it any more (a wait_for gave up)
+            del self._pending[event.seq]
+            return True
         self._schedule_task(event.seq, call)
         return True
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from eventual.core._context import use_runtime
 from eventual.core.models import Execution, ExecutionStatus
 from eventual.core.runtime import InMemoryRuntime, VirtualClock

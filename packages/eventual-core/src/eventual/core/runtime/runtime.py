@@ -288,6 +288,10 @@ class Runtime:
                         events=result.events,
                         execution=execution,
                     )
+                    # In the step's unit of work: replay never logs again, so a step whose
+                    # logs were not kept would lose them for good.
+                    if result.logs:
+                        await self.ports.logs.append(execution_id, result.logs)
             except ConflictError:
                 self.stats["conflicts"] += 1
                 executor.close()
@@ -295,8 +299,6 @@ class Runtime:
             except BaseException:
                 executor.close()
                 raise
-            if result.logs:
-                await self.ports.logs.append(execution_id, result.logs)
             if executor.completed:
                 executor.close()
             else:
@@ -331,23 +333,25 @@ class Runtime:
         outcome = WorkflowFailed(timestamp=self.now(), error=exc.name, message=exc.message)
         execution = self._updated_record(stored.execution, outcome)
         try:
-            await self.ports.executions.commit_step(
-                stored.execution.id,
-                expected_length=stored.history_length,
-                events=[outcome],
-                execution=execution,
-            )
+            # One unit of work: the failure and the parent's notification are kept together.
+            async with self.ports.unit_of_work():
+                await self.ports.executions.commit_step(
+                    stored.execution.id,
+                    expected_length=stored.history_length,
+                    events=[outcome],
+                    execution=execution,
+                )
+                if stored.execution.parent is not None:
+                    await self._dispatch(
+                        [
+                            NotifyParent(
+                                stored.execution.parent,
+                                _child_failed(stored.execution.parent.seq, exc),
+                            )
+                        ]
+                    )
         except ConflictError:
             return
-        if stored.execution.parent is not None:
-            await self._dispatch(
-                [
-                    NotifyParent(
-                        stored.execution.parent,
-                        _child_failed(stored.execution.parent.seq, exc),
-                    )
-                ]
-            )
 
     def _updated_record(
         self, execution: Execution, completion: WorkflowSucceeded | WorkflowFailed | None

@@ -1,0 +1,1443 @@
+"""The durable local runtime of ``eventual dev``: SQLite adapters for every port, and a driver
+that runs the orchestrator, the task workers, event delivery and timers in one asyncio process.
+
+Everything lives in one database file (default ``.eventual/dev.db``) in WAL mode. Writes are
+serialised by an asyncio lock and each runs in a short transaction of its own, except inside
+:meth:`Database.transaction` (what ``Ports.unit_of_work`` opens), where every adapter write joins
+one ``BEGIN IMMEDIATE ... COMMIT``. An orchestration step therefore commits its history events,
+the execution record, the task dispatch rows, timers, signals to other executions, published
+events, its logs and the deletion of the queue rows it consumed atomically.
+
+Statements run on the event loop by default: with ``synchronous=NORMAL`` in WAL mode a commit
+appends to the WAL without waiting for the disk, so each takes a fraction of a millisecond,
+less than handing it to a thread costs. With ``synchronous=FULL`` (an fsync per commit) they run
+on one dedicated thread that owns the connections. See "The SQLite runtime" in the package
+README for the tables, the pragmas and the crash analysis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import contextvars
+import dataclasses
+import json
+import logging
+import os
+import sqlite3
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from ..engine.executor import LogEntry
+from ..history import (
+    EmittedEvent,
+    HistoryEvent,
+    InputEvent,
+    ParentRef,
+    TaskFailed,
+    TaskHeartbeatTimedOut,
+    TaskSucceeded,
+    TaskTimedOut,
+    event_adapter,
+)
+from ..models import Execution, ExecutionStatus
+from ..service import Service
+from .ports import (
+    ConflictError,
+    Ports,
+    StoredExecution,
+    TaskClaim,
+    TaskRequest,
+    TimerRequest,
+)
+from .runtime import RealClock, Runtime
+
+logger = logging.getLogger("eventual.runtime.sqlite")
+
+T = TypeVar("T")
+
+DEFAULT_DB_PATH = Path(".eventual") / "dev.db"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY,
+    workflow TEXT NOT NULL,
+    status TEXT NOT NULL,
+    start_ts REAL NOT NULL,
+    history_length INTEGER NOT NULL DEFAULT 0,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS executions_by_start ON executions (start_ts DESC, id DESC);
+CREATE TABLE IF NOT EXISTS history (
+    execution_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    PRIMARY KEY (execution_id, position)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id TEXT NOT NULL,
+    event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS queue_by_execution ON queue (execution_id, id);
+CREATE TABLE IF NOT EXISTS tasks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    request TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    UNIQUE (execution_id, seq, attempt)
+);
+CREATE TABLE IF NOT EXISTS claims (
+    execution_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    run_id TEXT NOT NULL,
+    claimed_at TEXT NOT NULL,
+    last_heartbeat TEXT,
+    details TEXT,
+    done INTEGER NOT NULL DEFAULT 0,
+    timed_out INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (execution_id, seq, attempt)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS timers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timer_id TEXT NOT NULL UNIQUE,
+    execution_id TEXT NOT NULL,
+    due REAL NOT NULL,
+    request TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS timers_by_due ON timers (due, id);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS logs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id TEXT NOT NULL,
+    workflow TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    level TEXT NOT NULL,
+    logger TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_execution ON logs (execution_id, id);
+"""
+
+_RESULT_EVENTS = (TaskSucceeded, TaskFailed, TaskTimedOut, TaskHeartbeatTimedOut)
+
+
+class DatabaseError(RuntimeError):
+    """The database file cannot be used."""
+
+
+class DatabaseLocked(DatabaseError):
+    """Another process has the database open."""
+
+
+# ---------------------------------------------------------------- the database
+
+
+class _Transaction:
+    """An open unit of work. Writes whose result nobody needs wait in ``pending`` and go to
+    the database thread together with the next statement that needs one (or the COMMIT),
+    in order, so the transaction behaves exactly as if each had run at once."""
+
+    __slots__ = ("active", "begun", "depth", "flushes", "hooks", "pending")
+
+    def __init__(self) -> None:
+        self.active = True
+        self.begun = False
+        self.depth = 0
+        self.flushes = 0
+        self.hooks: list[Callable[[], None]] = []
+        self.pending: list[Callable[[sqlite3.Connection], Any]] = []
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        # Left open by a writer that was cancelled while its BEGIN was running: its writes
+        # are discarded, as its owner gave up on them.
+        conn.execute("ROLLBACK")
+    conn.execute("BEGIN IMMEDIATE")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def _rollback_to(conn: sqlite3.Connection, name: str) -> None:
+    if conn.in_transaction:
+        conn.execute(f"ROLLBACK TO {name}")
+        conn.execute(f"RELEASE {name}")
+
+
+class Database:
+    """One SQLite file, used by one process at a time (a lock file next to it says so).
+
+    Two connections: the writer, on which every transaction runs, and a read-only connection
+    that serves reads made outside a transaction, so they see committed data only (never the
+    half of an open unit of work). Reads made inside a transaction use the writer and see its
+    own writes. Statements run inline on the event loop, or with ``threaded=True`` on one
+    dedicated thread that owns both connections.
+    """
+
+    def __init__(
+        self, path: Path | str, *, synchronous: str = "NORMAL", threaded: bool = False
+    ) -> None:
+        if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
+            raise ValueError(
+                f"synchronous={synchronous!r} is not durable enough; use NORMAL, FULL or EXTRA"
+            )
+        self.path = Path(path)
+        self.synchronous = synchronous.upper()
+        self.threaded = threaded
+        self._open_ = False
+        self._executor: ThreadPoolExecutor | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._tx: contextvars.ContextVar[_Transaction | None] = contextvars.ContextVar(
+            f"eventual_sqlite_tx_{id(self)}", default=None
+        )
+        self._lock_fd: int | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = _lock_file(self.path)
+        except OSError as exc:
+            raise DatabaseError(
+                f"cannot open the database {self.path}: {exc.strerror or exc}; pass a path in "
+                "a writable directory"
+            ) from exc
+        if self.threaded:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eventual-sqlite")
+        self._open_ = True
+        try:
+            await self._call(self._open)
+        except sqlite3.Error as exc:
+            await self.close()
+            raise DatabaseError(
+                f"cannot open the database {self.path}: {exc}; check that it is an Eventual "
+                "database file and that its directory is writable"
+            ) from exc
+        except BaseException:
+            await self.close()
+            raise
+
+    def _open(self) -> None:
+        writer = sqlite3.connect(str(self.path), isolation_level=None)
+        self._writer = writer
+        writer.execute("PRAGMA busy_timeout = 5000")
+        mode = writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise DatabaseError(f"cannot put {self.path} in WAL mode (got {mode!r})")
+        writer.execute(f"PRAGMA synchronous = {self.synchronous}")
+        writer.execute("PRAGMA temp_store = MEMORY")
+        version = writer.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise DatabaseError(
+                f"{self.path} was written by a newer Eventual (schema {version}); upgrade "
+                "eventual-core or use another database file"
+            )
+        # One script, one transaction: the tables and the schema version appear together.
+        writer.executescript(
+            f"BEGIN IMMEDIATE;\n{_SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
+        )
+        reader = sqlite3.connect(str(self.path), isolation_level=None)
+        reader.execute("PRAGMA busy_timeout = 5000")
+        reader.execute("PRAGMA query_only = ON")
+        self._reader = reader
+
+    async def close(self) -> None:
+        executor = self._executor
+        if executor is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(executor.submit(self._close))
+            executor.shutdown(wait=True)
+            self._executor = None
+        elif self._open_:
+            self._close()
+        self._open_ = False
+        if self._lock_fd is not None:
+            _unlock_file(self._lock_fd)
+            self._lock_fd = None
+
+    def _close(self) -> None:
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    _rollback(conn)
+                conn.close()
+        self._reader = self._writer = None
+
+    # ------------------------------------------------------------ running statements
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if not self._open_:
+            raise RuntimeError(f"the database {self.path} is not open")
+        if self._executor is None:
+            return fn(*args)
+        return await asyncio.wrap_future(self._executor.submit(fn, *args))
+
+    def in_transaction(self) -> bool:
+        return self._current() is not None
+
+    def _conn(self, *, write: bool) -> sqlite3.Connection:
+        conn = self._writer if write else self._reader
+        if conn is None:
+            raise RuntimeError(f"the database {self.path} is not open")
+        return conn
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` (inline, or on the database thread); sees committed data
+        (or, inside a transaction, that transaction's writes)."""
+        tx = self._current()
+        if tx is not None:
+            return await self._in_tx(tx, fn)
+        return await self._call(lambda: fn(self._conn(write=False)))
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` in the current transaction, or in one of its own; returns
+        its result."""
+        tx = self._current()
+        if tx is not None:
+            return await self._in_tx(tx, fn)
+        async with self._lock:
+            return await self._call(lambda: self._atomic(fn))
+
+    async def defer(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        """A write whose result is not needed: inside a transaction it runs with the next
+        statement that needs a result, or the COMMIT; outside, at once in its own."""
+        tx = self._current()
+        if tx is not None:
+            tx.pending.append(fn)
+            return
+        await self.write(fn)
+
+    def _current(self) -> _Transaction | None:
+        tx = self._tx.get()
+        return tx if tx is not None and tx.active else None
+
+    async def _in_tx(self, tx: _Transaction, fn: Callable[[sqlite3.Connection], T]) -> T:
+        ops, tx.pending = tx.pending, []
+        begin = not tx.begun
+        tx.begun = True
+        tx.flushes += 1
+        writer = self._conn(write=True)
+
+        def work() -> T:
+            if begin:
+                _begin(writer)
+            for op in ops:
+                op(writer)
+            return fn(writer)
+
+        return await self._call(work)
+
+    def _atomic(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._conn(write=True)
+        _begin(conn)
+        try:
+            result = fn(conn)
+        except BaseException:
+            _rollback(conn)
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` once the current transaction commits (at once outside one)."""
+        tx = self._current()
+        if tx is not None:
+            tx.hooks.append(hook)
+        else:
+            hook()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[bool]:
+        """One atomic unit: every write made inside joins it. Nested blocks are savepoints.
+        Yields whether this block is the outermost one. Rolls back if the block raises."""
+        tx = self._current()
+        if tx is not None:
+            async with self._savepoint(tx):
+                yield False
+            return
+        committed = False
+        tx = _Transaction()
+        async with self._lock:
+            token = self._tx.set(tx)
+            try:
+                yield True
+                if tx.begun or tx.pending:
+                    await self._in_tx(tx, lambda conn: conn.execute("COMMIT"))
+                committed = True
+            except BaseException:
+                if not committed and tx.begun:
+                    # Queued behind anything still running on the thread; even if this await
+                    # is interrupted, the rollback runs before any later statement.
+                    with contextlib.suppress(BaseException):
+                        await self._call(_rollback, self._conn(write=True))
+                raise
+            finally:
+                tx.active = False
+                self._tx.reset(token)
+        for hook in tx.hooks:
+            hook()
+
+    @asynccontextmanager
+    async def _savepoint(self, tx: _Transaction) -> AsyncIterator[None]:
+        tx.depth += 1
+        name = f"eventual_sp{tx.depth}"
+        mark, flushes, hooks = len(tx.pending), tx.flushes, len(tx.hooks)
+        tx.pending.append(lambda conn: conn.execute(f"SAVEPOINT {name}"))
+        try:
+            yield
+        except BaseException:
+            del tx.hooks[hooks:]
+            if tx.flushes == flushes:
+                del tx.pending[mark:]  # nothing reached the database yet
+            else:
+                await self._in_tx(tx, lambda conn: _rollback_to(conn, name))
+            raise
+        else:
+            tx.pending.append(lambda conn: conn.execute(f"RELEASE {name}"))
+        finally:
+            tx.depth -= 1
+
+
+def _lock_file(path: Path) -> int:
+    lock_path = f"{path}.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # held by another process
+        os.close(fd)
+        raise DatabaseLocked(
+            f"{path} is in use by another Eventual process (is `eventual dev` already "
+            "running?); stop that process or pass another database path"
+        ) from None
+    return fd
+
+
+def _unlock_file(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        if sys.platform == "win32":
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+# ---------------------------------------------------------------- serialisation
+
+
+def _ts(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
+
+
+def _event_json(event: HistoryEvent | InputEvent) -> str:
+    return event_adapter.dump_json(event).decode()
+
+
+def _event_from(text: str) -> Any:
+    return event_adapter.validate_json(text)
+
+
+def _timer_json(timer: TimerRequest) -> str:
+    return json.dumps(
+        {
+            "timer_id": timer.timer_id,
+            "execution_id": timer.execution_id,
+            "due": _ts(timer.due),
+            "event": event_adapter.dump_python(timer.event, mode="json")
+            if timer.event is not None
+            else None,
+            "heartbeat": list(timer.heartbeat) if timer.heartbeat is not None else None,
+        }
+    )
+
+
+def _timer_from(text: str) -> TimerRequest:
+    data = json.loads(text)
+    heartbeat = data.get("heartbeat")
+    return TimerRequest(
+        timer_id=data["timer_id"],
+        execution_id=data["execution_id"],
+        due=datetime.fromisoformat(data["due"]),
+        event=cast(InputEvent, event_adapter.validate_python(data["event"]))
+        if data["event"] is not None
+        else None,
+        heartbeat=(int(heartbeat[0]), int(heartbeat[1]), float(heartbeat[2]))
+        if heartbeat is not None
+        else None,
+    )
+
+
+def _task_json(request: TaskRequest) -> str:
+    return json.dumps(dataclasses.asdict(request))
+
+
+def _task_from(text: str) -> TaskRequest:
+    return TaskRequest(**json.loads(text))
+
+
+# ---------------------------------------------------------------- hooks the driver sets
+
+
+class _Hooks:
+    """What the adapters tell the driver once their writes commit."""
+
+    def queue_changed(self, execution_id: str) -> None:
+        pass
+
+    def tasks_changed(self) -> None:
+        pass
+
+    def timers_changed(self) -> None:
+        pass
+
+    def outbox_changed(self) -> None:
+        pass
+
+    def execution_changed(self, execution_id: str) -> None:
+        pass
+
+
+# ---------------------------------------------------------------- adapters
+
+
+class SqliteExecutionStore:
+    def __init__(self, db: Database, hooks: _Hooks | None = None) -> None:
+        self.db = db
+        self.hooks = hooks or _Hooks()
+
+    async def create(self, execution: Execution) -> tuple[StoredExecution, bool]:
+        record = execution.model_dump_json()
+
+        def op(conn: sqlite3.Connection) -> tuple[str, int] | None:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO executions "
+                "(id, workflow, status, start_ts, history_length, record) VALUES (?,?,?,?,0,?)",
+                (
+                    execution.id,
+                    execution.workflow,
+                    execution.status.value,
+                    execution.start_time.timestamp(),
+                    record,
+                ),
+            )
+            if cur.rowcount == 1:
+                return None
+            return conn.execute(
+                "SELECT record, history_length FROM executions WHERE id = ?", (execution.id,)
+            ).fetchone()
+
+        row = await self.db.write(op)
+        if row is None:
+            return StoredExecution(execution, 0), True
+        return StoredExecution(Execution.model_validate_json(row[0]), row[1]), False
+
+    async def get(self, execution_id: str) -> StoredExecution | None:
+        row = await self.db.read(
+            lambda conn: conn.execute(
+                "SELECT record, history_length FROM executions WHERE id = ?", (execution_id,)
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        return StoredExecution(Execution.model_validate_json(row[0]), row[1])
+
+    async def list(
+        self,
+        *,
+        workflow: str | None = None,
+        statuses: Sequence[ExecutionStatus] | None = None,
+        limit: int = 100,
+        next_token: str | None = None,
+    ) -> tuple[list[Execution], str | None]:
+        where: list[str] = []
+        params: list[Any] = []
+        if workflow is not None:
+            where.append("workflow = ?")
+            params.append(workflow)
+        if statuses:
+            values = sorted({ExecutionStatus(s).value for s in statuses})
+            where.append(f"status IN ({','.join('?' * len(values))})")
+            params.extend(values)
+        if next_token:
+            try:
+                start_ts, last_id = json.loads(base64.urlsafe_b64decode(next_token.encode()))
+            except Exception:
+                raise ValueError(
+                    "next_token is not a token this runtime returned; start without one"
+                ) from None
+            where.append("(start_ts < ? OR (start_ts = ? AND id < ?))")
+            params.extend([start_ts, start_ts, last_id])
+        sql = "SELECT record, start_ts, id FROM executions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY start_ts DESC, id DESC LIMIT ?"
+        params.append(limit + 1)
+        rows = await self.db.read(lambda conn: conn.execute(sql, params).fetchall())
+        page = rows[:limit]
+        token = None
+        if len(rows) > limit and page:
+            last = page[-1]
+            token = base64.urlsafe_b64encode(json.dumps([last[1], last[2]]).encode()).decode()
+        return [Execution.model_validate_json(r[0]) for r in page], token
+
+    async def read_history(self, execution_id: str) -> list[HistoryEvent]:
+        rows = await self.db.read(
+            lambda conn: conn.execute(
+                "SELECT event FROM history WHERE execution_id = ? ORDER BY position",
+                (execution_id,),
+            ).fetchall()
+        )
+        return [_event_from(r[0]) for r in rows]
+
+    async def commit_step(
+        self,
+        execution_id: str,
+        *,
+        expected_length: int,
+        events: Sequence[HistoryEvent],
+        execution: Execution,
+    ) -> None:
+        encoded = [_event_json(e) for e in events]
+        record = execution.model_dump_json()
+
+        def op(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(
+                "UPDATE executions SET status = ?, record = ?, history_length = ? "
+                "WHERE id = ? AND history_length = ?",
+                (
+                    execution.status.value,
+                    record,
+                    expected_length + len(encoded),
+                    execution_id,
+                    expected_length,
+                ),
+            )
+            if cur.rowcount != 1:
+                raise ConflictError(
+                    f"execution {execution_id}: its history no longer has {expected_length} "
+                    "events (or the execution does not exist)"
+                )
+            conn.executemany(
+                "INSERT INTO history (execution_id, position, event) VALUES (?,?,?)",
+                [(execution_id, expected_length + i, e) for i, e in enumerate(encoded)],
+            )
+
+        await self.db.write(op)
+        self.db.after_commit(lambda: self.hooks.execution_changed(execution_id))
+
+
+class SqliteTaskDispatcher:
+    """Task invocations as rows of ``tasks``; the driver's worker pool takes them."""
+
+    def __init__(self, db: Database, hooks: _Hooks | None = None) -> None:
+        self.db = db
+        self.hooks = hooks or _Hooks()
+
+    async def dispatch(self, request: TaskRequest) -> None:
+        body = _task_json(request)
+        await self.db.defer(
+            lambda conn: conn.execute(
+                "INSERT OR IGNORE INTO tasks (execution_id, seq, attempt, request) "
+                "VALUES (?,?,?,?)",
+                (request.execution_id, request.seq, request.attempt, body),
+            )
+        )
+        self.db.after_commit(self.hooks.tasks_changed)
+
+    async def take(self, after_id: int, limit: int) -> list[tuple[int, TaskRequest]]:
+        """Pending invocations with an id above ``after_id``, oldest first."""
+        rows = await self.db.read(
+            lambda conn: conn.execute(
+                "SELECT id, request FROM tasks WHERE id > ? AND state = 'pending' "
+                "ORDER BY id LIMIT ?",
+                (after_id, limit),
+            ).fetchall()
+        )
+        return [(r[0], _task_from(r[1])) for r in rows]
+
+    async def mark_waiting(self, row_id: int) -> None:
+        """The handler returned without a result (it completes later by token): a restart must
+        not run it again."""
+        await self.db.defer(
+            lambda conn: conn.execute(
+                "UPDATE tasks SET state = 'async' WHERE id = ? AND state = 'pending'", (row_id,)
+            )
+        )
+
+
+class SqliteClaimStore:
+    def __init__(self, db: Database, run_id: str) -> None:
+        self.db = db
+        self.run_id = run_id
+
+    async def claim(self, execution_id: str, seq: int, attempt: int, now: datetime) -> bool:
+        cur = await self.db.write(
+            lambda conn: conn.execute(
+                "INSERT OR IGNORE INTO claims (execution_id, seq, attempt, run_id, claimed_at) "
+                "VALUES (?,?,?,?,?)",
+                (execution_id, seq, attempt, self.run_id, _ts(now)),
+            )
+        )
+        return cur.rowcount == 1
+
+    async def get(self, execution_id: str, seq: int, attempt: int) -> TaskClaim | None:
+        row = await self.db.read(
+            lambda conn: conn.execute(
+                "SELECT claimed_at, last_heartbeat, details, done, timed_out FROM claims "
+                "WHERE execution_id = ? AND seq = ? AND attempt = ?",
+                (execution_id, seq, attempt),
+            ).fetchone()
+        )
+        return self._claim(execution_id, seq, attempt, row)
+
+    @staticmethod
+    def _claim(execution_id: str, seq: int, attempt: int, row: Any) -> TaskClaim | None:
+        if row is None:
+            return None
+        claimed_at = _dt(row[0])
+        assert claimed_at is not None
+        return TaskClaim(
+            execution_id,
+            seq,
+            attempt,
+            claimed_at=claimed_at,
+            last_heartbeat=_dt(row[1]),
+            heartbeat_details=json.loads(row[2]) if row[2] is not None else None,
+            done=bool(row[3]),
+            timed_out=bool(row[4]),
+        )
+
+    async def heartbeat(
+        self, execution_id: str, seq: int, attempt: int, now: datetime, details: Any = None
+    ) -> TaskClaim | None:
+        key = (execution_id, seq, attempt)
+        encoded = json.dumps(details, default=str) if details is not None else None
+
+        def op(conn: sqlite3.Connection) -> Any:
+            conn.execute(
+                "UPDATE claims SET last_heartbeat = ?, details = ? "
+                "WHERE execution_id = ? AND seq = ? AND attempt = ?",
+                (_ts(now), encoded, *key),
+            )
+            return conn.execute(
+                "SELECT claimed_at, last_heartbeat, details, done, timed_out FROM claims "
+                "WHERE execution_id = ? AND seq = ? AND attempt = ?",
+                key,
+            ).fetchone()
+
+        return self._claim(*key, await self.db.write(op))
+
+    async def finish(
+        self, execution_id: str, seq: int, attempt: int, *, timed_out: bool = False
+    ) -> bool:
+        cur = await self.db.write(
+            lambda conn: conn.execute(
+                "UPDATE claims SET done = 1, timed_out = ? "
+                "WHERE execution_id = ? AND seq = ? AND attempt = ? AND done = 0",
+                (int(timed_out), execution_id, seq, attempt),
+            )
+        )
+        return cur.rowcount == 1
+
+
+class SqliteTimerScheduler:
+    def __init__(self, db: Database, hooks: _Hooks | None = None) -> None:
+        self.db = db
+        self.hooks = hooks or _Hooks()
+
+    async def schedule(self, timer: TimerRequest) -> None:
+        body = _timer_json(timer)
+        # REPLACE gives a rescheduled timer a new row id, so a firing that is still running
+        # for the old row cannot delete the new one.
+        await self.db.defer(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO timers (timer_id, execution_id, due, request) "
+                "VALUES (?,?,?,?)",
+                (timer.timer_id, timer.execution_id, timer.due.timestamp(), body),
+            )
+        )
+        self.db.after_commit(self.hooks.timers_changed)
+
+    async def cancel(self, timer_id: str) -> None:
+        await self.db.defer(
+            lambda conn: conn.execute("DELETE FROM timers WHERE timer_id = ?", (timer_id,))
+        )
+        self.db.after_commit(self.hooks.timers_changed)
+
+    async def due(self, now: float, limit: int = 500) -> list[tuple[int, TimerRequest]]:
+        rows = await self.db.read(
+            lambda conn: conn.execute(
+                "SELECT id, request FROM timers WHERE due <= ? ORDER BY due, id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+        )
+        return [(r[0], _timer_from(r[1])) for r in rows]
+
+    async def next_due(self, after: float) -> float | None:
+        row = await self.db.read(
+            lambda conn: conn.execute(
+                "SELECT MIN(due) FROM timers WHERE due > ?", (after,)
+            ).fetchone()
+        )
+        return row[0] if row is not None else None
+
+    async def delete_row(self, row_id: int) -> None:
+        await self.db.defer(lambda conn: conn.execute("DELETE FROM timers WHERE id = ?", (row_id,)))
+
+
+class SqliteEventBus:
+    """Published events go to an outbox table; the driver delivers them, then deletes them."""
+
+    def __init__(self, db: Database, hooks: _Hooks | None = None) -> None:
+        self.db = db
+        self.hooks = hooks or _Hooks()
+
+    async def publish(self, events: Sequence[EmittedEvent]) -> None:
+        if not events:
+            return
+        rows = [(e.name, json.dumps(e.payload, default=str)) for e in events]
+        await self.db.defer(
+            lambda conn: conn.executemany("INSERT INTO outbox (name, payload) VALUES (?,?)", rows)
+        )
+        self.db.after_commit(self.hooks.outbox_changed)
+
+    async def take(self, after_id: int, limit: int) -> list[tuple[int, EmittedEvent]]:
+        rows = await self.db.read(
+            lambda conn: conn.execute(
+                "SELECT id, name, payload FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit),
+            ).fetchall()
+        )
+        return [(r[0], EmittedEvent(name=r[1], payload=json.loads(r[2]))) for r in rows]
+
+    async def delete(self, row_id: int) -> None:
+        await self.db.defer(lambda conn: conn.execute("DELETE FROM outbox WHERE id = ?", (row_id,)))
+
+
+@dataclass(frozen=True)
+class QueuedEvent:
+    row_id: int
+    event: InputEvent
+
+
+class SqliteExecutionQueue:
+    """Events into executions, in order. Enqueueing a task's result also deletes the task's
+    dispatch row in the same transaction: a dispatch row that is still there after a crash is
+    a task attempt whose result was never delivered."""
+
+    def __init__(self, db: Database, hooks: _Hooks | None = None) -> None:
+        self.db = db
+        self.hooks = hooks or _Hooks()
+
+    async def enqueue(self, execution_id: str, events: Sequence[InputEvent]) -> None:
+        if not events:
+            return
+        rows = [(execution_id, _event_json(e)) for e in events]
+        done = [(execution_id, e.seq, e.attempt) for e in events if isinstance(e, _RESULT_EVENTS)]
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany("INSERT INTO queue (execution_id, event) VALUES (?,?)", rows)
+            if done:
+                conn.executemany(
+                    "DELETE FROM tasks WHERE execution_id = ? AND seq = ? AND attempt = ?", done
+                )
+
+        await self.db.defer(op)
+        self.db.after_commit(lambda: self.hooks.queue_changed(execution_id))
+
+    async def peek(self, execution_id: str, limit: int) -> list[QueuedEvent]:
+        rows = await self.db.read(
+            lambda conn: conn.execute(
+                "SELECT id, event FROM queue WHERE execution_id = ? ORDER BY id LIMIT ?",
+                (execution_id, limit),
+            ).fetchall()
+        )
+        return [QueuedEvent(r[0], _event_from(r[1])) for r in rows]
+
+    async def delete(self, row_ids: Sequence[int]) -> None:
+        ids = [(i,) for i in row_ids]
+        await self.db.defer(lambda conn: conn.executemany("DELETE FROM queue WHERE id = ?", ids))
+
+    async def executions_with_events(self) -> list[str]:
+        rows = await self.db.read(
+            lambda conn: conn.execute(
+                "SELECT execution_id FROM queue GROUP BY execution_id ORDER BY MIN(id)"
+            ).fetchall()
+        )
+        return [r[0] for r in rows]
+
+
+class SqliteLogSink:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def append(self, execution_id: str, entries: Sequence[LogEntry]) -> None:
+        if not entries:
+            return
+        workflow = execution_id.split("/", 1)[0]
+        rows = [
+            (execution_id, workflow, _ts(e.timestamp), e.level, e.logger, e.message)
+            for e in entries
+        ]
+        await self.db.defer(
+            lambda conn: conn.executemany(
+                "INSERT INTO logs (execution_id, workflow, timestamp, level, logger, message) "
+                "VALUES (?,?,?,?,?,?)",
+                rows,
+            )
+        )
+
+    async def read(
+        self, execution_id: str | None = None, *, workflow: str | None = None
+    ) -> list[tuple[str, LogEntry]]:
+        where: list[str] = []
+        params: list[Any] = []
+        if execution_id is not None:
+            where.append("execution_id = ?")
+            params.append(execution_id)
+        if workflow is not None:
+            where.append("workflow = ?")
+            params.append(workflow)
+        sql = "SELECT execution_id, timestamp, level, logger, message FROM logs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id"
+        rows = await self.db.read(lambda conn: conn.execute(sql, params).fetchall())
+        return [
+            (
+                r[0],
+                LogEntry(
+                    timestamp=datetime.fromisoformat(r[1]), level=r[2], logger=r[3], message=r[4]
+                ),
+            )
+            for r in rows
+        ]
+
+
+# ---------------------------------------------------------------- ports
+
+
+@dataclass(frozen=True)
+class _Consuming:
+    """The queue rows the orchestration running in this context was handed."""
+
+    db: Database
+    row_ids: tuple[int, ...]
+    deleted: list[bool]
+
+
+_consuming: contextvars.ContextVar[_Consuming | None] = contextvars.ContextVar(
+    "eventual_sqlite_consuming", default=None
+)
+
+
+@dataclass
+class SqlitePorts(Ports):
+    db: Database | None = None
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[None]:
+        """Every adapter write inside joins one SQLite transaction, together with the deletion
+        of the queue rows the current orchestration consumes."""
+        db = self.db
+        assert db is not None
+        consuming = _consuming.get()
+        if consuming is not None and consuming.db is not db:
+            consuming = None
+        async with db.transaction() as outermost:
+            yield
+            if outermost and consuming is not None:
+                queue = cast(SqliteExecutionQueue, self.queue)
+                await queue.delete(consuming.row_ids)
+        if outermost and consuming is not None:
+            consuming.deleted[0] = True
+
+
+def open_ports(db: Database, *, run_id: str, hooks: _Hooks | None = None) -> SqlitePorts:
+    """The SQLite adapters over ``db`` (an opened :class:`Database`)."""
+    hooks = hooks or _Hooks()
+    return SqlitePorts(
+        executions=SqliteExecutionStore(db, hooks),
+        tasks=SqliteTaskDispatcher(db, hooks),
+        claims=SqliteClaimStore(db, run_id),
+        timers=SqliteTimerScheduler(db, hooks),
+        events=SqliteEventBus(db, hooks),
+        queue=SqliteExecutionQueue(db, hooks),
+        logs=SqliteLogSink(db),
+        db=db,
+    )
+
+
+# ---------------------------------------------------------------- the runtime
+
+
+class _DriverHooks(_Hooks):
+    def __init__(self) -> None:
+        self.runtime: SqliteRuntime | None = None
+
+    def queue_changed(self, execution_id: str) -> None:
+        if self.runtime is not None:
+            self.runtime._queue_changed(execution_id)
+
+    def tasks_changed(self) -> None:
+        if self.runtime is not None:
+            self.runtime._tasks_wake.set()
+
+    def timers_changed(self) -> None:
+        if self.runtime is not None:
+            self.runtime._timers_wake.set()
+
+    def outbox_changed(self) -> None:
+        if self.runtime is not None:
+            self.runtime._outbox_wake.set()
+
+    def execution_changed(self, execution_id: str) -> None:
+        if self.runtime is not None:
+            self.runtime._pulse_executions()
+
+
+class SqliteRuntime(Runtime):
+    """The durable runtime of ``eventual dev``: ``async with SqliteRuntime(service,
+    db_path=...) as rt``.
+
+    On entry it opens (or creates) the database, recovers what a previous process left (task
+    attempts that never delivered a result run again, queued events are delivered, timers
+    re-armed, those already due fire at once) and starts the workers: one orchestrator per
+    execution with queued events (in order), a task worker pool of ``max_concurrent_tasks``,
+    event delivery to subscriptions and the timer scheduler on the real clock. On exit it
+    cancels the work in flight (it runs again on the next start) and closes the database.
+
+    With ``workers=False`` nothing runs: the runtime only reads and writes the database (to
+    inspect it, or to queue work for the next process that runs it).
+    """
+
+    def __init__(
+        self,
+        service: Service,
+        *,
+        db_path: Path | str | None = None,
+        max_concurrent_tasks: int = 32,
+        max_concurrent_deliveries: int = 16,
+        synchronous: str = "NORMAL",
+        threaded: bool | None = None,
+        workers: bool = True,
+        cache_size: int = 1024,
+        batch_size: int = 100,
+    ) -> None:
+        if max_concurrent_tasks < 1 or max_concurrent_deliveries < 1:
+            raise ValueError("max_concurrent_tasks and max_concurrent_deliveries must be >= 1")
+        self.db_path = Path(db_path) if db_path is not None else DEFAULT_DB_PATH
+        if threaded is None:
+            # NORMAL commits do not wait for the disk (no fsync): statements take a fraction
+            # of a millisecond and run inline. FULL and EXTRA fsync every commit: a thread.
+            threaded = synchronous.upper() != "NORMAL"
+        self.db = Database(self.db_path, synchronous=synchronous, threaded=threaded)
+        self.run_id = uuid.uuid4().hex
+        self._hooks = _DriverHooks()
+        ports = open_ports(self.db, run_id=self.run_id, hooks=self._hooks)
+        super().__init__(service, ports, clock=RealClock(), cache_size=cache_size)
+        self.sqlite_ports = ports
+        self.max_concurrent_tasks = max_concurrent_tasks
+        self.max_concurrent_deliveries = max_concurrent_deliveries
+        self.batch_size = batch_size
+        self.workers = workers
+        self.errors: list[BaseException] = []
+        self._started = False
+        self._closing = False
+        self._context = contextvars.Context()
+        self._work: set[asyncio.Task[Any]] = set()
+        self._pumps: list[asyncio.Task[None]] = []
+        self._consumers: dict[str, asyncio.Task[Any]] = {}
+        self._dirty: set[str] = set()
+        self._tasks_wake = asyncio.Event()
+        self._timers_wake = asyncio.Event()
+        self._outbox_wake = asyncio.Event()
+        self._scanning = 0
+        self._running_tasks = 0
+        self._task_cursor = 0
+        self._deliveries = 0
+        self._outbox_cursor = 0
+        self._firing: set[int] = set()
+        self._next_due: float | None = None
+        self._pulse = asyncio.Event()
+        self._execution_pulse = asyncio.Event()
+        self._service_generation = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> SqliteRuntime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        if self._started:
+            raise RuntimeError("this SqliteRuntime was already started")
+        self._started = True
+        await self.db.open()
+        try:
+            await self._recover()
+        except BaseException:
+            await self.db.close()
+            raise
+        self._hooks.runtime = self
+        if not self.workers:
+            return
+        for wake in (self._tasks_wake, self._timers_wake, self._outbox_wake):
+            wake.set()
+        self._pumps = [
+            self._create_task(self._pump(self._tasks_wake, self._scan_tasks), "tasks"),
+            self._create_task(self._pump(self._outbox_wake, self._scan_outbox), "events"),
+            self._create_task(self._timer_pump(), "timers"),
+        ]
+        for execution_id in await self.sqlite_ports_queue.executions_with_events():
+            self._queue_changed(execution_id)
+
+    async def stop(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._hooks.runtime = None
+        tasks = [*self._pumps, *self._work]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self.clear_cache()
+        await self.db.close()
+
+    async def _recover(self) -> None:
+        """Make what a previous process left runnable again."""
+        run_id = self.run_id
+
+        def op(conn: sqlite3.Connection) -> int:
+            # Dispatched attempts of finished executions: nobody awaits their result any more.
+            conn.execute(
+                "DELETE FROM tasks WHERE execution_id IN "
+                "(SELECT id FROM executions WHERE status != 'IN_PROGRESS')"
+            )
+            # A pending dispatch row is an attempt whose result never reached the queue: its
+            # claim (by a process that is gone) is released so the attempt runs again.
+            cur = conn.execute(
+                "DELETE FROM claims WHERE run_id != ? AND (execution_id, seq, attempt) IN "
+                "(SELECT execution_id, seq, attempt FROM tasks WHERE state = 'pending')",
+                (run_id,),
+            )
+            return cur.rowcount
+
+        released = await self.db.write(op)
+        if released:
+            logger.info("%d task attempt(s) interrupted by a stop will run again", released)
+
+    @property
+    def sqlite_ports_queue(self) -> SqliteExecutionQueue:
+        return cast(SqliteExecutionQueue, self.ports.queue)
+
+    def replace_service(self, service: Service) -> None:
+        """Swap the service's handlers (``--reload``): keep the database and every execution;
+        the next step of each execution replays its history against the new code."""
+        self.service = service
+        self._service_generation += 1
+        self.clear_cache()
+
+    # ------------------------------------------------------------ atomic client operations
+
+    async def start_execution(
+        self,
+        workflow: str,
+        input: Any,
+        *,
+        execution_name: str | None = None,
+        timeout: timedelta | None = None,
+        execution_id: str | None = None,
+        parent: ParentRef | None = None,
+    ) -> str:
+        # The record and its WorkflowStarted event are written in one transaction.
+        async with self.db.transaction():
+            return await super().start_execution(
+                workflow,
+                input,
+                execution_name=execution_name,
+                timeout=timeout,
+                execution_id=execution_id,
+                parent=parent,
+            )
+
+    async def send_task_success(self, token: str, result: Any = None) -> None:
+        async with self.db.transaction():
+            await super().send_task_success(token, result)
+
+    async def send_task_failure(self, token: str, error: str, message: str = "") -> None:
+        async with self.db.transaction():
+            await super().send_task_failure(token, error, message)
+
+    # ------------------------------------------------------------ waiting
+
+    def _pulse_now(self) -> None:
+        pulse, self._pulse = self._pulse, asyncio.Event()
+        pulse.set()
+
+    def _pulse_executions(self) -> None:
+        pulse, self._execution_pulse = self._execution_pulse, asyncio.Event()
+        pulse.set()
+
+    def _quiet(self) -> bool:
+        if self._work or self._consumers or self._scanning:
+            return False
+        if self._tasks_wake.is_set() or self._outbox_wake.is_set() or self._timers_wake.is_set():
+            return False
+        due = self._next_due
+        return due is None or due > self.clock.now().timestamp()
+
+    async def idle(self) -> None:
+        """Wait until no work is queued or running: no queued events, no task running or
+        waiting for a worker, no event being delivered, no timer due (future timers and tasks
+        waiting for an asynchronous completion aside)."""
+        if not self.workers:
+            return
+        while True:
+            if self._quiet():
+                await asyncio.sleep(0)
+                if self._quiet():
+                    return
+            pulse = self._pulse
+            if self._next_due is not None and not (self._work or self._consumers):
+                # Only a timer is about to fall due: wake up when it has.
+                delay = max(0.0, self._next_due - self.clock.now().timestamp()) + 0.001
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(pulse.wait(), delay)
+            else:
+                await pulse.wait()
+
+    async def wait_for_execution(self, execution_id: str, *, timeout: float = 30.0) -> Execution:
+        """Wait until an execution is no longer in progress; ``TimeoutError`` after
+        ``timeout`` seconds."""
+
+        async def done() -> Execution:
+            while True:
+                pulse = self._execution_pulse
+                execution = await self.get_execution(execution_id)
+                if execution.status is not ExecutionStatus.IN_PROGRESS:
+                    return execution
+                await pulse.wait()
+
+        return await asyncio.wait_for(done(), timeout)
+
+    # ------------------------------------------------------------ spawning work
+
+    def _create_task(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        # A clean context: work never inherits a caller's transaction or use_runtime().
+        return asyncio.get_running_loop().create_task(
+            coro, name=f"eventual-sqlite-{name}", context=self._context.copy()
+        )
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = self._create_task(self._guard(coro, name), name)
+        self._work.add(task)
+        # Closing is a no-op for a coroutine that ran; one cancelled before it started is
+        # discarded quietly.
+        task.add_done_callback(lambda _: coro.close())
+        task.add_done_callback(self._work_done)
+        return task
+
+    def _work_done(self, task: asyncio.Task[Any]) -> None:
+        self._work.discard(task)
+        self._pulse_now()
+
+    async def _guard(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception("runtime work failed: %s", name)
+            self.errors.append(exc)
+
+    async def _pump(
+        self, wake: asyncio.Event, scan: Callable[[], Coroutine[Any, Any, None]]
+    ) -> None:
+        while True:
+            await wake.wait()
+            wake.clear()
+            self._scanning += 1
+            try:
+                await scan()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.exception("runtime scan failed")
+                self.errors.append(exc)
+            finally:
+                self._scanning -= 1
+                self._pulse_now()
+
+    # ------------------------------------------------------------ the orchestrator
+
+    def _queue_changed(self, execution_id: str) -> None:
+        if self._closing or not self.workers:
+            return
+        if execution_id in self._consumers:
+            self._dirty.add(execution_id)
+            return
+        self._consumers[execution_id] = self._spawn(
+            self._consume(execution_id), f"orchestrate {execution_id}"
+        )
+
+    async def _consume(self, execution_id: str) -> None:
+        queue = self.sqlite_ports_queue
+        try:
+            while True:
+                self._dirty.discard(execution_id)
+                batch = await queue.peek(execution_id, self.batch_size)
+                if not batch:
+                    if execution_id in self._dirty:
+                        continue
+                    return
+                row_ids = tuple(q.row_id for q in batch)
+                consuming = _Consuming(self.db, row_ids, [False])
+                generation = self._service_generation
+                token = _consuming.set(consuming)
+                try:
+                    await self.orchestrate(execution_id, [q.event for q in batch])
+                finally:
+                    _consuming.reset(token)
+                if generation != self._service_generation:
+                    self._evict(execution_id)  # built with the handlers that were replaced
+                if not consuming.deleted[0]:
+                    # Nothing was committed (the events were all stale): drop them now. A
+                    # crash before this line redelivers them and they are dropped again.
+                    await queue.delete(row_ids)
+                # Inline statements never suspend: let other work run between batches.
+                await asyncio.sleep(0)
+        finally:
+            # On an unexpected error the events stay queued: they are retried on the
+            # execution's next event or on the next start.
+            self._consumers.pop(execution_id, None)
+
+    # ------------------------------------------------------------ task workers
+
+    async def _scan_tasks(self) -> None:
+        free = self.max_concurrent_tasks - self._running_tasks
+        if free <= 0:
+            return  # a finishing task wakes the pump again
+        dispatcher = cast(SqliteTaskDispatcher, self.ports.tasks)
+        rows = await dispatcher.take(self._task_cursor, free)
+        for row_id, request in rows:
+            self._task_cursor = max(self._task_cursor, row_id)
+            self._running_tasks += 1
+            self._spawn(self._work_task(row_id, request), f"task {request.name}")
+        if len(rows) == free:
+            self._tasks_wake.set()
+
+    async def _work_task(self, row_id: int, request: TaskRequest) -> None:
+        try:
+            await self.run_task(request)
+            # Still there: no result was enqueued, the task completes later by its token.
+            await cast(SqliteTaskDispatcher, self.ports.tasks).mark_waiting(row_id)
+        finally:
+            self._running_tasks -= 1
+            self._tasks_wake.set()
+
+    # ------------------------------------------------------------ event delivery
+
+    async def _scan_outbox(self) -> None:
+        free = self.max_concurrent_deliveries - self._deliveries
+        if free <= 0:
+            return
+        bus = cast(SqliteEventBus, self.ports.events)
+        rows = await bus.take(self._outbox_cursor, free)
+        for row_id, event in rows:
+            self._outbox_cursor = max(self._outbox_cursor, row_id)
+            self._deliveries += 1
+            self._spawn(self._deliver(row_id, event), f"deliver {event.name}")
+        if len(rows) == free:
+            self._outbox_wake.set()
+
+    async def _deliver(self, row_id: int, event: EmittedEvent) -> None:
+        try:
+            try:
+                await self.deliver_event(event)
+            finally:
+                await cast(SqliteEventBus, self.ports.events).delete(row_id)
+        finally:
+            self._deliveries -= 1
+            self._outbox_wake.set()
+
+    # ------------------------------------------------------------ timers
+
+    async def _timer_pump(self) -> None:
+        timers = cast(SqliteTimerScheduler, self.ports.timers)
+        while True:
+            self._timers_wake.clear()
+            self._scanning += 1
+            try:
+                now = self.clock.now().timestamp()
+                for row_id, timer in await timers.due(now):
+                    if row_id not in self._firing:
+                        self._firing.add(row_id)
+                        self._spawn(self._fire(row_id, timer), f"timer {timer.timer_id}")
+                self._next_due = await timers.next_due(now)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.exception("timer scan failed")
+                self.errors.append(exc)
+                self._next_due = self.clock.now().timestamp() + 1.0
+            finally:
+                self._scanning -= 1
+                self._pulse_now()
+            due = self._next_due
+            wait = None if due is None else max(0.0, due - self.clock.now().timestamp())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._timers_wake.wait(), wait)
+
+    async def _fire(self, row_id: int, timer: TimerRequest) -> None:
+        timers = cast(SqliteTimerScheduler, self.ports.timers)
+        try:
+            # Firing is one transaction: the timer row goes with the event it delivers (or
+            # the heartbeat check it reschedules).
+            async with self.db.transaction():
+                await timers.delete_row(row_id)
+                await self.fire_timer(timer)
+        finally:
+            self._firing.discard(row_id)

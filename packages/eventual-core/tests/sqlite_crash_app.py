@@ -1,0 +1,65 @@
+"""A service run under SqliteRuntime in a subprocess that test_sqlite_crash.py kills with
+SIGKILL at random moments: ``python sqlite_crash_app.py DB COUNT``.
+
+Each run (re)starts COUNT executions and sends each its signal (both idempotent: same names,
+same inputs, same signal ids), prints ``READY`` once it is serving and ``DONE`` once every
+execution has finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+from pathlib import Path
+
+from eventual.core import condition, signal, sleep, task, workflow
+from eventual.core.runtime.sqlite import SqliteRuntime
+from eventual.core.service import load_service
+
+go = signal("crashGo", int)
+
+
+@task("crashAdd")
+async def add(a: int, b: int) -> int:
+    await asyncio.sleep(random.uniform(0, 0.02))
+    return a + b
+
+
+@task("crashMul")
+async def mul(a: int, b: int) -> int:
+    await asyncio.sleep(random.uniform(0, 0.02))
+    return a * b
+
+
+@workflow("crashFlow")
+async def flow(n: int) -> int:
+    got: list[int] = []
+    go.on_signal(got.append)
+    a = await add(n, 1)
+    await asyncio.sleep(0.2)
+    b, c = await asyncio.gather(mul(a, 2), add(a, 3))
+    await condition(lambda: bool(got))
+    await sleep(0.05)
+    return await add(b + c, got[0])
+
+
+def expected(n: int) -> int:
+    a = n + 1
+    return 2 * a + (a + 3) + 100 * n
+
+
+async def main(db: Path, count: int) -> None:
+    service = load_service(sys.modules[__name__], module_only=True, name="crash")
+    async with SqliteRuntime(service, db_path=db, max_concurrent_tasks=8) as rt:
+        print("READY", flush=True)
+        for i in range(count):
+            execution_id = await rt.start_execution("crashFlow", i, execution_name=f"e{i}")
+            await rt.send_signal(execution_id, "crashGo", 100 * i, signal_id=f"go-{i}")
+        for i in range(count):
+            await rt.wait_for_execution(f"crashFlow/e{i}", timeout=60)
+        print("DONE", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(Path(sys.argv[1]), int(sys.argv[2])))

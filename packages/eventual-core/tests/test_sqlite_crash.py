@@ -1,0 +1,115 @@
+"""kill -9 at random moments loses nothing and does nothing twice that the history records once.
+
+Runs tests/sqlite_crash_app.py (a workflow with tasks, timers and a signal) in a subprocess on
+one database file, SIGKILLs it at random moments while work is in flight, restarts it, and
+finally checks every execution and every history.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from eventual.core import ExecutionStatus
+from eventual.core.runtime.sqlite import SqliteRuntime
+from eventual.core.service import Service
+
+APP = Path(__file__).with_name("sqlite_crash_app.py")
+COUNT = 40
+KILLS = 3
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
+
+
+def expected(n: int) -> int:
+    a = n + 1
+    return 2 * a + (a + 3) + 100 * n
+
+
+def spawn(db: Path, out: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with out.open("wb") as stdout:
+        return subprocess.Popen(
+            [sys.executable, str(APP), str(db), str(COUNT)],
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+
+
+def wait_for_output(proc: subprocess.Popen[bytes], out: Path, marker: str, timeout: float) -> bool:
+    """Poll the child's output for ``marker``; False if the child exited without it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if marker in out.read_text(errors="replace"):
+            return True
+        if proc.poll() is not None:
+            return marker in out.read_text(errors="replace")
+        time.sleep(0.01)
+    raise AssertionError(f"no {marker!r} within {timeout}s:\n{out.read_text(errors='replace')}")
+
+
+def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "dev.db"
+    rng = random.Random()
+    seed = rng.randrange(1_000_000)
+    rng.seed(seed)
+    kills = 0
+    runs = 0
+    while kills < KILLS:
+        runs += 1
+        assert runs <= 12, f"could not kill the app mid-work {KILLS} times (seed {seed})"
+        out = tmp_path / f"run{runs}.log"
+        proc = spawn(db, out)
+        try:
+            assert wait_for_output(proc, out, "READY", 30), out.read_text(errors="replace")
+            time.sleep(rng.uniform(0.02, 0.5))
+            finished = "DONE" in out.read_text(errors="replace") or proc.poll() is not None
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            if not finished:
+                kills += 1
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    out = tmp_path / "final.log"
+    proc = spawn(db, out)
+    try:
+        assert wait_for_output(proc, out, "DONE", 60), out.read_text(errors="replace")
+        assert proc.wait(30) == 0, out.read_text(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+    import asyncio
+
+    asyncio.run(check(db, seed))
+    print(f"{kills} SIGKILLs mid-work in {runs} runs (seed {seed}), then a clean run")
+
+
+async def check(db: Path, seed: int) -> None:
+    async with SqliteRuntime(Service("check", []), db_path=db, workers=False) as rt:
+        executions, _ = await rt.list_executions(workflow="crashFlow", limit=1000)
+        assert len(executions) == COUNT, f"seed {seed}"
+        for execution in executions:
+            n = int(execution.name[1:])
+            assert execution.status is ExecutionStatus.SUCCEEDED, (seed, execution)
+            assert execution.result == expected(n), (seed, execution)
+            history = await rt.get_history(execution.id)
+            ids = Counter(e.id for e in history)
+            assert [i for i, c in ids.items() if c > 1] == [], (seed, execution.id)
+            scheduled = sorted(e.seq for e in history if e.type == "TaskScheduled")
+            succeeded = Counter(e.seq for e in history if e.type == "TaskSucceeded")
+            assert scheduled == [0, 2, 3, 5], (seed, execution.id, history)
+            assert succeeded == Counter(scheduled), (seed, execution.id, history)
+            assert [e.type for e in history].count("SignalReceived") == 1

@@ -1,0 +1,428 @@
+"""The SQLite runtime across stops and restarts, its transactions, and --reload's swap."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+import time
+import types
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eventual.core import ExecutionStatus, async_result, signal, task, task_context, workflow
+from eventual.core._context import use_runtime
+from eventual.core.history import TaskSucceeded, WorkflowStarted
+from eventual.core.models import Execution
+from eventual.core.runtime import ConflictError, TaskRequest, TimerRequest
+from eventual.core.runtime.sqlite import (
+    Database,
+    DatabaseError,
+    DatabaseLocked,
+    SqliteRuntime,
+    open_ports,
+)
+from eventual.core.service import Service, load_service
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def service() -> Service:
+    return load_service(sys.modules[__name__], module_only=True, name="restart")
+
+
+def runtime(service: Service, db: Path, **kw: Any) -> SqliteRuntime:
+    return SqliteRuntime(service, db_path=db, **kw)
+
+
+async def until(predicate: Any, timeout: float = 5.0) -> None:
+    """Poll ``predicate`` (sync or async) until it is true, failing after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+def assert_clean(history: list[Any]) -> None:
+    ids = [e.id for e in history]
+    assert len(ids) == len(set(ids)), ids
+    scheduled = {e.seq for e in history if e.type == "TaskScheduled"}
+    succeeded = [e.seq for e in history if e.type == "TaskSucceeded"]
+    assert sorted(succeeded) == sorted(scheduled)
+
+
+# ---------------------------------------------------------------- definitions
+
+calls: list[str] = []
+
+
+@task("rsAdd")
+async def add(a: int, b: int) -> int:
+    calls.append(f"add:{task_context().execution_id}")
+    return a + b
+
+
+@workflow("rsSleepy")
+async def sleepy(seconds: float) -> int:
+    first = await add(1, 2)
+    await asyncio.sleep(seconds)
+    return await add(first, 10)
+
+
+go = signal("rsGo", int)
+
+
+@workflow("rsWaiter")
+async def waiter(_: None) -> int:
+    return await go.expect_signal() * 2
+
+
+blocking: list[int] = []
+
+
+@task("rsBlocking")
+async def blocking_task() -> str:
+    blocking.append(task_context().attempt)
+    if len(blocking) == 1:
+        await asyncio.Event().wait()  # never returns: the process "dies" while it runs
+    return f"ran {len(blocking)} times"
+
+
+@workflow("rsInterrupted")
+async def interrupted(_: None) -> str:
+    return await blocking_task()
+
+
+tokens: list[str] = []
+
+
+@task("rsAsync")
+async def async_task() -> str:
+    return async_result(tokens.append)
+
+
+@workflow("rsAsyncWf")
+async def async_wf(_: None) -> str:
+    return await async_task()
+
+
+# ---------------------------------------------------------------- restarts
+
+
+async def test_execution_resumes_after_restart(service: Service, tmp_path: Path) -> None:
+    db = tmp_path / "dev.db"
+    calls.clear()
+    async with runtime(service, db) as rt, asyncio.timeout(10):
+        with use_runtime(rt):
+            handle = await sleepy.start_execution(0.3, execution_name="a")
+        await until(lambda: len(calls) == 1)
+        await rt.idle()
+        assert (await rt.get_execution("rsSleepy/a")).status is ExecutionStatus.IN_PROGRESS
+    async with runtime(service, db) as rt:
+        done = await rt.wait_for_execution(handle.execution_id, timeout=10)
+        assert (done.status, done.result) == (ExecutionStatus.SUCCEEDED, 13)
+        assert_clean(await rt.get_history(handle.execution_id))
+    assert len(calls) == 2
+
+
+async def test_timer_that_fell_due_while_down_fires_at_once(
+    service: Service, tmp_path: Path
+) -> None:
+    db = tmp_path / "dev.db"
+    async with runtime(service, db) as rt:
+        with use_runtime(rt):
+            await sleepy.start_execution(0.2, execution_name="t")
+        await until(lambda: _has(rt, "rsSleepy/t", "TimerScheduled"))
+        history = await rt.get_history("rsSleepy/t")
+    due = next(e.until for e in history if e.type == "TimerScheduled")
+    # The timer falls due while nothing runs.
+    await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.01)
+    assert datetime.now(UTC) > due
+    restarted = datetime.now(UTC)
+    async with runtime(service, db) as rt:
+        done = await rt.wait_for_execution("rsSleepy/t", timeout=5)
+        assert done.result == 13
+        history = await rt.get_history("rsSleepy/t")
+    fired = next(e for e in history if e.type == "TimerCompleted")
+    assert fired.timestamp >= restarted
+
+
+async def _has(rt: SqliteRuntime, execution_id: str, kind: str) -> bool:
+    if await rt.ports.executions.get(execution_id) is None:
+        return False
+    return kind in [e.type for e in await rt.get_history(execution_id)]
+
+
+async def test_queued_start_and_signal_are_delivered_by_the_next_process(
+    service: Service, tmp_path: Path
+) -> None:
+    db = tmp_path / "dev.db"
+    async with runtime(service, db) as rt:
+        await rt.start_execution("rsWaiter", None, execution_name="w")
+        await until(lambda: _has(rt, "rsWaiter/w", "WorkflowStarted"))
+    # A runtime without workers only writes: the start and the signal stay queued.
+    async with runtime(service, db, workers=False) as rt:
+        await rt.start_execution("rsWaiter", None, execution_name="queued")
+        await rt.send_signal("rsWaiter/w", "rsGo", 21, signal_id="s1")
+        await rt.idle()
+        assert [e.type for e in await rt.get_history("rsWaiter/w")] == ["WorkflowStarted"]
+        assert await rt.get_history("rsWaiter/queued") == []
+    async with runtime(service, db) as rt:
+        assert (await rt.wait_for_execution("rsWaiter/w", timeout=5)).result == 42
+        await rt.send_signal("rsWaiter/queued", "rsGo", 1)
+        assert (await rt.wait_for_execution("rsWaiter/queued", timeout=5)).result == 2
+
+
+async def test_task_interrupted_by_a_stop_runs_again_and_succeeds_once(
+    service: Service, tmp_path: Path
+) -> None:
+    db = tmp_path / "dev.db"
+    blocking.clear()
+    async with runtime(service, db) as rt:
+        await rt.start_execution("rsInterrupted", None, execution_name="i")
+        await until(lambda: len(blocking) == 1)
+    async with runtime(service, db) as rt:
+        done = await rt.wait_for_execution("rsInterrupted/i", timeout=5)
+        assert done.result == "ran 2 times"
+        history = await rt.get_history("rsInterrupted/i")
+    assert blocking == [1, 1]  # the same attempt, run again
+    assert [e.type for e in history].count("TaskSucceeded") == 1
+    assert_clean(history)
+
+
+async def test_task_waiting_for_its_token_is_not_run_again(
+    service: Service, tmp_path: Path
+) -> None:
+    db = tmp_path / "dev.db"
+    tokens.clear()
+    async with runtime(service, db) as rt:
+        await rt.start_execution("rsAsyncWf", None, execution_name="x")
+        await until(lambda: len(tokens) == 1)
+        await rt.idle()
+    async with runtime(service, db) as rt:
+        await rt.idle()
+        assert len(tokens) == 1
+        await rt.send_task_success(tokens[0], "approved")
+        assert (await rt.wait_for_execution("rsAsyncWf/x", timeout=5)).result == "approved"
+
+
+async def test_a_second_process_cannot_open_the_database(service: Service, tmp_path: Path) -> None:
+    db = tmp_path / "dev.db"
+    async with runtime(service, db):
+        with pytest.raises(DatabaseLocked, match="in use by another Eventual process"):
+            async with runtime(service, db):
+                pass
+    async with runtime(service, db):  # released on exit
+        pass
+
+
+# ---------------------------------------------------------------- --reload
+
+
+def make_service(module_name: str, greeting: str) -> Service:
+    """A one-workflow service defined in its own throwaway module."""
+    module = types.ModuleType(module_name)
+    sys.modules[module_name] = module
+    source = f"""
+from eventual.core import signal, task, workflow
+
+go = signal("rlGo", int)
+
+@task("rlGreet")
+async def greet(name: str) -> str:
+    return "{greeting} " + name
+
+@workflow("rlWorkflow")
+async def wf(name: str) -> str:
+    await go.expect_signal()
+    return await greet(name)
+"""
+    exec(compile(source, module_name, "exec"), module.__dict__)
+    return load_service(module, module_only=True, name="reload")
+
+
+async def test_replace_service_swaps_handlers_and_keeps_executions(tmp_path: Path) -> None:
+    v1 = make_service("sqlite_reload_v1", "hello")
+    v2 = make_service("sqlite_reload_v2", "bonjour")
+    async with runtime(v1, tmp_path / "dev.db") as rt:
+        await rt.start_execution("rlWorkflow", "ann", execution_name="r")
+        await until(lambda: _has(rt, "rlWorkflow/r", "WorkflowStarted"))
+        await rt.idle()
+        rt.replace_service(v2)
+        await rt.send_signal("rlWorkflow/r", "rlGo", 1)
+        done = await rt.wait_for_execution("rlWorkflow/r", timeout=5)
+        assert done.result == "bonjour ann"
+        assert rt.errors == []
+
+
+# ---------------------------------------------------------------- transactions
+
+
+async def test_unit_of_work_commits_everything_or_nothing(tmp_path: Path) -> None:
+    db = Database(tmp_path / "dev.db")
+    await db.open()
+    try:
+        ports = open_ports(db, run_id="test")
+        record = Execution(
+            id="wf/1",
+            workflow="wf",
+            status=ExecutionStatus.IN_PROGRESS,
+            start_time=datetime(2024, 1, 1, tzinfo=UTC),
+        )
+        await ports.executions.create(record)
+        started = WorkflowStarted(workflow="wf", execution_id="wf/1")
+        request = TaskRequest("wf/1", "wf", 0, 1, "t", [1])
+        timer = TimerRequest("wf/1|t", "wf/1", datetime(2024, 1, 2, tzinfo=UTC))
+
+        # A step computed from a stale history length: nothing it wrote survives.
+        with pytest.raises(ConflictError):
+            async with ports.unit_of_work():
+                await ports.tasks.dispatch(request)
+                await ports.timers.schedule(timer)
+                await ports.queue.enqueue("other/1", [started])
+                await ports.executions.commit_step(
+                    "wf/1", expected_length=5, events=[started], execution=record
+                )
+        counts = await db.read(lambda c: [_count(c, t) for t in ("tasks", "timers", "queue")])
+        assert counts == [0, 0, 0]
+        assert await ports.executions.read_history("wf/1") == []
+
+        # Any error rolls back, and a nested block is a savepoint.
+        with pytest.raises(RuntimeError, match="boom"):
+            async with ports.unit_of_work():
+                await ports.tasks.dispatch(request)
+                raise RuntimeError("boom")
+        async with ports.unit_of_work():
+            await ports.timers.schedule(timer)
+            with pytest.raises(RuntimeError, match="inner"):
+                async with db.transaction():
+                    await ports.tasks.dispatch(request)
+                    raise RuntimeError("inner")
+            # Reads inside the unit see its own writes; reads outside do not, yet.
+            assert await db.read(lambda c: _count(c, "timers")) == 1
+            assert await _count_outside(db, "timers") == 0
+            await ports.executions.commit_step(
+                "wf/1", expected_length=0, events=[started], execution=record
+            )
+        counts = await db.read(lambda c: [_count(c, t) for t in ("tasks", "timers", "queue")])
+        assert counts == [0, 1, 0]
+        assert await ports.executions.read_history("wf/1") == [started]
+        stored = await ports.executions.get("wf/1")
+        assert stored is not None and stored.history_length == 1
+
+        # The result of a task attempt replaces its dispatch row, atomically.
+        await ports.tasks.dispatch(request)
+        await ports.queue.enqueue("wf/1", [TaskSucceeded(seq=0, attempt=1, result=2)])
+        assert await db.read(lambda c: _count(c, "tasks")) == 0
+    finally:
+        await db.close()
+
+
+async def _count_outside(db: Database, table: str) -> int:
+    # Other work (a task with a context of its own) reads committed data only.
+    import contextvars
+
+    ctx = contextvars.Context()
+    return await asyncio.get_running_loop().create_task(
+        db.read(lambda c: _count(c, table)), context=ctx
+    )
+
+
+def _count(conn: sqlite3.Connection, table: str) -> int:
+    return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+async def test_database_uses_wal_and_the_chosen_synchronous_level(tmp_path: Path) -> None:
+    db = Database(tmp_path / "dev.db", synchronous="FULL")
+    await db.open()
+    try:
+        mode = await db.read(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])
+        level = await db.write(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
+        assert (mode, level) == ("wal", 2)
+    finally:
+        await db.close()
+    with pytest.raises(ValueError, match="not durable enough"):
+        Database(tmp_path / "x.db", synchronous="OFF")
+
+
+def make_family(module_name: str, child_body: str) -> Service:
+    module = types.ModuleType(module_name)
+    sys.modules[module_name] = module
+    source = f"""
+import asyncio
+from eventual.core import EventualError, signal, task, workflow
+
+poke = signal("fmPoke")
+
+@task("fmStep")
+async def step() -> str:
+    return "step"
+
+@workflow("fmChild")
+async def child(_: None) -> str:
+{child_body}
+    return "child done"
+
+@workflow("fmParent")
+async def parent(_: None) -> str:
+    try:
+        return await child(None)
+    except EventualError as e:
+        return f"child failed: {{e.name}}"
+"""
+    exec(compile(source, module_name, "exec"), module.__dict__)
+    return load_service(module, module_only=True, name="family")
+
+
+async def test_a_child_that_no_longer_replays_fails_and_its_parent_hears_of_it(
+    tmp_path: Path,
+) -> None:
+    v1 = make_family("sqlite_family_v1", "    await asyncio.sleep(30)")
+    v2 = make_family("sqlite_family_v2", "    await step()")
+    async with runtime(v1, tmp_path / "dev.db") as rt:
+        await rt.start_execution("fmParent", None, execution_name="p")
+        await until(lambda: _has(rt, "fmChild/fmParent.p.0", "TimerScheduled"))
+        rt.replace_service(v2)
+        # The child's next event replays it against code that now calls a task first.
+        await rt.send_signal("fmChild/fmParent.p.0", "fmPoke", None)
+        child = await rt.wait_for_execution("fmChild/fmParent.p.0", timeout=5)
+        assert child.error == "DeterminismError"
+        parent = await rt.wait_for_execution("fmParent/p", timeout=5)
+        assert parent.result == "child failed: DeterminismError"
+        assert rt.errors == []
+
+
+async def test_unusable_database_files_fail_with_a_clear_error(
+    service: Service, tmp_path: Path
+) -> None:
+    newer = tmp_path / "newer.db"
+    conn = sqlite3.connect(newer)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(DatabaseError, match="written by a newer Eventual"):
+        async with runtime(service, newer):
+            pass
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(DatabaseError, match=r"cannot open the database .*junk\.db"):
+        async with runtime(service, junk):
+            pass
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    with pytest.raises(DatabaseError, match="writable directory"):
+        async with runtime(service, blocked / "dev.db"):
+            pass

@@ -412,3 +412,19 @@ def test_readme_example_service_loads(tmp_path: Path) -> None:
     spec = json.loads(out.stdout)
     assert [w["name"] for w in spec["workflows"]] == ["processOrder"]
     assert [t["name"] for t in spec["tasks"]] == ["chargeCreditCard", "dispatchOrder"]
+
+
+def test_same_named_error_classes_in_two_modules_are_both_caught() -> None:
+    from eventual.core.errors import error_from_payload
+
+    def define() -> type[EventualError]:
+        class Declined(EventualError):
+            pass
+
+        return Declined
+
+    first, second = define(), define()
+    raised = error_from_payload("Declined", "no")
+    assert isinstance(raised, first) and isinstance(raised, second)
+    assert raised.name == "Declined" and raised.message == "no"
+    assert type(raised).__name__ == "Declined"

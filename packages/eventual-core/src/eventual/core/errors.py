@@ -27,7 +27,8 @@ class EventualError(Exception):
     ``EventualError(message="", *, name=None)``; ``.name`` defaults to the class name.
     """
 
-    _registry: ClassVar[dict[str, type[EventualError]]] = {}
+    # Every subclass defined under each name, oldest first (two modules may reuse a name).
+    _registry: ClassVar[dict[str, list[type[EventualError]]]] = {}
 
     def __init__(self, message: str = "", *, name: str | None = None) -> None:
         super().__init__(message)
@@ -36,7 +37,8 @@ class EventualError(Exception):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        EventualError._registry[cls.__name__] = cls
+        if not cls.__dict__.get("_combined", False):
+            EventualError._registry.setdefault(cls.__name__, []).append(cls)
 
     def __str__(self) -> str:
         if self.name == type(self).__name__:
@@ -103,13 +105,37 @@ def error_payload(exc: BaseException) -> ErrorPayload:
     return ErrorPayload(error=type(exc).__name__, message=str(exc))
 
 
+_combined: dict[str, type[EventualError]] = {}
+
+
+def _class_for(name: str) -> type[EventualError] | None:
+    """The registered class of that name. When several modules define an error class with the
+    same name, an error of that name is raised as an instance of all of them (a class made on
+    the fly that inherits from each), so ``except TheirName`` catches it in every module."""
+    classes = EventualError._registry.get(name)
+    if not classes:
+        return None
+    if len(classes) == 1:
+        return classes[0]
+    bases = tuple(reversed(classes))
+    combined = _combined.get(name)
+    if combined is None or combined.__bases__ != bases:
+        try:
+            combined = type(name, bases, {"_combined": True})
+        except TypeError:  # incompatible layouts: fall back to the newest definition
+            return classes[-1]
+        _combined[name] = combined
+    return combined
+
+
 def error_from_payload(error: str, message: str = "") -> EventualError:
     """Rebuild the exception to raise at the awaiting side.
 
-    A registered :class:`EventualError` subclass of that name is raised as itself; anything
-    else (``ValueError`` in a task, say) comes back as :class:`EventualError` carrying the name.
+    A registered :class:`EventualError` subclass of that name is raised as itself (see
+    :func:`_class_for` when several modules share the name); anything else (``ValueError`` in
+    a task, say) comes back as :class:`EventualError` carrying the name.
     """
-    cls = EventualError._registry.get(error)
+    cls = _class_for(error)
     if cls is not None:
         try:
             exc = cls(message)
@@ -131,7 +157,7 @@ def matches_error(exc_name: str, candidates: list[str | type[BaseException]]) ->
             continue
         if c.__name__ == exc_name:
             return True
-        sub = EventualError._registry.get(exc_name) or getattr(builtins, exc_name, None)
+        sub = _class_for(exc_name) or getattr(builtins, exc_name, None)
         if isinstance(sub, type) and issubclass(sub, c):
             return True
     return False

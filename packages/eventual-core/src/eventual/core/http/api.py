@@ -10,7 +10,7 @@ import inspect
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Generic, TypeVar, cast, overload
+from typing import Any, Generic, Protocol, TypeVar, cast, overload
 from urllib.parse import parse_qsl, urlsplit
 
 from ..definitions import Definition, _register
@@ -240,6 +240,20 @@ class CommandDefinition(Definition, Generic[I, O]):
         return to_json(value, self.output_type)
 
 
+class CommandDecorator(Protocol):
+    """What ``@command("name", ...)`` returns: types the definition from the handler, so
+    ``CommandDefinition[I, O]`` carries the handler's input (first parameter) and output."""
+
+    @overload
+    def __call__(self, fn: Callable[[], Awaitable[O]], /) -> CommandDefinition[None, O]: ...
+    @overload
+    def __call__(self, fn: Callable[[I], Awaitable[O]], /) -> CommandDefinition[I, O]: ...
+    @overload
+    def __call__(
+        self, fn: Callable[[I, CommandContext], Awaitable[O]], /
+    ) -> CommandDefinition[I, O]: ...
+
+
 class ApiRoute(Definition):
     """A raw HTTP route: ``Request -> Response`` behind a middleware chain."""
 
@@ -303,7 +317,13 @@ class Router:
         return self
 
     @overload
-    def command(self, fn: Callable[..., Awaitable[O]], /) -> CommandDefinition[Any, O]: ...
+    def command(self, fn: Callable[[], Awaitable[O]], /) -> CommandDefinition[None, O]: ...
+    @overload
+    def command(self, fn: Callable[[I], Awaitable[O]], /) -> CommandDefinition[I, O]: ...
+    @overload
+    def command(
+        self, fn: Callable[[I, CommandContext], Awaitable[O]], /
+    ) -> CommandDefinition[I, O]: ...
     @overload
     def command(
         self,
@@ -314,11 +334,19 @@ class Router:
         path: str | None = None,
         method: str = "POST",
         summary: str | None = None,
-    ) -> Callable[[Callable[..., Awaitable[O]]], CommandDefinition[Any, O]]: ...
+    ) -> CommandDecorator: ...
     @overload
     def command(
-        self, name: str, fn: Callable[..., Awaitable[O]], /, **options: Any
-    ) -> CommandDefinition[Any, O]: ...
+        self, name: str, fn: Callable[[], Awaitable[O]], /, **options: Any
+    ) -> CommandDefinition[None, O]: ...
+    @overload
+    def command(
+        self, name: str, fn: Callable[[I], Awaitable[O]], /, **options: Any
+    ) -> CommandDefinition[I, O]: ...
+    @overload
+    def command(
+        self, name: str, fn: Callable[[I, CommandContext], Awaitable[O]], /, **options: Any
+    ) -> CommandDefinition[I, O]: ...
     def command(self, name: Any = None, fn: Any = None, /, **options: Any) -> Any:
         """``@router.command``, ``@router.command("name", path="/x")``, ``command("name", fn)``."""
         # Definitions share the router's list, so a middleware added later with use() applies.
@@ -371,7 +399,11 @@ api = Router()
 
 
 @overload
-def command(fn: Callable[..., Awaitable[O]], /) -> CommandDefinition[Any, O]: ...
+def command(fn: Callable[[], Awaitable[O]], /) -> CommandDefinition[None, O]: ...
+@overload
+def command(fn: Callable[[I], Awaitable[O]], /) -> CommandDefinition[I, O]: ...
+@overload
+def command(fn: Callable[[I, CommandContext], Awaitable[O]], /) -> CommandDefinition[I, O]: ...
 @overload
 def command(
     name: str | None = None,
@@ -381,11 +413,19 @@ def command(
     path: str | None = None,
     method: str = "POST",
     summary: str | None = None,
-) -> Callable[[Callable[..., Awaitable[O]]], CommandDefinition[Any, O]]: ...
+) -> CommandDecorator: ...
 @overload
 def command(
-    name: str, fn: Callable[..., Awaitable[O]], /, **options: Any
-) -> CommandDefinition[Any, O]: ...
+    name: str, fn: Callable[[], Awaitable[O]], /, **options: Any
+) -> CommandDefinition[None, O]: ...
+@overload
+def command(
+    name: str, fn: Callable[[I], Awaitable[O]], /, **options: Any
+) -> CommandDefinition[I, O]: ...
+@overload
+def command(
+    name: str, fn: Callable[[I, CommandContext], Awaitable[O]], /, **options: Any
+) -> CommandDefinition[I, O]: ...
 def command(name: Any = None, fn: Any = None, /, **options: Any) -> Any:
     """Define a command: ``@command``, ``@command("name", path="/orders/{id}", method="GET")``."""
     return api.command(name, fn, **options)

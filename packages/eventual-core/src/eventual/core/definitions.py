@@ -68,6 +68,17 @@ def registered() -> list[Definition]:
     return list(_REGISTRY)
 
 
+def forget_definitions(package: str) -> int:
+    """Drop the definitions made in ``package`` or a module under it from the registry, so
+    that re-importing the package (the dev server's reload) does not define them twice.
+    Returns how many were dropped."""
+    prefix = package + "."
+    keep = [d for d in _REGISTRY if not (d.module == package or d.module.startswith(prefix))]
+    dropped = len(_REGISTRY) - len(keep)
+    _REGISTRY[:] = keep
+    return dropped
+
+
 # ---------------------------------------------------------------- tasks
 
 
@@ -549,10 +560,17 @@ async def condition(predicate: Callable[[], bool], timeout: Duration | None = No
 
 
 def now() -> Any:
-    """The current time: the replayed run's time inside a workflow, the clock elsewhere."""
+    """The current time: the replayed run's time inside a workflow; elsewhere the clock of the
+    runtime serving the code (virtual under TestEnvironment), or the system clock."""
     ops = current_ops()
     if ops is not None:
         return ops.now()
+    try:
+        runtime_now = getattr(current_runtime(), "now", None)
+    except RuntimeError:
+        runtime_now = None
+    if runtime_now is not None:
+        return runtime_now()
     from datetime import UTC, datetime
 
     return datetime.now(UTC)

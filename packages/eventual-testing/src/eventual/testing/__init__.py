@@ -1,1 +1,63 @@
-"""eventual.testing: not implemented yet (see the package README)."""
+"""eventual.testing: run a service's workflows in-process on a virtual clock.
+
+``TestEnvironment`` drives the same orchestrator and workers as every Eventual runtime, over
+in-memory adapters, with task mocks, test subscriptions and full control of time;
+``replay`` checks a recorded history against today's code. See the package README.
+
+The names load on first use, so the pytest plugin this package registers costs nothing in test
+sessions that do not use it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._environment import (
+        DEFAULT_START,
+        EnvironmentClient,
+        ExecutionList,
+        TestEnvironment,
+        TestExecutionHandle,
+        TestSubscription,
+    )
+    from ._mocks import TaskMock
+    from ._replay import ReplayResult, replay
+
+_EXPORTS = {
+    "DEFAULT_START": "_environment",
+    "EnvironmentClient": "_environment",
+    "ExecutionList": "_environment",
+    "TestEnvironment": "_environment",
+    "TestExecutionHandle": "_environment",
+    "TestSubscription": "_environment",
+    "TaskMock": "_mocks",
+    "ReplayResult": "_replay",
+    "replay": "_replay",
+}
+
+__all__ = [
+    "DEFAULT_START",
+    "EnvironmentClient",
+    "ExecutionList",
+    "ReplayResult",
+    "TaskMock",
+    "TestEnvironment",
+    "TestExecutionHandle",
+    "TestSubscription",
+    "replay",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

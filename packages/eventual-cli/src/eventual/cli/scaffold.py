@@ -1,0 +1,366 @@
+"""``eventual init``: scaffold a new Eventual project as a uv workspace.
+
+The layout it writes::
+
+    NAME/
+      pyproject.toml          the workspace root, with the dev tools
+      README.md
+      packages/service/       the service package: a `hello` command, a workflow calling a task
+                              and emitting an event, a subscription, and TestEnvironment tests
+      infra/                  a CDK app deploying the service with eventual.cdk.Service
+      apps/frontend/          (--frontend) a small web app calling the service through ServiceClient
+
+``--dev-source PATH`` points the eventual dependencies at a local checkout of Eventual for
+Python (the packages are not on a package index yet, so that is how the scaffold is used today).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+EVENTUAL_PACKAGES = (
+    "eventual-core",
+    "eventual-client",
+    "eventual-testing",
+    "eventual-aws-runtime",
+    "eventual-cdk",
+    "eventual-cli",
+)
+
+
+class ScaffoldError(Exception):
+    """The scaffold cannot be written; the message says why and what to do."""
+
+
+@dataclass
+class Scaffold:
+    """What ``eventual init`` wrote, for the summary it prints."""
+
+    root: Path
+    files: list[Path] = field(default_factory=list)
+    git: bool = False
+
+
+def package_name(name: str) -> str:
+    """The Python package of the service: ``my-shop`` -> ``my_shop``."""
+    module = re.sub(r"[^0-9a-zA-Z_]", "_", name).strip("_").lower()
+    if not module or module[0].isdigit():
+        module = f"svc_{module}"
+    return module
+
+
+def validate_name(name: str) -> None:
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", name):
+        raise ScaffoldError(
+            f"{name!r} is not a valid project name: use letters, digits, '-' and '_', "
+            "starting with a letter (for example: my-service)"
+        )
+
+
+def _sources(dev_source: Path | None, names: tuple[str, ...]) -> str:
+    if dev_source is None:
+        return ""
+    lines = ["", "[tool.uv.sources]"]
+    for n in names:
+        lines.append(
+            f'{n} = {{ path = "{(dev_source / "packages" / n).as_posix()}", editable = true }}'
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _files(name: str, *, frontend: bool, dev_source: Path | None) -> dict[str, str]:
+    pkg = package_name(name)
+    service_dist = f"{name}-service"
+    members = ['"packages/*"', '"infra"'] + (['"apps/*"'] if frontend else [])
+    workspace_sources = (
+        f"\n[tool.uv.sources]\n{service_dist} = {{ workspace = true }}\n"
+        if dev_source is None
+        else _sources(dev_source, EVENTUAL_PACKAGES).rstrip("\n")
+        + f"\n{service_dist} = {{ workspace = true }}\n"
+    )
+    files: dict[str, str] = {}
+    files["pyproject.toml"] = f'''[project]
+name = "{name}"
+version = "0.1.0"
+description = "The {name} workspace (not published)"
+requires-python = ">=3.11"
+dependencies = []
+
+[dependency-groups]
+dev = [
+    "pytest>=8",
+    "anyio>=4",
+    "eventual-testing",
+    "eventual-cli",
+    "{service_dist}",
+]
+
+[tool.uv]
+package = false
+
+[tool.uv.workspace]
+members = [{", ".join(members)}]
+{workspace_sources}
+[tool.pytest.ini_options]
+testpaths = ["packages", "apps"]
+addopts = "--import-mode=importlib"
+eventual_entry = "{pkg}.service"
+'''
+    files[".gitignore"] = (
+        "__pycache__/\n.venv/\n.eventual/\ncdk.out/\n*.egg-info/\n.pytest_cache/\n"
+    )
+    frontend_row = (
+        "| `apps/frontend` | a web page that calls the service with the typed `ServiceClient` |\n"
+        if frontend
+        else ""
+    )
+    files["README.md"] = f"""# {name}
+
+An [Eventual for Python](https://github.com/) service.
+
+| path | what it is |
+| --- | --- |
+| `packages/service` | the service: commands, workflows, tasks, events (`{pkg}.service`) |
+| `infra` | the AWS CDK app that deploys it (`eventual.cdk.Service`) |
+{frontend_row}
+```bash
+uv sync                                   # install everything
+uv run pytest                             # the service's tests, on a virtual clock
+uv run eventual dev packages/service      # the service on http://127.0.0.1:3111
+uv run eventual invoke hello '"world"'    # call its hello command
+cd infra && npx aws-cdk@2 synth           # the CloudFormation template
+```
+"""
+    files["packages/service/pyproject.toml"] = f'''[project]
+name = "{service_dist}"
+version = "0.1.0"
+description = "The {name} service"
+requires-python = ">=3.11"
+dependencies = ["eventual-core", "pydantic>=2"]
+
+[build-system]
+requires = ["hatchling>=1.25"]
+build-backend = "hatchling.build"
+
+[tool.hatch.build.targets.wheel]
+packages = ["src/{pkg}"]
+{_sources(dev_source, ("eventual-core",))}'''
+    files[f"packages/service/src/{pkg}/__init__.py"] = (
+        f'"""The {name} service. Its entry module is `{pkg}.service`."""\n'
+    )
+    files[
+        f"packages/service/src/{pkg}/service.py"
+    ] = f'''"""The {name} service: commands, a workflow, a task, an event and a subscription."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from pydantic import BaseModel
+
+from eventual.core import command, event, subscription, task, workflow
+
+log = logging.getLogger(__name__)
+
+
+class Greeting(BaseModel):
+    name: str
+    message: str
+
+
+greeted = event("Greeted", Greeting)
+
+
+@task("formatGreeting", timeout=timedelta(seconds=30))
+async def format_greeting(name: str) -> str:
+    return f"hello {{name}}"
+
+
+@workflow("greet")
+async def greet(name: str) -> str:
+    message = await format_greeting(name)
+    await greeted.emit(Greeting(name=name, message=message))
+    return message
+
+
+@subscription("logGreeting", events=[greeted])
+async def log_greeting(greeting: Greeting) -> None:
+    log.info("greeted %s", greeting.name)
+
+
+@command
+async def hello(name: str) -> str:
+    """Say hello (an RPC: POST /rpc/hello with a JSON string)."""
+    return f"hello {{name}}"
+
+
+@command("startGreeting")
+async def start_greeting(name: str) -> str:
+    """Start the greet workflow and return its execution id."""
+    execution = await greet.start_execution(name)
+    return execution.execution_id
+'''
+    files["packages/service/tests/test_service.py"] = f'''from __future__ import annotations
+
+import pytest
+
+from eventual.core import ExecutionStatus
+from eventual.testing import TestEnvironment
+
+from {pkg}.service import format_greeting, greet, greeted, hello
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_hello() -> None:
+    assert await hello("world") == "hello world"
+
+
+async def test_greet_runs_the_task_and_emits_an_event() -> None:
+    async with TestEnvironment(entry="{pkg}.service") as env:
+        seen = []
+        env.subscribe_events([greeted], seen.append)
+        execution = await env.start_execution(greet, "ada")
+        await env.tick()
+        status = await execution.get_status()
+        assert status.status is ExecutionStatus.SUCCEEDED
+        assert status.result == "hello ada"
+        assert [g.name for g in seen] == ["ada"]
+
+
+async def test_greet_with_a_mocked_task() -> None:
+    async with TestEnvironment(entry="{pkg}.service") as env:
+        env.mock_task(format_greeting).succeed("hi from a mock")
+        execution = await env.start_execution(greet, "ada")
+        await env.tick()
+        assert (await execution.get_status()).result == "hi from a mock"
+'''
+    files["infra/pyproject.toml"] = f'''[project]
+name = "{name}-infra"
+version = "0.1.0"
+description = "The AWS CDK app of {name}"
+requires-python = ">=3.11"
+dependencies = ["eventual-cdk", "{service_dist}"]
+
+[tool.uv]
+package = false
+'''
+    files[
+        "infra/app.py"
+    ] = f'''"""The CDK app: `npx aws-cdk@2 synth` (or `uv run python app.py`) writes it."""
+
+import aws_cdk as cdk
+
+from eventual.cdk import Service
+
+app = cdk.App()
+stack = cdk.Stack(app, "{name}")
+Service(stack, "{name}", entry="{pkg}.service", name="{name}")
+app.synth()
+'''
+    files["infra/cdk.json"] = '{\n  "app": "uv run python app.py"\n}\n'
+    if frontend:
+        files["apps/frontend/pyproject.toml"] = f'''[project]
+name = "{name}-frontend"
+version = "0.1.0"
+description = "A web page that calls the {name} service"
+requires-python = ">=3.11"
+dependencies = ["eventual-client", "starlette>=0.37", "uvicorn>=0.30"]
+
+[build-system]
+requires = ["hatchling>=1.25"]
+build-backend = "hatchling.build"
+
+[tool.hatch.build.targets.wheel]
+packages = ["src/frontend"]
+{_sources(dev_source, ("eventual-core", "eventual-client"))}'''
+        files["apps/frontend/src/frontend/__init__.py"] = ""
+        files[
+            "apps/frontend/src/frontend/app.py"
+        ] = f'''"""A page that greets through the service, with the typed ServiceClient.
+
+    uv run uvicorn frontend.app:app --port 8000   (with `eventual dev` running)
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from eventual.client import ServiceClient
+
+if TYPE_CHECKING:  # types only: the page never imports the service's handlers at run time
+    from {pkg} import service
+
+SERVICE_URL = os.environ.get("SERVICE_URL", "http://127.0.0.1:3111")
+
+
+async def page(request: Request) -> HTMLResponse:
+    name = request.query_params.get("name", "world")
+    async with ServiceClient["service"](SERVICE_URL) as client:
+        message = await client.call("hello", name)
+    return HTMLResponse(
+        f"<!doctype html><title>{name}</title><h1 id='greeting'>{{html.escape(message)}}</h1>"
+        "<form><input name='name'><button>greet</button></form>"
+    )
+
+
+app = Starlette(routes=[Route("/", page)])
+'''
+        files["apps/frontend/tests/test_frontend.py"] = """from frontend.app import app
+
+
+def test_the_app_has_a_page() -> None:
+    assert [r.path for r in app.routes] == ["/"]
+"""
+    return files
+
+
+def scaffold(
+    name: str,
+    parent: Path,
+    *,
+    frontend: bool = False,
+    git: bool = True,
+    dev_source: Path | None = None,
+) -> Scaffold:
+    """Write a new project ``parent/name``; refuses to write into a non-empty directory."""
+    validate_name(name)
+    root = parent / name
+    if root.exists() and any(root.iterdir()):
+        raise ScaffoldError(f"{root} exists and is not empty: choose another name or directory")
+    if dev_source is not None:
+        dev_source = dev_source.resolve()
+        if not (dev_source / "packages" / "eventual-core" / "pyproject.toml").exists():
+            raise ScaffoldError(
+                f"--dev-source {dev_source} is not an Eventual for Python checkout "
+                "(no packages/eventual-core/pyproject.toml there)"
+            )
+    result = Scaffold(root=root)
+    for rel, text in _files(name, frontend=frontend, dev_source=dev_source).items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        result.files.append(path)
+    if git:
+        try:
+            subprocess.run(["git", "init", "-q", str(root)], check=True, capture_output=True)
+            result.git = True
+        except (OSError, subprocess.CalledProcessError):
+            result.git = False
+    return result

@@ -225,3 +225,59 @@ def test_init_scaffolds_a_workspace(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["init", "9 lives", "-C", str(tmp_path)])
     assert bad.exit_code == 1
     assert "not a valid project name" in bad.output
+
+
+@pytest.mark.skipif(shutil.which("uv") is None, reason="needs uv on PATH")
+def test_init_project_installs_tests_and_serves(tmp_path: Path) -> None:
+    """Right after `eventual init`: `uv sync`, `uv run pytest` and `uv run eventual dev` work."""
+    import subprocess
+
+    from eventual.cli.testing import free_port, wait_for
+
+    checkout = Path(__file__).resolve().parents[3]
+    result = runner.invoke(
+        app, ["init", "demo-shop", "-C", str(tmp_path), "--no-git", "--dev-source", str(checkout)]
+    )
+    assert result.exit_code == 0, result.output
+    root = tmp_path / "demo-shop"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_"))}
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+
+    def uv(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["uv", *args], cwd=root, env=env, capture_output=True, text=True, timeout=timeout
+        )
+
+    synced = uv("sync", "--all-packages")
+    assert synced.returncode == 0, synced.stderr[-3000:]
+    tested = uv("run", "pytest", "-q", "packages")
+    assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-3000:]
+    assert "3 passed" in tested.stdout
+    port = free_port()
+    server = subprocess.Popen(
+        ["uv", "run", "eventual", "dev", "packages/service", "--no-reload", "--port", str(port)],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        import httpx
+
+        def hello() -> str | None:
+            try:
+                r = httpx.post(f"http://127.0.0.1:{port}/rpc/hello", json="ada", timeout=2)
+            except httpx.HTTPError:
+                return None
+            return r.json() if r.status_code == 200 else None
+
+        assert (
+            wait_for(hello, timeout=90, message="the scaffolded service to answer") == "hello ada"
+        )
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()

@@ -104,6 +104,9 @@ package = false
 [tool.uv.workspace]
 members = [{", ".join(members)}]
 {workspace_sources}
+[tool.eventual]
+entry = "{pkg}.service"
+
 [tool.pytest.ini_options]
 testpaths = ["packages", "apps"]
 addopts = "--import-mode=importlib"
@@ -149,7 +152,8 @@ build-backend = "hatchling.build"
 packages = ["src/{pkg}"]
 {_sources(dev_source, ("eventual-core",))}'''
     files[f"packages/service/src/{pkg}/__init__.py"] = (
-        f'"""The {name} service. Its entry module is `{pkg}.service`."""\n'
+        f'"""The {name} service. Its entry module is `{pkg}.service`."""\n\n'
+        "from . import service as service  # importing the package registers the service\n"
     )
     files[
         f"packages/service/src/{pkg}/service.py"
@@ -302,20 +306,23 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from eventual.client import ServiceClient
+from eventual.client import ServiceClient, service_ref
 
-if TYPE_CHECKING:  # types only: the page never imports the service's handlers at run time
+if TYPE_CHECKING:  # read by pyright only: the page never imports the service's handlers
     from {pkg} import service
+else:
+    service = service_ref()
 
 SERVICE_URL = os.environ.get("SERVICE_URL", "http://127.0.0.1:3111")
 
 
 async def page(request: Request) -> HTMLResponse:
     name = request.query_params.get("name", "world")
-    async with ServiceClient["service"](SERVICE_URL) as client:
-        message = await client.call("hello", name)
+    async with ServiceClient(SERVICE_URL) as client:
+        message = await client.call(service.hello, name)  # typed: str
     return HTMLResponse(
-        f"<!doctype html><title>{name}</title><h1 id='greeting'>{{html.escape(message)}}</h1>"
+        "<!doctype html><title>greeting</title>"
+        f"<h1 id='greeting'>{{html.escape(message)}}</h1>"
         "<form><input name='name'><button>greet</button></form>"
     )
 

@@ -1,0 +1,67 @@
+"""boto3 clients, created on first use and reused for the life of the process.
+
+Importing this module does not import boto3: a handler pays for boto3 (and for each client)
+only when it first makes a call of that service. Tests point the runtime at another
+``boto3.Session`` (with their own event hooks) with :func:`configure`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+_lock = threading.Lock()
+_session: Any = None
+_clients: dict[str, Any] = {}
+_config: Any = None
+
+
+def configure(session: Any = None) -> None:
+    """Use ``session`` (a ``boto3.Session``) for every client from now on; ``None`` goes back
+    to the default session. Clients already made are dropped."""
+    global _session
+    with _lock:
+        _session = session
+        _clients.clear()
+
+
+def _default_config() -> Any:
+    global _config
+    if _config is None:
+        from botocore.config import Config
+
+        # Standard retries absorb throttling and 5xx; the runtime's own writes are idempotent,
+        # so a retried request that had in fact succeeded does no harm.
+        # Checksums only where an API requires them: the payload objects are small JSON
+        # documents written once, and S3 stores them with its own integrity checks.
+        _config = Config(
+            retries={"mode": "standard", "max_attempts": 6},
+            request_checksum_calculation="when_required",
+        )
+    return _config
+
+
+def client(service: str) -> Any:
+    """The process-wide client of ``service`` (``"dynamodb"``, ``"sqs"``...)."""
+    found = _clients.get(service)
+    if found is not None:
+        return found
+    with _lock:
+        found = _clients.get(service)
+        if found is None:
+            session = _session
+            if session is None:
+                import boto3
+
+                session = boto3.Session()
+            found = session.client(service, config=_default_config())
+            _clients[service] = found
+    return found
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ``ClientError`` (else ``""``)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""

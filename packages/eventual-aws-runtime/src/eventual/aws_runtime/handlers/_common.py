@@ -1,0 +1,125 @@
+"""What every handler shares: the service, loaded once per container from
+``EVENTUAL_SERVICE_ENTRY``, the Runtime on the AWS ports, and one asyncio runner.
+
+Only the standard library is imported here; eventual-core, the user's service and boto3 load
+on the first invocation (and stay loaded for the container's life).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from eventual.core.runtime import Clock, Runtime
+    from eventual.core.service import Service
+
+    from ..names import ServiceNames
+
+T = TypeVar("T")
+
+_lock = threading.RLock()
+_service: Service | None = None
+_names: ServiceNames | None = None
+_runtimes: dict[str, Runtime] = {}
+_runner: asyncio.Runner | None = None
+_clock: Clock | None = None
+
+
+def configure(*, clock: Clock | None = None) -> None:
+    """Forget the loaded service and runtimes (tests start each scenario afresh), and use
+    ``clock`` instead of the real one."""
+    global _service, _names, _runner, _clock
+    with _lock:
+        _service = None
+        _names = None
+        _runtimes.clear()
+        _clock = clock
+        from . import _http
+
+        _http.reset()
+        if _runner is not None:
+            _runner.close()
+            _runner = None
+
+
+def service() -> Service:
+    global _service
+    with _lock:
+        if _service is None:
+            from eventual.core.service import load_service
+
+            from ..names import ENV_SERVICE_ENTRY, ENV_SERVICE_NAME
+
+            entry = os.environ.get(ENV_SERVICE_ENTRY)
+            if not entry:
+                raise RuntimeError(
+                    f"{ENV_SERVICE_ENTRY} is not set: set it to the service's entry module "
+                    "(the eventual.cdk construct does)"
+                )
+            _service = load_service(entry, name=os.environ.get(ENV_SERVICE_NAME) or None)
+        return _service
+
+
+def names() -> ServiceNames:
+    global _names
+    with _lock:
+        if _names is None:
+            from ..names import ServiceNames
+
+            _names = ServiceNames.from_env()
+        return _names
+
+
+def runtime(kind: str, *, cache_commits: bool = False, subscription: str | None = None) -> Runtime:
+    """The container's Runtime for one kind of handler (kept warm across invocations). With
+    ``subscription``, the service it serves has that one subscription only."""
+    with _lock:
+        found = _runtimes.get(kind)
+        if found is None:
+            svc = service()
+            if subscription is not None:
+                import copy
+
+                sub = svc.subscriptions.get(subscription)
+                if sub is None:
+                    raise RuntimeError(
+                        f"service {svc.name!r} has no subscription {subscription!r}; it defines: "
+                        f"{', '.join(sorted(svc.subscriptions)) or 'none'}"
+                    )
+                svc = copy.copy(svc)
+                svc.subscriptions = {subscription: sub}
+            from eventual.core.runtime import Runtime
+
+            from ..adapters import build_ports
+
+            clock = _clock
+            if clock is None:
+                from eventual.core.runtime import RealClock
+
+                clock = RealClock()
+            ports = build_ports(names(), clock, cache_commits=cache_commits)
+            found = Runtime(svc, ports, clock=clock)
+            _runtimes[kind] = found
+        return found
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a handler's async body on the container's event loop."""
+    global _runner
+    with _lock:
+        if _runner is None:
+            import asyncio
+
+            _runner = asyncio.Runner()
+        runner = _runner
+    return runner.run(coro)
+
+
+def sqs_response(failed: list[str]) -> dict[str, Any]:
+    """The SQS partial-batch response (``ReportBatchItemFailures``)."""
+    return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}

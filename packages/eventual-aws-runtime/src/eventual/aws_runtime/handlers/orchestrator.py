@@ -1,0 +1,50 @@
+"""The orchestrator: SQS FIFO batches of events, grouped by execution, in order.
+
+Each execution's events in the batch go to ``Runtime.orchestrate`` in one call. A failing
+execution reports its messages in ``batchItemFailures`` (the function's event source mapping
+must enable ``ReportBatchItemFailures``), so SQS redelivers only them and the other executions
+of the batch go ahead. The Runtime stays warm across invocations: its engine cache and the
+store's record of its own commits let the next step of a recently advanced execution run
+without reading the execution or its history.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from . import _common
+
+logger = logging.getLogger("eventual.aws.orchestrator")
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    return _common.run(_handle(event))
+
+
+async def _handle(event: dict[str, Any]) -> dict[str, Any]:
+    from ..adapters import decode_queue_event
+
+    rt = _common.runtime("orchestrator", cache_commits=True)
+    payloads = rt.ports.payloads  # type: ignore[attr-defined]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in event.get("Records", []):
+        group = record.get("attributes", {}).get("MessageGroupId") or ""
+        groups.setdefault(group, []).append(record)
+    failed: list[str] = []
+    for group, records in groups.items():
+        try:
+            decoded = [decode_queue_event(r["body"], payloads) for r in records]
+            by_execution: dict[str, list[Any]] = {}
+            for execution_id, e in decoded:
+                by_execution.setdefault(execution_id, []).append(e)
+            for execution_id, events in by_execution.items():
+                await rt.orchestrate(execution_id, events)
+        except Exception:
+            logger.exception(
+                "orchestrating message group %s failed; its %d message(s) return to the queue",
+                group,
+                len(records),
+            )
+            failed.extend(r["messageId"] for r in records)
+    return _common.sqs_response(failed)

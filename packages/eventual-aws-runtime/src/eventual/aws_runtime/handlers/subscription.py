@@ -1,0 +1,26 @@
+"""The subscription worker: EventBridge events (detail-type = event name) to
+``Runtime.deliver_event``. With ``EVENTUAL_SUBSCRIPTION`` set (one function and rule per
+subscription, as the construct deploys them) only that subscription runs."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from . import _common
+
+
+def handler(event: dict[str, Any], context: Any = None) -> None:
+    _common.run(_handle(event))
+
+
+async def _handle(event: dict[str, Any]) -> None:
+    from eventual.core.history import EmittedEvent
+
+    from ..adapters import decode_detail
+    from ..names import ENV_SUBSCRIPTION
+
+    only = os.environ.get(ENV_SUBSCRIPTION) or None
+    rt = _common.runtime(f"subscription:{only or '*'}", subscription=only)
+    payload = decode_detail(event.get("detail"), rt.ports.payloads)  # type: ignore[attr-defined]
+    await rt.deliver_event(EmittedEvent(name=event["detail-type"], payload=payload))

@@ -1,0 +1,47 @@
+"""The timer handler: due timers from the timer queue (SQS delayed messages, and the messages
+EventBridge Scheduler's one-time schedules put there), or a schedule invoking the function
+directly. A timer that arrives early is re-armed; a due one goes to ``Runtime.fire_timer``."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from . import _common
+
+logger = logging.getLogger("eventual.aws.timer")
+
+EARLY = timedelta(seconds=1)
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any] | None:
+    return _common.run(_handle(event))
+
+
+async def _fire(body: Any) -> None:
+    from ..adapters import decode_timer
+
+    rt = _common.runtime("timer")
+    timer = decode_timer(body)
+    if timer.due - rt.now() > EARLY:
+        await rt.ports.timers.schedule(timer)
+        return
+    await rt.fire_timer(timer)
+
+
+async def _handle(event: dict[str, Any]) -> dict[str, Any] | None:
+    records = event.get("Records")
+    if records is None:
+        await _fire(event)
+        return None
+    failed: list[str] = []
+    for record in records:
+        try:
+            await _fire(record["body"])
+        except Exception:
+            logger.exception(
+                "timer message %s failed; it returns to the queue", record["messageId"]
+            )
+            failed.append(record["messageId"])
+    return _common.sqs_response(failed)

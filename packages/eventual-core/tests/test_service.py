@@ -428,3 +428,16 @@ def test_same_named_error_classes_in_two_modules_are_both_caught() -> None:
     assert isinstance(raised, first) and isinstance(raised, second)
     assert raised.name == "Declined" and raised.message == "no"
     assert type(raised).__name__ == "Declined"
+
+
+def test_importing_a_service_module_again_does_not_duplicate_its_definitions(
+    services: Path,
+) -> None:
+    import importlib
+
+    first = load_service("other_svc")
+    module = importlib.reload(sys.modules["other_svc"])
+    again = load_service("other_svc")
+    assert sorted(again.tasks) == ["charge"]
+    assert again.tasks["charge"] is module.charge
+    assert again.tasks["charge"] is not first.tasks["charge"]

@@ -61,6 +61,12 @@ _REGISTRY: list[Definition] = []
 
 
 def _register(d: Definition) -> None:
+    # Importing a module again (a reload, a test that re-imports a service) redefines its
+    # definitions: the new one replaces the old instead of standing beside it as a duplicate.
+    for i, existing in enumerate(_REGISTRY):
+        if existing.kind == d.kind and existing.name == d.name and existing.module == d.module:
+            _REGISTRY[i] = d
+            return
     _REGISTRY.append(d)
 
 

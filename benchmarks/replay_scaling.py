@@ -82,7 +82,7 @@ def measure(n1: int, n2: int, repeats: int) -> tuple[tuple[float, float, int, fl
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs=2, default=[500, 5000], metavar=("N1", "N2"))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--limit", type=float, default=12.0, help="fail above this ratio")

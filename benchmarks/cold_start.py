@@ -1,0 +1,204 @@
+"""5. Cold start of the AWS Lambda handlers: what a new container pays before it can handle its
+first event, against ``python -c pass`` and against boto3 (which every Python Lambda talking to
+AWS pays). Target: a handler costs at most 150 ms beyond boto3.
+
+For each handler module (``eventual.aws_runtime.handlers.<kind>``) two figures, each the CPU
+time (user + system) of a fresh ``python -c ...`` process, best of several interleaved runs (CPU
+time, not wall time, so that other work on a shared machine does not distort the figures; on a
+Lambda container, whose CPU is its own, the wall time of an import is about its CPU time):
+
+- import: ``import eventual.aws_runtime.handlers.<kind>``, against ``import boto3``;
+- first-invocation init: that, then what the first invocation builds before touching the
+  event: the service (a one-command service, ``benchmarks/_http_service.py``), eventual-core,
+  the handler's Runtime on the AWS adapters (``handlers._common.runtime(kind)``) and the boto3
+  clients it uses (no network call); against ``import boto3`` plus the same clients, which is
+  what a hand-written boto3 Lambda pays. This pair carries the 150 ms budget.
+
+``benchmarks/aws_cold_start.py`` (the AWS runtime's own, ``python -X importtime``) stays a
+standalone script: it breaks the import down by module.
+
+    uv run python -m benchmarks cold_start
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks._common import ROOT, Row, Section, find_module, log, render_text
+
+NAME = "cold_start"
+TITLE = "AWS Lambda handler cold start (import, import + first-invocation init)"
+BUDGET_MS = 150.0
+
+INIT = """
+import eventual.aws_runtime.handlers.{kind}
+from eventual.aws_runtime import clients
+from eventual.aws_runtime.handlers import _common
+_common.runtime({kind!r})
+for name in {clients!r}:
+    clients.client(name)
+"""
+BOTO3 = """
+import boto3
+for name in {clients!r}:
+    boto3.client(name)
+"""
+# The AWS services each kind of handler calls on an ordinary invocation.
+CLIENTS = {
+    "orchestrator": ("dynamodb", "sqs", "lambda"),
+    "task": ("dynamodb", "sqs"),
+    "command": ("dynamodb", "sqs"),
+    "system": ("dynamodb", "sqs"),
+    "subscription": ("dynamodb", "sqs"),
+    "timer": ("dynamodb", "sqs"),
+}
+DEFAULT_CLIENTS = ("dynamodb", "sqs")
+
+
+def handler_kinds() -> list[str]:
+    spec = None
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("eventual.aws_runtime.handlers")
+    except (ImportError, ValueError):
+        return []
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "EVENTUAL_SERVICE_NAME": "bench-http",
+            "EVENTUAL_SERVICE_ENTRY": "benchmarks._http_service",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            # Dummy credentials: clients are built, never called.
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+    return env
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_code(code: str, env: dict[str, str]) -> float:
+    """CPU seconds (user + system) of a fresh ``python -c code`` process."""
+    t0 = _children_cpu()
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    elapsed = _children_cpu() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"python -c {code!r} failed:\n{proc.stderr[-1500:]}")
+    return elapsed
+
+
+def measure(cases: dict[str, str], rounds: int) -> dict[str, float]:
+    """Best CPU time (ms) of each case, the cases interleaved round by round."""
+    env = _env()
+    best: dict[str, float] = {}
+    for _ in range(rounds):
+        for name, code in cases.items():
+            ms = time_code(code, env) * 1000
+            best[name] = min(best.get(name, ms), ms)
+    return best
+
+
+def run(quick: bool = False) -> Section:
+    rounds = 2 if quick else 3
+    section = Section(NAME, TITLE, "python -c pass / boto3")
+    kinds = handler_kinds() if find_module("eventual.aws_runtime.handlers") else []
+    cases: dict[str, str] = {"pass": "pass", "boto3": "import boto3"}
+    for names in {CLIENTS.get(k, DEFAULT_CLIENTS) for k in kinds}:
+        cases[f"boto3 {names}"] = BOTO3.format(clients=names)
+    init_ok: dict[str, bool] = {}
+    for kind in kinds:
+        cases[f"import {kind}"] = f"import eventual.aws_runtime.handlers.{kind}"
+        init = INIT.format(kind=kind, clients=CLIENTS.get(kind, DEFAULT_CLIENTS))
+        try:
+            time_code(init, _env())  # also warms the bytecode cache
+            cases[f"init {kind}"] = init
+            init_ok[kind] = True
+        except RuntimeError as exc:
+            init_ok[kind] = False
+            section.notes.append(
+                f"{kind}: first-invocation init failed: {str(exc).splitlines()[-1]}"
+            )
+    log(f"[{NAME}] {len(cases)} cases x {rounds} rounds")
+    ms = measure(cases, rounds)
+    import boto3
+
+    section.peer = f"python -c pass / boto3 {boto3.__version__}"
+    section.rows.append(
+        Row(NAME, "python -c pass (reference)", "ms", None, ms["pass"], False, missing="-")
+    )
+    if not kinds:
+        section.rows.append(
+            Row(NAME, "handler import, vs import boto3", "ms", None, ms["boto3"], False)
+        )
+        return section
+    for kind in kinds:
+        imp = ms[f"import {kind}"]
+        section.rows.append(
+            Row(
+                NAME,
+                f"{kind}: import, vs import boto3",
+                "ms",
+                imp,
+                ms["boto3"],
+                False,
+                note=f"{imp - ms['pass']:+.0f} ms beyond python -c pass",
+            )
+        )
+    for kind in kinds:
+        if not init_ok.get(kind):
+            continue
+        names = CLIENTS.get(kind, DEFAULT_CLIENTS)
+        full = ms[f"init {kind}"]
+        base = ms[f"boto3 {names}"]
+        extra = full - base
+        ok = "yes" if extra <= BUDGET_MS else "NO"
+        section.rows.append(
+            Row(
+                NAME,
+                f"{kind}: first-invocation init, vs boto3 + {'/'.join(names)} clients",
+                "ms",
+                full,
+                base,
+                False,
+                note=f"{extra:+.0f} ms beyond boto3 (budget {BUDGET_MS:.0f} ms: {ok})",
+            )
+        )
+    section.notes.append(
+        f"each figure: CPU time of a fresh `python -c` process, best of {rounds} interleaved "
+        "runs; the ms figures and the budget are this machine's"
+    )
+    return section
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, to check it runs")
+    args = parser.parse_args(argv)
+    print(render_text([run(quick=args.quick)]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,305 @@
+"""1. Durable local throughput: ours (the SQLite runtime of ``eventual dev``) against DBOS on its
+SQLite system database.
+
+200 executions of a workflow of 10 sequential steps (task calls; DBOS steps), run one after the
+other ("sequential": start one, wait for its result, start the next) and all at once
+("concurrent": start all 200, then wait for every result). Figures: executions/s and steps/s.
+Both sides persist every step before the next one runs, so both survive ``kill -9``.
+
+DBOS runs twice: with the same SQLite pragmas as ours (WAL, ``synchronous=NORMAL``: the fair
+comparison, which carries the target of 10x DBOS's steps/s), and as DBOS ships (rollback journal,
+``synchronous=FULL``: an fsync per commit, on a smaller count because it is slow). The floor
+quoted beside them: plain SQLite commits/s of one small row, on one Python connection, with our
+pragmas; no durable engine that commits each step can beat it.
+
+    uv run python -m benchmarks throughput        # or: uv run python -m benchmarks.throughput
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import inspect
+import json
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import (
+    NOT_YET,
+    Row,
+    Section,
+    WorkerError,
+    find_module,
+    log,
+    render_text,
+    run_worker,
+)
+
+NAME = "throughput"
+TITLE = "durable local throughput, 10-step workflows on SQLite"
+
+
+# ---------------------------------------------------------------- workers (child processes)
+
+
+def _our_pragmas() -> dict[str, str]:
+    """The pragmas of our SQLite runtime (see ``Database._open`` in
+    eventual/core/runtime/sqlite.py); ``synchronous`` is read from the runtime's default."""
+    from eventual.core.runtime.sqlite import SqliteRuntime
+
+    default = inspect.signature(SqliteRuntime).parameters["synchronous"].default
+    return {"journal_mode": "WAL", "synchronous": str(default).upper(), "temp_store": "MEMORY"}
+
+
+def ours(n: int, steps: int, synchronous: str | None = None) -> dict[str, Any]:
+    """Our SQLite runtime: n executions of ``steps`` steps, sequential then concurrent (with
+    ``synchronous``: that setting instead of the runtime's default)."""
+    from benchmarks import _eventual_app as app
+    from eventual.core._context import use_runtime
+    from eventual.core.runtime.sqlite import SqliteRuntime
+
+    async def main(db: Path) -> dict[str, Any]:
+        options: dict[str, Any] = {} if synchronous is None else {"synchronous": synchronous}
+        async with SqliteRuntime(app.service(), db_path=db, **options) as rt:
+            with use_runtime(rt):
+                want = app.expected(steps)
+
+                async def one() -> None:
+                    handle = await app.bench_sequential.start_execution(steps)
+                    done = await rt.wait_for_execution(handle.execution_id, timeout=120)
+                    assert done.result == want, done
+
+                await one()  # warm up
+                gc.collect()
+                t0, c0 = time.perf_counter(), time.process_time()
+                for _ in range(n):
+                    await one()
+                sequential = time.perf_counter() - t0
+                sequential_cpu = time.process_time() - c0
+
+                gc.collect()
+                t0, c0 = time.perf_counter(), time.process_time()
+                handles = [await app.bench_sequential.start_execution(steps) for _ in range(n)]
+                for handle in handles:
+                    done = await rt.wait_for_execution(handle.execution_id, timeout=300)
+                    assert done.result == want, done
+                concurrent = time.perf_counter() - t0
+                concurrent_cpu = time.process_time() - c0
+                assert rt.errors == [], rt.errors
+        return {
+            "sequential": sequential,
+            "concurrent": concurrent,
+            "sequential_cpu": sequential_cpu,
+            "concurrent_cpu": concurrent_cpu,
+            "pragmas": _our_pragmas(),
+        }
+
+    with tempfile.TemporaryDirectory(prefix="bench-ours-") as d:
+        return asyncio.run(main(Path(d) / "dev.db"))
+
+
+def dbos(n: int, steps: int, pragmas: str, synchronous: str = "NORMAL") -> dict[str, Any]:
+    """DBOS on SQLite: n executions of ``steps`` steps, sequential then concurrent (async
+    workflows, ``DBOS.start_workflow_async`` and ``handle.get_result``)."""
+    from benchmarks import _dbos_app as app
+
+    want = steps * (steps + 1) // 2
+
+    async def main() -> dict[str, Any]:
+        from dbos import DBOS
+
+        assert await app.bench_sequential(steps) == want  # warm up
+        gc.collect()
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(n):
+            handle = await DBOS.start_workflow_async(app.bench_sequential, steps)
+            assert await handle.get_result() == want
+        sequential = time.perf_counter() - t0
+        sequential_cpu = time.process_time() - c0
+
+        gc.collect()
+        t0, c0 = time.perf_counter(), time.process_time()
+        handles = [await DBOS.start_workflow_async(app.bench_sequential, steps) for _ in range(n)]
+        for handle in handles:
+            assert await handle.get_result() == want
+        concurrent = time.perf_counter() - t0
+        concurrent_cpu = time.process_time() - c0
+        return {
+            "sequential": sequential,
+            "concurrent": concurrent,
+            "sequential_cpu": sequential_cpu,
+            "concurrent_cpu": concurrent_cpu,
+        }
+
+    with tempfile.TemporaryDirectory(prefix="bench-dbos-") as d:
+        app.launch(Path(d) / "dbos.sqlite", pragmas, synchronous)
+        try:
+            result = asyncio.run(main())
+        finally:
+            app.destroy()
+    result["version"] = app.version()
+    return result
+
+
+def floor(commits: int, synchronous: str) -> dict[str, Any]:
+    """Plain SQLite: ``commits`` transactions of one small INSERT each, our pragmas."""
+    payload = json.dumps({"type": "TaskSucceeded", "seq": 1, "result": 1, "pad": "x" * 120})
+    with tempfile.TemporaryDirectory(prefix="bench-floor-") as d:
+        conn = sqlite3.connect(str(Path(d) / "floor.db"), isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, execution TEXT, body TEXT)")
+        for _ in range(100):  # warm up
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t (execution, body) VALUES (?, ?)", ("w/1", payload))
+            conn.execute("COMMIT")
+        t0 = time.perf_counter()
+        for i in range(commits):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t (execution, body) VALUES (?, ?)", (f"w/{i}", payload))
+            conn.execute("COMMIT")
+        seconds = time.perf_counter() - t0
+        conn.close()
+    return {"seconds": seconds}
+
+
+# ---------------------------------------------------------------- the comparison
+
+
+def available() -> str | None:
+    """``None`` when our side can run, else why not."""
+    if not find_module("eventual.core.runtime.sqlite"):
+        return NOT_YET
+    return None
+
+
+def run(quick: bool = False) -> Section:
+    n = 20 if quick else 200
+    shipped_n = 5 if quick else 30
+    steps = 10
+    commits = 500 if quick else 5000
+    section = Section(NAME, TITLE, "DBOS (SQLite system database)")
+
+    missing = available()
+    our: dict[str, Any] | None = None
+    if missing is None:
+        log(f"[{NAME}] ours: {n} executions x {steps} steps, sequential then concurrent")
+        try:
+            our = run_worker("benchmarks.throughput:ours", n=n, steps=steps)
+        except WorkerError as exc:
+            missing = "failed"
+            section.notes.append(f"our side failed: {str(exc).splitlines()[0]}")
+            log(str(exc))
+    synchronous = our["pragmas"]["synchronous"] if our else "NORMAL"
+
+    log(f"[{NAME}] DBOS, our pragmas: {n} executions x {steps} steps")
+    same = run_worker(
+        "benchmarks.throughput:dbos", n=n, steps=steps, pragmas="same", synchronous=synchronous
+    )
+    log(f"[{NAME}] DBOS as shipped: {shipped_n} executions x {steps} steps")
+    shipped = run_worker("benchmarks.throughput:dbos", n=shipped_n, steps=steps, pragmas="shipped")
+    full: dict[str, Any] | None = None
+    if our is not None:
+        log(f"[{NAME}] ours with synchronous=FULL: {shipped_n} executions x {steps} steps")
+        try:
+            full = run_worker(
+                "benchmarks.throughput:ours", n=shipped_n, steps=steps, synchronous="FULL"
+            )
+        except WorkerError as exc:
+            section.notes.append(f"ours with synchronous=FULL failed: {str(exc).splitlines()[0]}")
+    log(f"[{NAME}] plain SQLite: {commits} commits")
+    base = run_worker("benchmarks.throughput:floor", commits=commits, synchronous=synchronous)
+
+    def rate(result: dict[str, Any] | None, key: str, count: int) -> float | None:
+        return None if result is None else count / result[key]
+
+    section.peer = f"DBOS {same['version']} (SQLite system database)"
+    for mode in ("sequential", "concurrent"):
+        ours_exec = rate(our, mode, n)
+        peer_exec = rate(same, mode, n)
+        section.rows.append(
+            Row(NAME, f"{mode} executions/s", "exec/s", ours_exec, peer_exec, missing=missing or "")
+        )
+        section.rows.append(
+            Row(
+                NAME,
+                f"{mode} steps/s",
+                "steps/s",
+                None if ours_exec is None else ours_exec * steps,
+                None if peer_exec is None else peer_exec * steps,
+                target=10,
+                missing=missing or "",
+                note=f"DBOS with our pragmas (WAL, synchronous={synchronous})",
+            )
+        )
+    for mode in ("sequential", "concurrent"):
+        ours_steps = rate(our, mode, n * steps)
+        section.rows.append(
+            Row(
+                NAME,
+                f"{mode} steps/s vs DBOS as shipped",
+                "steps/s",
+                ours_steps,
+                shipped_n * steps / shipped[mode],
+                missing=missing or "",
+                note=f"DBOS defaults: rollback journal, synchronous=FULL; {shipped_n} executions",
+            )
+        )
+    if full is not None:
+        for mode in ("sequential", "concurrent"):
+            section.rows.append(
+                Row(
+                    NAME,
+                    f"{mode} steps/s, both synchronous=FULL",
+                    "steps/s",
+                    shipped_n * steps / full[mode],
+                    shipped_n * steps / shipped[mode],
+                    note=f"ours (WAL) vs DBOS as shipped: fsync per commit; {shipped_n} executions",
+                )
+            )
+    for mode in ("sequential", "concurrent"):
+        section.rows.append(
+            Row(
+                NAME,
+                f"{mode}: process CPU per step",
+                "ms",
+                None if our is None else our[f"{mode}_cpu"] / (n * steps) * 1000,
+                same[f"{mode}_cpu"] / (n * steps) * 1000,
+                higher_is_better=False,
+                missing=missing or "",
+                note="vs DBOS with our pragmas; all threads; least disturbed by a shared machine",
+            )
+        )
+    best = (
+        None if our is None else max(n * steps / our["sequential"], n * steps / our["concurrent"])
+    )
+    section.rows.append(
+        Row(
+            NAME,
+            "our steps/s vs plain SQLite commits/s",
+            "per s",
+            best,
+            commits / base["seconds"],
+            missing=missing or "",
+            note="the floor: one INSERT per commit, same pragmas; ratio = fraction of it",
+        )
+    )
+    return section
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small counts, to check it runs")
+    args = parser.parse_args(argv)
+    print(render_text([run(quick=args.quick)]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

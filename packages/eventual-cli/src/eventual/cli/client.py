@@ -17,8 +17,21 @@ __all__ = ["DEFAULT_URL", "URL_ENV", "CliError", "DevClient", "error_text"]
 
 
 class DevClient:
-    def __init__(self, url: str = DEFAULT_URL, *, timeout: float = 30.0) -> None:
+    """``system_auth`` (e.g. SigV4 for a deployed service) signs the system commands only: a
+    user command keeps the headers the caller gives it. ``label`` names the target in errors
+    (default: the dev server)."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        timeout: float = 30.0,
+        system_auth: httpx.Auth | None = None,
+        label: str | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
+        self.system_auth = system_auth
+        self.label = label
         self._http = httpx.Client(base_url=self.url, timeout=timeout)
 
     def close(self) -> None:
@@ -30,18 +43,31 @@ class DevClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+    def _post(
+        self,
+        path: str,
+        body: Any,
+        headers: dict[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+    ) -> httpx.Response:
         try:
             return self._http.post(
                 path,
                 content=json.dumps(body).encode(),
                 headers={"content-type": "application/json", **(headers or {})},
+                auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.ConnectError:
+            if self.label:
+                raise CliError(f"cannot connect to {self.label} at {self.url}") from None
             raise CliError(
                 f"the dev server is not running at {self.url}: start it with `eventual dev` "
                 f"(or point --url / ${URL_ENV} at a running one)"
             ) from None
+        except RuntimeError as exc:  # SigV4Auth: no credentials to sign with
+            if auth is None:
+                raise
+            raise CliError(f"cannot sign the request to {self.url}: {exc}") from None
         except httpx.TimeoutException:
             raise CliError(f"the server at {self.url} did not answer in time") from None
         except httpx.HTTPError as exc:
@@ -49,9 +75,17 @@ class DevClient:
 
     def system(self, name: str, body: Any = None) -> Any:
         """Call ``POST /rpc/_system/{name}``; the decoded JSON result."""
-        response = self._post(f"/rpc/_system/{name}", body if body is not None else {})
+        response = self._post(
+            f"/rpc/_system/{name}", body if body is not None else {}, auth=self.system_auth
+        )
         if response.status_code >= 400:
-            raise CliError(error_text(response))
+            text = error_text(response)
+            if self.system_auth is not None and response.status_code == 403:
+                text += (
+                    ": the API refused the signed request; check that your AWS credentials "
+                    "may call execute-api:Invoke on it (and that the clock is right)"
+                )
+            raise CliError(text)
         return _json(response)
 
     def invoke(self, command: str, input: Any, headers: dict[str, str] | None = None) -> Any:
@@ -60,6 +94,24 @@ class DevClient:
         if response.status_code >= 400:
             raise CliError(error_text(response))
         return _json(response)
+
+    def openapi(self) -> dict[str, Any]:
+        """The service's OpenAPI document (``GET /openapi.json``)."""
+        try:
+            response = self._http.get("/openapi.json")
+        except httpx.ConnectError:
+            raise CliError(
+                f"cannot connect to {self.label or 'the dev server'} at {self.url}"
+                + ("" if self.label else ": start it with `eventual dev`")
+            ) from None
+        except httpx.HTTPError as exc:
+            raise CliError(f"cannot reach {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            raise CliError(error_text(response))
+        document = _json(response)
+        if not isinstance(document, dict):
+            raise CliError(f"{self.url}/openapi.json is not an OpenAPI document")
+        return document
 
     # ------------------------------------------------------------ typed helpers
 
@@ -143,8 +195,8 @@ def error_text(response: httpx.Response) -> str:
     except ValueError:
         body = None
     if isinstance(body, dict) and "message" in body:
-        name = body.get("error") or "Error"
-        text = f"{name}: {body['message']}"
+        name = body.get("error")  # API Gateway's own errors have only a message
+        text = f"{name}: {body['message']}" if name else str(body["message"])
         details = body.get("details")
         if isinstance(details, list) and details and "invalid input" not in text:
             text += " (" + "; ".join(str(d.get("msg", d)) for d in details[:3]) + ")"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 DEFAULT_URL = "http://127.0.0.1:3111"
 URL_ENV = "EVENTUAL_URL"
+SERVICE_ENV = "EVENTUAL_SERVICE"
 
 
 class CliError(Exception):

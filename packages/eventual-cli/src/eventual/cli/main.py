@@ -1,8 +1,9 @@
 """The ``eventual`` command line (typer + rich).
 
 ``eventual dev`` serves a service locally; the other commands talk to a running dev server
-over HTTP (the system commands of the wire protocol): tables for people, ``--json`` for
-scripts, and every error as one red line with exit status 1.
+over HTTP (the system commands of the wire protocol), or to a deployed service found with
+``--service NAME`` (see ``deployed.py``): tables for people, ``--json`` for scripts, and every
+error as one red line with exit status 1.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import DEFAULT_URL, URL_ENV, CliError
+from .errors import DEFAULT_URL, SERVICE_ENV, URL_ENV, CliError
 
 if TYPE_CHECKING:
     from .client import DevClient
@@ -53,8 +54,12 @@ POLL_INTERVAL = 0.3
 
 
 class State:
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str | None = None, service: str | None = None, region: str | None = None
+    ) -> None:
         self.url = url
+        self.service = service
+        self.region = region
 
 
 UrlOption = Annotated[
@@ -65,6 +70,25 @@ UrlOption = Annotated[
         show_default=False,
     ),
 ]
+ServiceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--service",
+        help="A deployed service's name: its API URL is read from its discovery record in SSM "
+        "and system requests are signed with SigV4 (default: the global --service or "
+        f"${SERVICE_ENV}).",
+        show_default=False,
+    ),
+]
+RegionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--region",
+        help="The AWS region of --service (default: the global --region, $AWS_REGION, "
+        "$AWS_DEFAULT_REGION or the AWS profile's region).",
+        show_default=False,
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -72,22 +96,56 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 def _global(
     ctx: typer.Context,
     url: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--url",
-            envvar=URL_ENV,
-            help="The URL of the dev server (or of a deployed service's API).",
+            help=f"The URL of the dev server (or of a service's API); env {URL_ENV}, "
+            f"default {DEFAULT_URL}.",
+            show_default=False,
         ),
-    ] = DEFAULT_URL,
+    ] = None,
+    service: Annotated[
+        str | None,
+        typer.Option(
+            "--service",
+            help="A deployed service's name, instead of --url: the CLI reads its API URL from "
+            f"the SSM discovery record and signs system requests with SigV4; env {SERVICE_ENV}.",
+            show_default=False,
+        ),
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region",
+            help="The AWS region of --service; env AWS_REGION or AWS_DEFAULT_REGION, default "
+            "the AWS profile's region.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    ctx.obj = State(url)
+    ctx.obj = State(url, service, region)
 
 
-def _client(ctx: typer.Context, url: str | None) -> DevClient:
-    from .client import DevClient  # httpx loads only for the commands that need it
+def _client(
+    ctx: typer.Context,
+    url: str | None,
+    service: str | None = None,
+    region: str | None = None,
+) -> DevClient:
+    """The client every command talks through: its own --url/--service/--region, else the
+    global ones, else $EVENTUAL_URL/$EVENTUAL_SERVICE, else the local dev server."""
+    from .deployed import connect_target, resolve_target  # httpx loads only when needed
 
-    state = ctx.find_object(State)
-    return DevClient(url or (state.url if state else DEFAULT_URL))
+    state = ctx.find_object(State) or State()
+    target = resolve_target(
+        url=url,
+        service=service,
+        region=region,
+        global_url=state.url,
+        global_service=state.service,
+        global_region=state.region,
+    )
+    return connect_target(target)
 
 
 def fail(message: str) -> typer.Exit:
@@ -445,6 +503,8 @@ def start(
     ] = None,
     json_out: JsonOption = False,
     url: UrlOption = None,
+    service: ServiceOption = None,
+    region: RegionOption = None,
 ) -> None:
     """Start a workflow execution and print its id.
 
@@ -452,7 +512,7 @@ def start(
     status 1 if it fails).
     """
     value = _input(input, file)
-    with _client(ctx, url) as client:
+    with _client(ctx, url, service, region) as client:
         result = client.start_execution(workflow, value, name=name, timeout=timeout)
         execution_id = result["executionId"]
         if json_out and not follow:
@@ -534,10 +594,12 @@ def executions(
     limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first.")] = 100,
     json_out: JsonOption = False,
     url: UrlOption = None,
+    service: ServiceOption = None,
+    region: RegionOption = None,
 ) -> None:
     """List executions, newest first."""
     statuses = parse_statuses(status)
-    with _client(ctx, url) as client:
+    with _client(ctx, url, service, region) as client:
         rows = client.list_executions(workflow=workflow, statuses=statuses, limit=limit)
     if json_out:
         emit_json(rows)
@@ -572,9 +634,11 @@ def execution(
     ],
     json_out: JsonOption = False,
     url: UrlOption = None,
+    service: ServiceOption = None,
+    region: RegionOption = None,
 ) -> None:
     """Show one execution: its status, input and result or error."""
-    with _client(ctx, url) as client:
+    with _client(ctx, url, service, region) as client:
         e = client.get_execution(execution_id)
     if json_out:
         emit_json(e)
@@ -617,9 +681,11 @@ def history(
         ),
     ] = None,
     url: UrlOption = None,
+    service: ServiceOption = None,
+    region: RegionOption = None,
 ) -> None:
     """Print an execution's recorded history, oldest event first."""
-    with _client(ctx, url) as client:
+    with _client(ctx, url, service, region) as client:
         events = client.history(execution_id)
     if export is not None:
         from eventual.core.history import export_history, parse_history
@@ -653,9 +719,11 @@ def signal(
         typer.Option("--id", help="A deduplication id: sending the same id twice delivers once."),
     ] = None,
     url: UrlOption = None,
+    service: ServiceOption = None,
+    region: RegionOption = None,
 ) -> None:
     """Send a signal to a running execution."""
-    with _client(ctx, url) as client:
+    with _client(ctx, url, service, region) as client:
         client.send_signal(execution_id, signal_name, parse_value(payload), signal_id=signal_id)
     out.print(f"Sent signal [bold]{escape(signal_name)}[/] to {escape(execution_id)}")
 
@@ -676,6 +744,8 @@ def emit(
         ),
     ] = None,
     url: UrlOption = None,
+    service: ServiceOption = None,
+    region: RegionOption = None,
 ) -> None:
     """Emit events to the service's subscriptions."""
     values = [parse_value(p) for p in payloads or []]
@@ -693,7 +763,7 @@ def emit(
                     raise CliError(f"{file} line {n} is not valid JSON: {exc}") from None
     if not values:
         raise CliError("give at least one payload, as an argument or with --file")
-    with _client(ctx, url) as client:
+    with _client(ctx, url, service, region) as client:
         client.emit(event, values)
     out.print(f"Emitted {len(values)} [bold]{escape(event)}[/] event(s)")
 
@@ -716,11 +786,13 @@ def invoke(
         typer.Option("--file", "-f", help="Read the JSON input from a file (- for stdin)."),
     ] = None,
     url: UrlOption = None,
+    service: ServiceOption = None,
+    region: RegionOption = None,
 ) -> None:
     """Call a command (POST /rpc/COMMAND) and print its JSON output."""
     value = _input(input, file)
     headers = parse_headers(header)
-    with _client(ctx, url) as client:
+    with _client(ctx, url, service, region) as client:
         result = client.invoke(command, value, headers)
     emit_json(result)
 
@@ -740,10 +812,12 @@ def logs(
     ] = False,
     json_out: JsonOption = False,
     url: UrlOption = None,
+    service: ServiceOption = None,
+    region: RegionOption = None,
 ) -> None:
     """Print the log lines workflows wrote (logging from workflow code)."""
     seen = 0
-    with _client(ctx, url) as client:
+    with _client(ctx, url, service, region) as client:
         try:
             while True:
                 lines = client.logs(execution_id=execution_id, workflow=workflow)
@@ -772,9 +846,11 @@ def workflows(
     ctx: typer.Context,
     json_out: JsonOption = False,
     url: UrlOption = None,
+    service: ServiceOption = None,
+    region: RegionOption = None,
 ) -> None:
     """List the workflows the service defines."""
-    with _client(ctx, url) as client:
+    with _client(ctx, url, service, region) as client:
         names = client.workflows()
     if json_out:
         emit_json(names)
@@ -791,8 +867,9 @@ def workflows(
 
 # replay, timeline and init live in their own module; importing it registers them on `app`.
 from . import debugging as _debugging  # noqa: E402
+from . import deploying as _deploying  # noqa: E402
 
-del _debugging
+del _debugging, _deploying
 
 
 def main() -> None:

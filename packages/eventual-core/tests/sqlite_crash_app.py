@@ -1,9 +1,10 @@
 """A service run under SqliteRuntime in a subprocess that test_sqlite_crash.py kills with
-SIGKILL at random moments: ``python sqlite_crash_app.py DB COUNT``.
+SIGKILL at random moments: ``python sqlite_crash_app.py DB COUNT BATCHES``.
 
-Each run (re)starts COUNT executions and sends each its signal (both idempotent: same names,
-same inputs, same signal ids), prints ``READY`` once it is serving and ``DONE`` once every
-execution has finished.
+Each run (re)starts BATCHES batches of COUNT executions and sends each its signal (both
+idempotent: same names, same inputs, same signal ids), prints ``READY`` once it is serving and
+``DONE`` once every execution has finished. The test passes one more batch on every run, so
+each run has fresh work in flight when it is killed, however fast the machine is.
 """
 
 from __future__ import annotations
@@ -49,17 +50,18 @@ def expected(n: int) -> int:
     return 2 * a + (a + 3) + 100 * n
 
 
-async def main(db: Path, count: int) -> None:
+async def main(db: Path, count: int, batches: int) -> None:
     service = load_service(sys.modules[__name__], module_only=True, name="crash")
+    names = [(f"b{b}e{i}", i) for b in reversed(range(batches)) for i in range(count)]
     async with SqliteRuntime(service, db_path=db, max_concurrent_tasks=8) as rt:
         print("READY", flush=True)
-        for i in range(count):
-            execution_id = await rt.start_execution("crashFlow", i, execution_name=f"e{i}")
-            await rt.send_signal(execution_id, "crashGo", 100 * i, signal_id=f"go-{i}")
-        for i in range(count):
-            await rt.wait_for_execution(f"crashFlow/e{i}", timeout=60)
+        for name, i in names:  # the newest batch first: it is the one not yet started
+            execution_id = await rt.start_execution("crashFlow", i, execution_name=name)
+            await rt.send_signal(execution_id, "crashGo", 100 * i, signal_id=f"go-{name}")
+        for name, _ in names:
+            await rt.wait_for_execution(f"crashFlow/{name}", timeout=60)
         print("DONE", flush=True)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]), int(sys.argv[2])))
+    asyncio.run(main(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])))

@@ -23,7 +23,7 @@ from eventual.core.runtime.sqlite import SqliteRuntime
 from eventual.core.service import Service
 
 APP = Path(__file__).with_name("sqlite_crash_app.py")
-COUNT = 40
+COUNT = 15  # executions per batch; every run adds a batch, so a run always has work in flight
 KILLS = 3
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
@@ -34,11 +34,11 @@ def expected(n: int) -> int:
     return 2 * a + (a + 3) + 100 * n
 
 
-def spawn(db: Path, out: Path) -> subprocess.Popen[bytes]:
+def spawn(db: Path, out: Path, batches: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with out.open("wb") as stdout:
         return subprocess.Popen(
-            [sys.executable, str(APP), str(db), str(COUNT)],
+            [sys.executable, str(APP), str(db), str(COUNT), str(batches)],
             stdout=stdout,
             stderr=subprocess.STDOUT,
             env=env,
@@ -68,10 +68,10 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
         runs += 1
         assert runs <= 12, f"could not kill the app mid-work {KILLS} times (seed {seed})"
         out = tmp_path / f"run{runs}.log"
-        proc = spawn(db, out)
+        proc = spawn(db, out, runs)
         try:
             assert wait_for_output(proc, out, "READY", 30), out.read_text(errors="replace")
-            time.sleep(rng.uniform(0.02, 0.5))
+            time.sleep(rng.uniform(0.02, 0.3))
             finished = "DONE" in out.read_text(errors="replace") or proc.poll() is not None
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
@@ -82,7 +82,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
                 proc.kill()
                 proc.wait(10)
     out = tmp_path / "final.log"
-    proc = spawn(db, out)
+    proc = spawn(db, out, runs)
     try:
         assert wait_for_output(proc, out, "DONE", 60), out.read_text(errors="replace")
         assert proc.wait(30) == 0, out.read_text(errors="replace")
@@ -93,16 +93,16 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
 
     import asyncio
 
-    asyncio.run(check(db, seed))
+    asyncio.run(check(db, seed, runs))
     print(f"{kills} SIGKILLs mid-work in {runs} runs (seed {seed}), then a clean run")
 
 
-async def check(db: Path, seed: int) -> None:
+async def check(db: Path, seed: int, batches: int) -> None:
     async with SqliteRuntime(Service("check", []), db_path=db, workers=False) as rt:
         executions, _ = await rt.list_executions(workflow="crashFlow", limit=1000)
-        assert len(executions) == COUNT, f"seed {seed}"
+        assert len(executions) == COUNT * batches, f"seed {seed}"
         for execution in executions:
-            n = int(execution.name[1:])
+            n = execution.input
             assert execution.status is ExecutionStatus.SUCCEEDED, (seed, execution)
             assert execution.result == expected(n), (seed, execution)
             history = await rt.get_history(execution.id)

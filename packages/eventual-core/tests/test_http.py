@@ -319,3 +319,28 @@ async def test_system_emit_events_and_errors(http: HttpHandler, rt: InMemoryRunt
     assert "workflow 'ghost' does not exist" in r.json_body()["message"]
     r = await call(http, "POST", "/rpc/_system/updateTask", {"type": "Success", "taskToken": "zz"})
     assert (r.status, r.json_body()["error"]) == (400, "InvalidTaskToken")
+
+
+@command
+async def start_named(name: str) -> str:
+    handle = await sys_wf.start_execution(len(name), execution_name=name)
+    return handle.execution_id
+
+
+async def test_a_command_starting_a_taken_or_invalid_name_answers_4xx(http: HttpHandler) -> None:
+    ok = await call(http, "POST", "/rpc/start_named", json.dumps("abc"))
+    assert (ok.status, ok.json_body()) == (200, "sys/abc")
+    # Same name, other input: the conflict is the caller's, not a server error.
+    clash = await call(http, "POST", "/rpc/start_named", json.dumps("abc"))
+    assert clash.status == 200  # same name and same input: the running execution
+    await call(
+        http,
+        "POST",
+        "/rpc/_system/startExecution",
+        {"workflow": "sys", "input": 9, "executionName": "xy"},
+    )
+    taken = await call(http, "POST", "/rpc/start_named", json.dumps("xy"))
+    assert (taken.status, taken.json_body()["error"]) == (409, "ExecutionAlreadyExists")
+    bad = await call(http, "POST", "/rpc/start_named", json.dumps("a\nb"))
+    assert (bad.status, bad.json_body()["error"]) == (400, "InvalidInput")
+    assert "invalid execution name" in bad.json_body()["message"]

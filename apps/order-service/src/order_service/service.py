@@ -32,9 +32,14 @@ log = logging.getLogger("order_service")
 
 
 class Order(BaseModel):
-    id: str
+    id: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="The order id; it also names the order's execution.",
+    )
     source: str = Field(description="The card to charge, e.g. 'visa-4242'.")
-    amount: int = Field(gt=0, description="In cents.")
+    amount: int = Field(gt=0, le=10**12, description="In cents.")
     items: list[str] = Field(default_factory=list)
     dispatch_after: float = Field(
         default=1.0,

@@ -86,6 +86,10 @@ class ServiceError(EventualError):
     """The service definition is invalid (duplicate names, unknown references, ...)."""
 
 
+class InvalidInput(EventualError):
+    """A value passed to an Eventual operation is not acceptable (served as HTTP 400)."""
+
+
 class ExecutionAlreadyExists(EventualError):
     """An execution with that name exists with a different input."""
 

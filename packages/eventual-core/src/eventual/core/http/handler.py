@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from .._context import use_runtime
-from ..errors import EventualError, ExecutionAlreadyExists, ExecutionNotFound, InvalidTaskToken
+from ..errors import (
+    EventualError,
+    ExecutionAlreadyExists,
+    ExecutionNotFound,
+    InvalidInput,
+    InvalidTaskToken,
+)
 from .api import (
     ApiRoute,
     CommandContext,
@@ -133,6 +139,13 @@ class HttpHandler:
             return error_response(
                 400, "ValidationError", _validation_message(exc), details=validation_details(exc)
             )
+        except (InvalidInput, InvalidTaskToken) as exc:
+            return error_response(400, exc.name, exc.message)
+        except ExecutionNotFound as exc:
+            return error_response(404, exc.name, exc.message)
+        except ExecutionAlreadyExists as exc:
+            # Also from a command that starts an execution under a name already taken.
+            return error_response(409, exc.name, exc.message)
         except Exception as exc:
             logger.exception("%s %s failed", request.method, request.path)
             name = exc.name if isinstance(exc, EventualError) else type(exc).__name__
@@ -291,15 +304,7 @@ class HttpHandler:
         # execution id as a JSON string.
         if not isinstance(body, dict) and not (isinstance(body, str) and name in _ID_BODY):
             raise HttpError(400, "a system command takes a JSON object", name="BadRequest")
-        try:
-            result = await handler(body)
-        except ExecutionNotFound as exc:
-            raise HttpError(404, exc.message, name=exc.name) from None
-        except ExecutionAlreadyExists as exc:
-            raise HttpError(409, exc.message, name=exc.name) from None
-        except InvalidTaskToken as exc:
-            raise HttpError(400, exc.message, name=exc.name) from None
-        return Response.json(result)
+        return Response.json(await handler(body))
 
 
 _ID_BODY = frozenset({"getExecution", "getExecutionHistory", "getExecutionWorkflowHistory"})

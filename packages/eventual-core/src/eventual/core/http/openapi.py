@@ -270,6 +270,10 @@ def _rewrite(value: Any, mapping: dict[str, str]) -> Any:
     return value
 
 
+# System commands whose body may be left out.
+_OPTIONAL_BODY = frozenset({"listExecutions", "listWorkflows", "getExecutionLogs"})
+
+
 def _error(description: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -341,7 +345,11 @@ def build_openapi(
     paths: dict[str, dict[str, Any]] = {}
     standard_errors = {
         "400": _error("The input is not valid JSON or fails validation."),
+        # A handler or middleware may raise HttpError(status, message) with any status.
+        "4XX": _error("The handler or a middleware refused the request (HttpError)."),
+        "413": _error("The request body is over the server's limit."),
         "500": _error("The handler raised an exception."),
+        "5XX": _error("The handler raised HttpError with a server-error status."),
     }
 
     for c in spec.get("commands", []):
@@ -405,11 +413,16 @@ def build_openapi(
                     "tags": ["system"],
                     "operationId": f"system_{name}",
                     "summary": summary,
-                    "requestBody": {"required": False, "content": _json_content(body)},
+                    "requestBody": {
+                        "required": name not in _OPTIONAL_BODY,
+                        "content": _json_content(body),
+                    },
                     "responses": {
                         "200": response,
                         "400": _error("The request body is not what the command takes."),
                         "404": _error("No such execution, workflow or system command."),
+                        "409": _error("The execution name is taken by another input."),
+                        "413": _error("The request body is over the server's limit."),
                     },
                 }
             }

@@ -196,14 +196,26 @@ class SystemCommands:
                 name="BadRequest",
             ) from None
         limit = body.get("maxResults") or 100
-        if not isinstance(limit, int) or limit < 1:
+        if isinstance(limit, float) and limit.is_integer():  # JSON's 100.0 is an integer
+            limit = int(limit)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise HttpError(400, "maxResults must be a positive integer", name="BadRequest")
-        executions, token = await self.runtime.list_executions(
-            workflow=body.get("workflowName") or body.get("workflow"),
-            statuses=parsed,
-            limit=limit,
-            next_token=body.get("nextToken"),
-        )
+        token_in = body.get("nextToken")
+        if token_in is not None and not isinstance(token_in, str):
+            raise HttpError(400, "nextToken must be a string", name="BadRequest")
+        try:
+            executions, token = await self.runtime.list_executions(
+                workflow=body.get("workflowName") or body.get("workflow"),
+                statuses=parsed,
+                limit=min(limit, 1000),
+                next_token=token_in,
+            )
+        except ValueError:
+            raise HttpError(
+                400,
+                "nextToken is not one this service returned; pass the token of the last page",
+                name="BadRequest",
+            ) from None
         if body.get("sortDirection") == "ASC":
             executions = list(reversed(executions))
         out: dict[str, Any] = {"executions": [execution_to_wire(e) for e in executions]}

@@ -35,6 +35,7 @@ from ..errors import (
     EventualError,
     ExecutionAlreadyExists,
     ExecutionNotFound,
+    InvalidInput,
     InvalidTaskToken,
     ServiceError,
     error_payload,
@@ -124,8 +125,10 @@ class Runtime:
         definition = self.service.workflow(workflow)
         if execution_id is None:
             name = execution_name or str(uuid.uuid4())
-            if not name or any(c in name for c in "\n\r\t"):
-                raise ValueError(f"invalid execution name {name!r}")
+            if not name or len(name) > 512 or any(ord(c) < 32 or c == "\x7f" for c in name):
+                raise InvalidInput(
+                    f"invalid execution name {name[:80]!r}: use 1 to 512 printable characters"
+                )
             execution_id = f"{workflow}/{name}"
         now = self.now()
         limit = timeout.total_seconds() if timeout is not None else definition.timeout

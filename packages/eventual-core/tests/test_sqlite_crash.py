@@ -1,8 +1,10 @@
 """kill -9 at random moments loses nothing and does nothing twice that the history records once.
 
-Runs tests/sqlite_crash_app.py (a workflow with tasks, timers and a signal) in a subprocess on
-one database file, SIGKILLs it at random moments while work is in flight, restarts it, and
-finally checks every execution and every history.
+Runs tests/sqlite_crash_app.py (a workflow with tasks, timers, a signal, a child workflow and an
+event to a subscription) in a subprocess on one database file, SIGKILLs it five times at random
+moments while work is in flight (each run adds a batch of 40 executions: 200 parents and 200
+children in all), restarts it, and finally checks every execution, every history and that
+every emitted event reached the subscription.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -23,19 +26,23 @@ from eventual.core.runtime.sqlite import SqliteRuntime
 from eventual.core.service import Service
 
 APP = Path(__file__).with_name("sqlite_crash_app.py")
-COUNT = 15  # executions per batch; every run adds a batch, so a run always has work in flight
-KILLS = 3
+COUNT = 40  # executions per batch; every run adds a batch, so a run always has work in flight
+KILLS = 5
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
 
 
 def expected(n: int) -> int:
     a = n + 1
-    return 2 * a + (a + 3) + 100 * n
+    return 2 * a + (a + 3) + 3 * a + 100 * n
+
+
+def events_db(db: Path) -> Path:
+    return db.with_name("events.db")
 
 
 def spawn(db: Path, out: Path, batches: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "CRASH_EVENTS_DB": str(events_db(db))}
     with out.open("wb") as stdout:
         return subprocess.Popen(
             [sys.executable, str(APP), str(db), str(COUNT), str(batches)],
@@ -110,6 +117,23 @@ async def check(db: Path, seed: int, batches: int) -> None:
             assert [i for i, c in ids.items() if c > 1] == [], (seed, execution.id)
             scheduled = sorted(e.seq for e in history if e.type == "TaskScheduled")
             succeeded = Counter(e.seq for e in history if e.type == "TaskSucceeded")
-            assert scheduled == [0, 2, 3, 5], (seed, execution.id, history)
+            assert scheduled == [0, 2, 3, 7], (seed, execution.id, history)
             assert succeeded == Counter(scheduled), (seed, execution.id, history)
             assert [e.type for e in history].count("SignalReceived") == 1
+            types = [e.type for e in history]
+            assert types.count("ChildWorkflowScheduled") == 1, (seed, execution.id)
+            assert types.count("ChildWorkflowSucceeded") == 1, (seed, execution.id)
+            assert types.count("EventsEmitted") == 1, (seed, execution.id)
+        children, _ = await rt.list_executions(workflow="crashChild", limit=1000)
+        assert len(children) == COUNT * batches, f"seed {seed}"
+        assert all(c.status is ExecutionStatus.SUCCEEDED for c in children), f"seed {seed}"
+    # Every emitted event reached the subscription, at least once, with the recorded payload.
+    with sqlite3.connect(events_db(db)) as side:
+        seen = Counter(execution for _, execution in side.execute("SELECT n, execution FROM seen"))
+    emitted = set()
+    async with SqliteRuntime(Service("check", []), db_path=db, workers=False) as rt:
+        for execution in executions:
+            for e in await rt.get_history(execution.id):
+                if e.type == "EventsEmitted":
+                    emitted.add(e.events[0].payload["execution"])
+    assert emitted and emitted <= set(seen), f"seed {seed}: events lost"

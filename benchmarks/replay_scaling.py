@@ -6,6 +6,10 @@ and the cost of a cold replay of the finished history in microseconds per histor
 
 Times are the process's CPU time (``time.process_time``), the best of several runs, so that other
 work on a shared machine does not distort the ratio; wall-clock totals are printed beside them.
+Even so, on a small shared machine the time ratio moves between about 10 and 14 from run to run:
+every function is ~1.2x slower per call once the run's data outgrows the CPU caches, whatever
+the engine does. ``--instructions`` also counts the instructions each size executes under
+valgrind (a few minutes), a figure that load and caches do not move: 9.6 when measured.
 
     uv run python benchmarks/replay_scaling.py
 """
@@ -17,6 +21,7 @@ import asyncio
 import gc
 import sys
 import time
+from pathlib import Path
 
 from eventual.core import task, workflow
 from eventual.core._context import use_runtime
@@ -42,13 +47,19 @@ async def run_once(n: int) -> tuple[float, float, int, float]:
     service = load_service(sys.modules[__name__], module_only=True)
     async with InMemoryRuntime(service, clock=VirtualClock()) as rt:
         with use_runtime(rt):
+            # Objects that exist before the run (imports, the service, earlier runs) move to the
+            # permanent generation, so the collector's full passes scan only what the run made;
+            # otherwise one pass over the process's baseline heap, falling in a short run or not,
+            # swings the small size's time by half.
             gc.collect()
+            gc.freeze()
             w0 = time.perf_counter()
             t0 = time.process_time()
             handle = await sequential.start_execution(n)
             await rt.idle()
             total = time.process_time() - t0
             wall = time.perf_counter() - w0
+            gc.unfreeze()
             status = await handle.get_status()
             assert status.result == n * (n + 1) // 2, status
             assert rt.stats["cold_replays"] == 1, rt.stats  # warm all the way
@@ -81,11 +92,61 @@ def measure(n1: int, n2: int, repeats: int) -> tuple[tuple[float, float, int, fl
     return best_of(small), best_of(large)
 
 
+def instructions(n1: int, n2: int) -> float | None:
+    """The ratio of the instructions a run of N2 steps executes to those of N1 steps, each net
+    of a process that only imports (valgrind's callgrind counts instructions, so the figure is
+    the same on a busy machine as on an idle one; it runs about 50x slower)."""
+    import re
+    import shutil
+    import subprocess
+    import tempfile
+
+    if shutil.which("valgrind") is None:
+        return None
+    script = (
+        "import asyncio, sys; sys.path.insert(0, sys.argv[1]); import replay_scaling as rs; "
+        "n = int(sys.argv[2]); n and asyncio.run(rs.run_once(n))"
+    )
+    here = str(Path(__file__).resolve().parent)
+    with tempfile.TemporaryDirectory() as d:
+        procs = {
+            n: subprocess.Popen(
+                [
+                    "valgrind",
+                    "--tool=callgrind",
+                    f"--callgrind-out-file={d}/cg.{n}",
+                    sys.executable,
+                    "-c",
+                    script,
+                    here,
+                    str(n),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for n in (0, n1, n2)
+        }
+        counts: dict[int, int] = {}
+        for n, proc in procs.items():
+            _, err = proc.communicate()
+            found = re.search(r"Collected : (\d+)", err)
+            if proc.returncode != 0 or found is None:
+                return None
+            counts[n] = int(found.group(1))
+    return (counts[n2] - counts[0]) / (counts[n1] - counts[0])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs=2, default=[500, 5000], metavar=("N1", "N2"))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--limit", type=float, default=12.0, help="fail above this ratio")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count instructions under valgrind (minutes; immune to machine load)",
+    )
     args = parser.parse_args(argv)
     n1, n2 = args.sizes
     asyncio.run(run_once(min(n1, 200)))  # warm up imports and caches
@@ -98,6 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{n2:>6} {t2 * 1000:>9.1f} ms ({w2 * 1000:>6.1f} ms) {h2:>15} {c2 / h2 * 1e6:>21.2f}")
     print(f"ratio of totals {n2}/{n1}: {ratio:.2f} (linear is {linear:.0f}; limit {args.limit:g})")
     print(f"cold replay cost per event, {n2} vs {n1}: {(c2 / h2) / (c1 / h1):.2f}x (flat is 1)")
+    if args.instructions:
+        counted = instructions(n1, n2)
+        if counted is None:
+            print("instruction counts: valgrind is not available or failed")
+        else:
+            print(
+                f"ratio of instructions executed {n2}/{n1}: {counted:.2f} (linear is {linear:.0f})"
+            )
     if ratio >= args.limit:
         print("FAIL: the engine is not linear in history length", file=sys.stderr)
         return 1

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..engine.executor import LogEntry
-from ..history import EmittedEvent, HistoryEvent, InputEvent
+from ..history import EmittedEvent, HistoryEvent, InputEvent, history_adapter
 from ..models import Execution, ExecutionStatus
 from ..service import Service
 from .ports import (
@@ -38,23 +38,29 @@ logger = logging.getLogger("eventual.runtime")
 
 
 class MemoryExecutionStore:
+    """Records and histories in dictionaries. A step's events are kept as one JSON blob, as a
+    real store keeps them: nothing the caller holds aliases the stored history, and a long
+    history costs a few hundred bytes a step instead of a graph of objects."""
+
     def __init__(self) -> None:
         self._records: dict[str, Execution] = {}
-        self._history: dict[str, list[HistoryEvent]] = {}
+        self._history: dict[str, list[bytes]] = {}
+        self._lengths: dict[str, int] = {}
 
     async def create(self, execution: Execution) -> tuple[StoredExecution, bool]:
         existing = self._records.get(execution.id)
         if existing is not None:
-            return StoredExecution(existing, len(self._history[execution.id])), False
+            return StoredExecution(existing, self._lengths[execution.id]), False
         self._records[execution.id] = execution
         self._history[execution.id] = []
+        self._lengths[execution.id] = 0
         return StoredExecution(execution, 0), True
 
     async def get(self, execution_id: str) -> StoredExecution | None:
         record = self._records.get(execution_id)
         if record is None:
             return None
-        return StoredExecution(record, len(self._history[execution_id]))
+        return StoredExecution(record, self._lengths[execution_id])
 
     async def list(
         self,
@@ -78,7 +84,10 @@ class MemoryExecutionStore:
         return page, str(start + limit) if more else None
 
     async def read_history(self, execution_id: str) -> list[HistoryEvent]:
-        return list(self._history.get(execution_id, ()))
+        events: list[HistoryEvent] = []
+        for blob in self._history.get(execution_id, ()):
+            events.extend(history_adapter.validate_json(blob))
+        return events
 
     async def commit_step(
         self,
@@ -88,10 +97,10 @@ class MemoryExecutionStore:
         events: Sequence[HistoryEvent],
         execution: Execution,
     ) -> None:
-        history = self._history[execution_id]
-        if len(history) != expected_length:
+        if self._lengths[execution_id] != expected_length:
             raise ConflictError(execution_id)
-        history.extend(events)
+        self._history[execution_id].append(history_adapter.dump_json(list(events)))
+        self._lengths[execution_id] = expected_length + len(events)
         self._records[execution_id] = execution
 
 

@@ -6,10 +6,8 @@ and the cost of a cold replay of the finished history in microseconds per histor
 
 Times are the process's CPU time (``time.process_time``), the best of several runs, so that other
 work on a shared machine does not distort the ratio; wall-clock totals are printed beside them.
-Even so, on a small shared machine the time ratio moves between about 10 and 14 from run to run:
-every function is ~1.2x slower per call once the run's data outgrows the CPU caches, whatever
-the engine does. ``--instructions`` also counts the instructions each size executes under
-valgrind (a few minutes), a figure that load and caches do not move: 9.6 when measured.
+``--instructions`` also counts the instructions each size executes under valgrind (a few
+minutes), a figure that machine load and CPU caches do not move (9.6 when last measured).
 
     uv run python benchmarks/replay_scaling.py
 """

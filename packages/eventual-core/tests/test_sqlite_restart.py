@@ -15,7 +15,7 @@ import pytest
 
 from eventual.core import ExecutionStatus, async_result, signal, task, task_context, workflow
 from eventual.core._context import use_runtime
-from eventual.core.history import TaskSucceeded, WorkflowStarted
+from eventual.core.history import EmittedEvent, TaskSucceeded, WorkflowStarted
 from eventual.core.models import Execution
 from eventual.core.runtime import ConflictError, TaskRequest, TimerRequest
 from eventual.core.runtime.sqlite import (
@@ -426,3 +426,130 @@ async def test_unusable_database_files_fail_with_a_clear_error(
     with pytest.raises(DatabaseError, match="writable directory"):
         async with runtime(service, blocked / "dev.db"):
             pass
+
+
+# ---------------------------------------------------------------- commits, hand-overs, checkpoints
+
+
+async def test_units_in_one_turn_share_a_commit_and_return_once_it_is_on_disk(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "dev.db"
+    db = Database(path)
+    await db.open()
+    try:
+        ports = open_ports(db, run_id="test")
+        seen_after_return: list[int] = []
+
+        async def unit(n: int) -> None:
+            async with ports.unit_of_work():
+                await ports.events.publish([EmittedEvent(name=f"e{n}", payload=n)])
+                if n == 3:
+                    raise RuntimeError("unit 3 fails")
+            # Back from the block: committed, as another connection sees.
+            with sqlite3.connect(path) as other:
+                names = {r[0] for r in other.execute("SELECT name FROM outbox")}
+            seen_after_return.append(int(f"e{n}" in names))
+
+        before = db.commits
+        results = await asyncio.gather(*(unit(n) for n in range(6)), return_exceptions=True)
+        assert [type(r).__name__ for r in results] == ["NoneType"] * 3 + ["RuntimeError"] + [
+            "NoneType"
+        ] * 2
+        assert seen_after_return == [1] * 5
+        assert db.commits - before == 1  # six units, one COMMIT
+        names = await db.read(lambda c: sorted(r[0] for r in c.execute("SELECT name FROM outbox")))
+        assert names == ["e0", "e1", "e2", "e4", "e5"]  # the failed unit alone rolled back
+    finally:
+        await db.close()
+
+
+rerun: list[int] = []
+
+
+@task("rsCounted")
+async def counted() -> str:
+    rerun.append(task_context().attempt)
+    return "counted"
+
+
+@workflow("rsCountedWf")
+async def counted_wf(_: None) -> str:
+    return await counted()
+
+
+async def test_task_results_go_straight_to_the_orchestrator(
+    service: Service, tmp_path: Path
+) -> None:
+    rerun.clear()
+    statements: list[str] = []
+    async with runtime(service, tmp_path / "dev.db") as rt:
+        writer = rt.db._conn(write=True)
+        writer.set_trace_callback(statements.append)
+        await rt.start_execution("rsCountedWf", None, execution_name="a")
+        assert (await rt.wait_for_execution("rsCountedWf/a", timeout=5)).result == "counted"
+        writer.set_trace_callback(None)
+        left = await rt.db.read(lambda c: [_count(c, t) for t in ("tasks", "queue")])
+        claims = await rt.db.read(lambda c: c.execute("SELECT done FROM claims").fetchall())
+    # The start went through the queue; the task's result did not (no row, no commit of its
+    # own); its dispatch row went and its finished claim came with the step that applied it.
+    assert sum(s.startswith("INSERT INTO queue") for s in statements) == 1
+    assert left == [0, 0]
+    assert claims == [(1,)]
+    assert rerun == [1]
+
+
+async def test_a_result_handed_over_but_never_applied_runs_its_attempt_again(
+    service: Service, tmp_path: Path
+) -> None:
+    db = tmp_path / "dev.db"
+    rerun.clear()
+    async with runtime(service, db) as rt:
+        orchestrate = rt.orchestrate
+        dying = asyncio.Event()
+
+        async def orchestrate_or_die(execution_id: str, events: Any) -> None:
+            if any(isinstance(e, TaskSucceeded) for e in events):
+                # The result was handed over, and the process "dies" before the step that
+                # applies it commits.
+                dying.set()
+                await asyncio.Event().wait()
+            await orchestrate(execution_id, events)
+
+        rt.orchestrate = orchestrate_or_die  # type: ignore[method-assign]
+        await rt.start_execution("rsCountedWf", None, execution_name="b")
+        await asyncio.wait_for(dying.wait(), 5)
+        # Nothing durable says the attempt ran: its dispatch row is pending, no queue row.
+        rows = await rt.db.read(lambda c: c.execute("SELECT state FROM tasks").fetchall())
+        assert rows == [("pending",)]
+        assert await rt.db.read(lambda c: _count(c, "queue")) == 0
+    async with runtime(service, db) as rt:
+        done = await rt.wait_for_execution("rsCountedWf/b", timeout=5)
+        history = await rt.get_history("rsCountedWf/b")
+    assert done.result == "counted"
+    assert rerun == [1, 1]  # the same attempt, run again
+    assert_clean(history)
+
+
+async def test_the_wal_is_checkpointed_off_the_commit_path(tmp_path: Path) -> None:
+    db = Database(tmp_path / "dev.db")
+    await db.open()
+    try:
+        auto = await db.write(lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        assert auto == 0  # no COMMIT runs a checkpoint
+        checkpointer = db.checkpointer
+        assert checkpointer is not None
+        db.group_commit = False  # one commit per write, to cross the threshold
+        for i in range(checkpointer.every + 1):
+            await db.write(
+                lambda c, i=i: c.execute(
+                    "INSERT INTO outbox (name, payload) VALUES (?, ?)", (f"e{i}", "1")
+                )
+            )
+        await until(lambda: checkpointer.runs >= 1)
+        busy, log, done = await db.read(
+            lambda c: c.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        )
+        assert busy == 0 and log == done  # everything is back in the database file
+    finally:
+        await db.close()

@@ -225,8 +225,9 @@ class Runtime:
         claim = await self.ports.claims.get(execution_id, seq, attempt)
         if claim is None:
             raise InvalidTaskToken("that task token names no task that was started")
-        await self.ports.claims.finish(execution_id, seq, attempt)
-        await self.ports.queue.enqueue(execution_id, [self._stamp(event_for(seq, attempt))])
+        async with self.ports.unit_of_work():
+            await self.ports.claims.finish(execution_id, seq, attempt)
+            await self.ports.queue.enqueue(execution_id, [self._stamp(event_for(seq, attempt))])
 
     async def send_task_success(self, token: str, result: Any = None) -> None:
         await self._complete_task(
@@ -458,13 +459,16 @@ class Runtime:
 
     # ------------------------------------------------------------ workers
 
-    async def run_task(self, request: TaskRequest) -> None:
-        """Run one task attempt (claimed once) and send its result to the execution."""
+    async def run_task(self, request: TaskRequest) -> bool:
+        """Run one task attempt (claimed once) and send its result to the execution.
+
+        Returns True when the attempt is left waiting: its handler returned an asynchronous
+        result, and it completes later by its token."""
         ports = self.ports
         if not await ports.claims.claim(
             request.execution_id, request.seq, request.attempt, self.now()
         ):
-            return
+            return False
         token = request.token
         event: InputEvent
         definition = self.service.tasks.get(request.name)
@@ -491,9 +495,18 @@ class Runtime:
             finally:
                 task_context_var().reset(reset)
             if event is None:
-                return  # completes later, by token
-        await ports.claims.finish(request.execution_id, request.seq, request.attempt)
-        await ports.queue.enqueue(request.execution_id, [self._stamp(event)])
+                return True  # completes later, by token
+        await self.deliver_task_result(request, self._stamp(event))
+        return False
+
+    async def deliver_task_result(self, request: TaskRequest, event: InputEvent) -> None:
+        """Mark a finished attempt done and deliver its result to the execution, in one unit
+        of work. The SQLite driver, whose dispatch row keeps an attempt durable until its result
+        is applied, hands the result straight to the orchestrator instead."""
+        ports = self.ports
+        async with ports.unit_of_work():
+            await ports.claims.finish(request.execution_id, request.seq, request.attempt)
+            await ports.queue.enqueue(request.execution_id, [event])
 
     async def _invoke_task(
         self, definition: Any, request: TaskRequest, token: str

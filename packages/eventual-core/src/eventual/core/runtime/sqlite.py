@@ -2,11 +2,13 @@
 that runs the orchestrator, the task workers, event delivery and timers in one asyncio process.
 
 Everything lives in one database file (default ``.eventual/dev.db``) in WAL mode. Writes are
-serialised by an asyncio lock and each runs in a short transaction of its own, except inside
-:meth:`Database.transaction` (what ``Ports.unit_of_work`` opens), where every adapter write joins
-one ``BEGIN IMMEDIATE ... COMMIT``. An orchestration step therefore commits its history events,
-the execution record, the task dispatch rows, timers, signals to other executions, published
-events, its logs and the deletion of the queue rows it consumed atomically.
+serialised by an asyncio lock. Inside :meth:`Database.transaction` (what ``Ports.unit_of_work``
+opens) every adapter write joins one atomic unit, and units that end in the same turn of the
+event loop share one ``COMMIT`` (group commit; each waits for it before returning). An
+orchestration step therefore commits its history events, the execution record, the task
+dispatch rows, timers, signals to other executions, published events, its logs, the deletion
+of the queue rows it consumed and the settlement of the task results handed to it in memory
+atomically.
 
 Statements run on the event loop by default: with ``synchronous=NORMAL`` in WAL mode a commit
 appends to the WAL without waiting for the disk, so each takes a fraction of a millisecond,
@@ -27,7 +29,9 @@ import logging
 import os
 import sqlite3
 import sys
+import threading
 import uuid
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -154,15 +158,35 @@ class _Transaction:
     the database thread together with the next statement that needs one (or the COMMIT),
     in order, so the transaction behaves exactly as if each had run at once."""
 
-    __slots__ = ("active", "begun", "depth", "flushes", "hooks", "pending")
+    __slots__ = ("active", "begun", "depth", "flushes", "group", "hooks", "pending")
 
-    def __init__(self) -> None:
+    def __init__(self, group: _Group | None = None) -> None:
         self.active = True
         self.begun = False
+        self.group = group  # the open group commit this unit joins (as a savepoint)
         self.depth = 0
         self.flushes = 0
         self.hooks: list[Callable[[], None]] = []
         self.pending: list[Callable[[sqlite3.Connection], Any]] = []
+
+
+class _Group:
+    """A SQLite transaction that several units of work share (group commit). It opens when a
+    unit ends without a COMMIT of its own; units that start before it commits join it, each
+    as a savepoint (a unit that fails rolls back to its savepoint, leaving the others); it
+    commits once, on the next turn of the event loop. Every unit in it waits for that COMMIT
+    before its ``transaction()`` block returns, so nothing is reported done before it is on
+    disk, and the after-commit hooks of all of them run, in order, after it."""
+
+    __slots__ = ("done", "hooks", "units")
+
+    def __init__(self) -> None:
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.hooks: list[Callable[[], None]] = []
+        self.units = 0
+
+
+_UNIT = "eventual_unit"
 
 
 def _begin(conn: sqlite3.Connection) -> None:
@@ -178,10 +202,62 @@ def _rollback(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
+def _rollback_unit(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute(f"ROLLBACK TO {_UNIT}")
+        conn.execute(f"RELEASE {_UNIT}")
+
+
 def _rollback_to(conn: sqlite3.Connection, name: str) -> None:
     if conn.in_transaction:
         conn.execute(f"ROLLBACK TO {name}")
         conn.execute(f"RELEASE {name}")
+
+
+class _Checkpointer:
+    """Copies the WAL back into the database file on a thread of its own, so that no commit
+    pays for it. (SQLite's automatic checkpoint runs inside the COMMIT that crosses its
+    threshold, and syncs the database file there.) Woken every ``every`` commits, and at least
+    once a second; a passive checkpoint never blocks the writer."""
+
+    def __init__(self, path: Path, *, every: int = 256) -> None:
+        self.path = path
+        self.every = every
+        self.commits = 0
+        self.runs = 0
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread = threading.Thread(
+            target=self._run, name="eventual-sqlite-checkpoint", daemon=True
+        )
+        self._thread.start()
+
+    def committed(self) -> None:
+        self.commits += 1
+        if self.commits % self.every == 0:
+            self._wake.set()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout = 1000")
+            while True:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                if self._stop:
+                    return
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    self.runs += 1
+                except sqlite3.Error:  # busy or closing: the next round tries again
+                    logger.debug("WAL checkpoint skipped", exc_info=True)
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop = True
+        self._wake.set()
+        self._thread.join(timeout=10)
 
 
 class Database:
@@ -213,6 +289,12 @@ class Database:
             f"eventual_sqlite_tx_{id(self)}", default=None
         )
         self._lock_fd: int | None = None
+        self.checkpointer: _Checkpointer | None = None
+        self._group: _Group | None = None
+        self._group_task: asyncio.Task[None] | None = None
+        self.group_commit = True
+        self.commits = 0
+        self.units = 0
 
     # ------------------------------------------------------------ lifecycle
 
@@ -249,6 +331,7 @@ class Database:
             raise DatabaseError(f"cannot put {self.path} in WAL mode (got {mode!r})")
         writer.execute(f"PRAGMA synchronous = {self.synchronous}")
         writer.execute("PRAGMA temp_store = MEMORY")
+        writer.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does it
         version = writer.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise DatabaseError(
@@ -263,8 +346,17 @@ class Database:
         reader.execute("PRAGMA busy_timeout = 5000")
         reader.execute("PRAGMA query_only = ON")
         self._reader = reader
+        self.checkpointer = _Checkpointer(self.path)
 
     async def close(self) -> None:
+        # A group commit still open is committed first (its units are waiting for it).
+        group = self._group
+        if group is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(group.done)
+        if self._group_task is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(self._group_task)
         executor = self._executor
         if executor is not None:
             with contextlib.suppress(Exception):
@@ -279,6 +371,9 @@ class Database:
             self._lock_fd = None
 
     def _close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+            self.checkpointer = None
         for conn in (self._reader, self._writer):
             if conn is not None:
                 with contextlib.suppress(Exception):
@@ -318,8 +413,13 @@ class Database:
         tx = self._current()
         if tx is not None:
             return await self._in_tx(tx, fn)
-        async with self._lock:
-            return await self._call(lambda: self._atomic(fn))
+        if not self.group_commit:
+            async with self._lock:
+                return await self._call(lambda: self._atomic(fn))
+        async with self.transaction():
+            tx = self._current()
+            assert tx is not None
+            return await self._in_tx(tx, fn)
 
     async def defer(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
         """A write whose result is not needed: inside a transaction it runs with the next
@@ -341,9 +441,14 @@ class Database:
         tx.flushes += 1
         writer = self._conn(write=True)
 
+        group = tx.group
+
         def work() -> T:
             if begin:
-                _begin(writer)
+                if group is not None:
+                    writer.execute(f"SAVEPOINT {_UNIT}")
+                else:
+                    _begin(writer)
             for op in ops:
                 op(writer)
             return fn(writer)
@@ -358,8 +463,14 @@ class Database:
         except BaseException:
             _rollback(conn)
             raise
-        conn.execute("COMMIT")
+        self._commit(conn)
         return result
+
+    def _commit(self, conn: sqlite3.Connection) -> None:
+        conn.execute("COMMIT")
+        self.commits += 1
+        if self.checkpointer is not None:
+            self.checkpointer.committed()
 
     def after_commit(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` once the current transaction commits (at once outside one)."""
@@ -372,33 +483,112 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[bool]:
         """One atomic unit: every write made inside joins it. Nested blocks are savepoints.
-        Yields whether this block is the outermost one. Rolls back if the block raises."""
+        Yields whether this block is the outermost one. Rolls back if the block raises.
+        Returns once the unit is committed (units that end in the same turn of the event loop
+        share one COMMIT: see :class:`_Group`)."""
         tx = self._current()
         if tx is not None:
             async with self._savepoint(tx):
                 yield False
             return
         committed = False
-        tx = _Transaction()
+        group: _Group | None = None
         async with self._lock:
+            tx = _Transaction(self._group)
             token = self._tx.set(tx)
             try:
                 yield True
-                if tx.begun or tx.pending:
-                    await self._in_tx(tx, lambda conn: conn.execute("COMMIT"))
+                if tx.group is not None:
+                    group = tx.group
+                    if tx.begun or tx.pending:
+                        await self._in_tx(tx, lambda conn: conn.execute(f"RELEASE {_UNIT}"))
+                    group.hooks.extend(tx.hooks)
+                    group.units += 1
+                elif tx.begun or tx.pending:
+                    if self.group_commit:
+                        # Leave the transaction open for the units of this turn; commit after.
+                        await self._in_tx(tx, lambda conn: None)
+                        group = self._group = _Group()
+                        group.hooks.extend(tx.hooks)
+                        group.units += 1
+                        loop = asyncio.get_running_loop()
+                        if self._executor is None:
+                            # Statements run inline: a plain callback on the next turn.
+                            loop.call_soon(self._commit_inline, group)
+                        else:
+                            self._group_task = loop.create_task(
+                                self._commit_group(group), name="eventual-sqlite-commit"
+                            )
+                    else:
+                        await self._in_tx(tx, self._commit)
                 committed = True
             except BaseException:
                 if not committed and tx.begun:
                     # Queued behind anything still running on the thread; even if this await
                     # is interrupted, the rollback runs before any later statement.
                     with contextlib.suppress(BaseException):
-                        await self._call(_rollback, self._conn(write=True))
+                        if tx.group is not None:
+                            await self._call(_rollback_unit, self._conn(write=True))
+                        else:
+                            await self._call(_rollback, self._conn(write=True))
                 raise
             finally:
                 tx.active = False
                 self._tx.reset(token)
+        self.units += 1
+        if group is not None:
+            await asyncio.shield(group.done)
+            return
         for hook in tx.hooks:
             hook()
+
+    def _commit_inline(self, group: _Group) -> None:
+        if self._lock.locked():  # a unit is under way (it joins): commit after it
+            asyncio.get_running_loop().call_soon(self._commit_inline, group)
+            return
+        self._group = None
+        try:
+            self._commit(self._conn(write=True))
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                _rollback(self._conn(write=True))
+            group.done.set_exception(exc)
+            group.done.exception()  # retrieved: waiters may all be gone
+            return
+        self._finish_group(group)
+
+    def _finish_group(self, group: _Group) -> None:
+        group.done.set_result(None)
+        for hook in group.hooks:
+            try:
+                hook()
+            except Exception:
+                logger.exception("an after-commit hook failed")
+
+    async def _commit_group(self, group: _Group) -> None:
+        await asyncio.sleep(0)  # let the units that are ready this turn join
+        try:
+            async with self._lock:
+                self._group = None
+                await self._call(self._commit, self._conn(write=True))
+        except BaseException as exc:
+            self._group = None
+            with contextlib.suppress(BaseException):
+                await self._call(_rollback, self._conn(write=True))
+            if not group.done.done():
+                group.done.set_exception(
+                    exc
+                    if isinstance(exc, Exception)
+                    else DatabaseError(f"commit interrupted: {exc!r}")
+                )
+                group.done.exception()  # retrieved: waiters may all be gone
+            if not isinstance(exc, Exception):
+                raise
+            return
+        finally:
+            if self._group_task is asyncio.current_task():
+                self._group_task = None
+        self._finish_group(group)
 
     @asynccontextmanager
     async def _savepoint(self, tx: _Transaction) -> AsyncIterator[None]:
@@ -505,7 +695,7 @@ def _timer_from(text: str) -> TimerRequest:
 
 
 def _task_json(request: TaskRequest) -> str:
-    return json.dumps(dataclasses.asdict(request))
+    return json.dumps(vars(request))
 
 
 def _task_from(text: str) -> TaskRequest:
@@ -538,9 +728,27 @@ class _Hooks:
 
 
 class SqliteExecutionStore:
-    def __init__(self, db: Database, hooks: _Hooks | None = None) -> None:
+    """Execution records and histories. The records this process committed or read are kept in
+    a small cache (one process owns the file, so it sees every write): an orchestration step
+    then reads nothing but its queued events, and an unchanged record is not encoded again."""
+
+    def __init__(
+        self, db: Database, hooks: _Hooks | None = None, *, cache_size: int = 1024
+    ) -> None:
         self.db = db
         self.hooks = hooks or _Hooks()
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, tuple[StoredExecution, str]] = OrderedDict()
+
+    def _remember(self, stored: StoredExecution, record: str) -> None:
+        cache = self._cache
+        cache[stored.execution.id] = (stored, record)
+        cache.move_to_end(stored.execution.id)
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
+
+    def forget_cache(self) -> None:
+        self._cache.clear()
 
     async def create(self, execution: Execution) -> tuple[StoredExecution, bool]:
         record = execution.model_dump_json()
@@ -565,10 +773,16 @@ class SqliteExecutionStore:
 
         row = await self.db.write(op)
         if row is None:
-            return StoredExecution(execution, 0), True
+            stored = StoredExecution(execution, 0)
+            self.db.after_commit(lambda: self._remember(stored, record))
+            return stored, True
         return StoredExecution(Execution.model_validate_json(row[0]), row[1]), False
 
     async def get(self, execution_id: str) -> StoredExecution | None:
+        if not self.db.in_transaction():
+            cached = self._cache.get(execution_id)
+            if cached is not None:
+                return cached[0]
         row = await self.db.read(
             lambda conn: conn.execute(
                 "SELECT record, history_length FROM executions WHERE id = ?", (execution_id,)
@@ -576,7 +790,10 @@ class SqliteExecutionStore:
         )
         if row is None:
             return None
-        return StoredExecution(Execution.model_validate_json(row[0]), row[1])
+        stored = StoredExecution(Execution.model_validate_json(row[0]), row[1])
+        if not self.db.in_transaction():
+            self._remember(stored, row[0])
+        return stored
 
     async def list(
         self,
@@ -635,7 +852,13 @@ class SqliteExecutionStore:
         execution: Execution,
     ) -> None:
         encoded = [_event_json(e) for e in events]
-        record = execution.model_dump_json()
+        cached = self._cache.get(execution_id)
+        # Most steps leave the record as it was (the same object): its JSON is reused.
+        record = (
+            cached[1]
+            if cached is not None and cached[0].execution is execution
+            else execution.model_dump_json()
+        )
 
         def op(conn: sqlite3.Connection) -> None:
             cur = conn.execute(
@@ -660,29 +883,56 @@ class SqliteExecutionStore:
             )
 
         await self.db.write(op)
-        self.db.after_commit(lambda: self.hooks.execution_changed(execution_id))
+        stored = StoredExecution(execution, expected_length + len(encoded))
+
+        def committed() -> None:
+            self._remember(stored, record)
+            self.hooks.execution_changed(execution_id)
+
+        self.db.after_commit(committed)
 
 
 class SqliteTaskDispatcher:
-    """Task invocations as rows of ``tasks``; the driver's worker pool takes them."""
+    """Task invocations as rows of ``tasks``; the driver's worker pool takes them. The rows this
+    process committed are also kept in memory, in id order, so that taking them needs no read
+    (row ids are contiguous: AUTOINCREMENT, and only this adapter inserts)."""
 
     def __init__(self, db: Database, hooks: _Hooks | None = None) -> None:
         self.db = db
         self.hooks = hooks or _Hooks()
+        self._fresh: deque[tuple[int, TaskRequest]] = deque()
 
     async def dispatch(self, request: TaskRequest) -> None:
         body = _task_json(request)
-        await self.db.defer(
-            lambda conn: conn.execute(
+        inserted: list[int] = []
+
+        def op(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(
                 "INSERT OR IGNORE INTO tasks (execution_id, seq, attempt, request) "
                 "VALUES (?,?,?,?)",
                 (request.execution_id, request.seq, request.attempt, body),
             )
-        )
-        self.db.after_commit(self.hooks.tasks_changed)
+            if cur.rowcount == 1 and cur.lastrowid is not None:
+                inserted.append(cur.lastrowid)
+
+        def committed() -> None:
+            if inserted:
+                self._fresh.append((inserted[0], request))
+            self.hooks.tasks_changed()
+
+        await self.db.defer(op)
+        self.db.after_commit(committed)
 
     async def take(self, after_id: int, limit: int) -> list[tuple[int, TaskRequest]]:
         """Pending invocations with an id above ``after_id``, oldest first."""
+        fresh = self._fresh
+        while fresh and fresh[0][0] <= after_id:
+            fresh.popleft()
+        if fresh and fresh[0][0] == after_id + 1:
+            taken: list[tuple[int, TaskRequest]] = []
+            while fresh and len(taken) < limit:
+                taken.append(fresh.popleft())
+            return taken
         rows = await self.db.read(
             lambda conn: conn.execute(
                 "SELECT id, request FROM tasks WHERE id > ? AND state = 'pending' "
@@ -691,6 +941,14 @@ class SqliteTaskDispatcher:
             ).fetchall()
         )
         return [(r[0], _task_from(r[1])) for r in rows]
+
+    async def delete_rows(self, row_ids: Sequence[int]) -> None:
+        """Attempts whose results were applied (joins the current transaction)."""
+        ids = [(i,) for i in row_ids]
+        if ids:
+            await self.db.defer(
+                lambda conn: conn.executemany("DELETE FROM tasks WHERE id = ?", ids)
+            )
 
     async def mark_waiting(self, row_id: int) -> None:
         """The handler returned without a result (it completes later by token): a restart must
@@ -703,21 +961,33 @@ class SqliteTaskDispatcher:
 
 
 class SqliteClaimStore:
+    """Task claims. A claim this process makes stays in memory while its attempt runs: a
+    crash would lose it, but a restart releases the claims of interrupted attempts anyway (they
+    run again), so writing it up front would only cost a commit per task. The claim reaches the
+    database when the attempt finishes, in the transaction that enqueues its result, or when it
+    is left waiting for a completion by token (:meth:`keep`), so that it outlives the process.
+    """
+
     def __init__(self, db: Database, run_id: str) -> None:
         self.db = db
         self.run_id = run_id
+        self._running: dict[tuple[str, int, int], TaskClaim] = {}
 
     async def claim(self, execution_id: str, seq: int, attempt: int, now: datetime) -> bool:
-        cur = await self.db.write(
-            lambda conn: conn.execute(
-                "INSERT OR IGNORE INTO claims (execution_id, seq, attempt, run_id, claimed_at) "
-                "VALUES (?,?,?,?,?)",
-                (execution_id, seq, attempt, self.run_id, _ts(now)),
-            )
-        )
-        return cur.rowcount == 1
+        # No read: every attempt this process runs comes from a pending dispatch row, and a
+        # pending row never has a claim row. A claim is written only in the transaction that
+        # deletes its row (the result, or a timeout, was delivered) or marks it waiting
+        # (keep), and a start deletes the claims of the rows still pending.
+        key = (execution_id, seq, attempt)
+        if key in self._running:
+            return False
+        self._running[key] = TaskClaim(execution_id, seq, attempt, claimed_at=now)
+        return True
 
     async def get(self, execution_id: str, seq: int, attempt: int) -> TaskClaim | None:
+        running = self._running.get((execution_id, seq, attempt))
+        if running is not None:
+            return running
         row = await self.db.read(
             lambda conn: conn.execute(
                 "SELECT claimed_at, last_heartbeat, details, done, timed_out FROM claims "
@@ -744,10 +1014,37 @@ class SqliteClaimStore:
             timed_out=bool(row[4]),
         )
 
+    def _write(self, claim: TaskClaim, *, replace: bool) -> Callable[[sqlite3.Connection], Any]:
+        values = (
+            claim.execution_id,
+            claim.seq,
+            claim.attempt,
+            self.run_id,
+            _ts(claim.claimed_at),
+            _ts(claim.last_heartbeat) if claim.last_heartbeat is not None else None,
+            json.dumps(claim.heartbeat_details, default=str)
+            if claim.heartbeat_details is not None
+            else None,
+            int(claim.done),
+            int(claim.timed_out),
+        )
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        return lambda conn: conn.execute(
+            f"{verb} INTO claims (execution_id, seq, attempt, run_id, claimed_at, "
+            "last_heartbeat, details, done, timed_out) VALUES (?,?,?,?,?,?,?,?,?)",
+            values,
+        )
+
     async def heartbeat(
         self, execution_id: str, seq: int, attempt: int, now: datetime, details: Any = None
     ) -> TaskClaim | None:
         key = (execution_id, seq, attempt)
+        running = self._running.get(key)
+        if running is not None:
+            # Lost with the process on a crash, like the attempt itself (it runs again).
+            updated = dataclasses.replace(running, last_heartbeat=now, heartbeat_details=details)
+            self._running[key] = updated
+            return updated
         encoded = json.dumps(details, default=str) if details is not None else None
 
         def op(conn: sqlite3.Connection) -> Any:
@@ -767,6 +1064,18 @@ class SqliteClaimStore:
     async def finish(
         self, execution_id: str, seq: int, attempt: int, *, timed_out: bool = False
     ) -> bool:
+        key = (execution_id, seq, attempt)
+        running = self._running.get(key)
+        if running is not None:
+            if running.done:
+                return False
+            done = dataclasses.replace(running, done=True, timed_out=timed_out)
+            self._running[key] = done
+            # Joins the caller's transaction (the one enqueueing the result); the memory copy
+            # goes once the row is committed.
+            await self.db.defer(self._write(done, replace=True))
+            self.db.after_commit(lambda: self._forget(key, done))
+            return True
         cur = await self.db.write(
             lambda conn: conn.execute(
                 "UPDATE claims SET done = 1, timed_out = ? "
@@ -775,6 +1084,39 @@ class SqliteClaimStore:
             )
         )
         return cur.rowcount == 1
+
+    def finish_running(self, key: tuple[str, int, int]) -> TaskClaim | None:
+        """Mark a running claim of this process done in memory only; the caller writes it
+        (:meth:`settle`) in the transaction that applies the attempt's result. None if the
+        claim is not running here or already finished (e.g. timed out)."""
+        running = self._running.get(key)
+        if running is None or running.done:
+            return None
+        done = dataclasses.replace(running, done=True)
+        self._running[key] = done
+        return done
+
+    async def settle(self, claims: Sequence[TaskClaim]) -> None:
+        """Write finished claims (in the current transaction); forget them once committed."""
+        for claim in claims:
+            key = (claim.execution_id, claim.seq, claim.attempt)
+            await self.db.defer(self._write(claim, replace=True))
+            self.db.after_commit(lambda key=key, claim=claim: self._forget(key, claim))
+
+    async def keep(self, execution_id: str, seq: int, attempt: int) -> None:
+        """Write a running claim to the database: its attempt completes later, by token,
+        possibly after this process is gone. (Not if it already finished meanwhile.)"""
+        key = (execution_id, seq, attempt)
+        running = self._running.get(key)
+        if running is None or running.done:
+            return
+        await self.db.defer(self._write(running, replace=False))
+        self.db.after_commit(lambda: self._forget(key, running))
+
+    def _forget(self, key: tuple[str, int, int], claim: TaskClaim) -> None:
+        # Only the copy that was written: a heartbeat or a finish since then keeps its own.
+        if self._running.get(key) is claim:
+            del self._running[key]
 
 
 class SqliteTimerScheduler:
@@ -893,7 +1235,10 @@ class SqliteExecutionQueue:
 
     async def delete(self, row_ids: Sequence[int]) -> None:
         ids = [(i,) for i in row_ids]
-        await self.db.defer(lambda conn: conn.executemany("DELETE FROM queue WHERE id = ?", ids))
+        if ids:
+            await self.db.defer(
+                lambda conn: conn.executemany("DELETE FROM queue WHERE id = ?", ids)
+            )
 
     async def executions_with_events(self) -> list[str]:
         rows = await self.db.read(
@@ -961,6 +1306,25 @@ class _Consuming:
     db: Database
     row_ids: tuple[int, ...]
     deleted: list[bool]
+    handoffs: tuple[_Handoff, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Handoff:
+    """A task result handed from a worker of this process straight to the orchestrator. Until
+    the step that applies it commits, the attempt's dispatch row stays pending, so a crash
+    runs the attempt again; the commit deletes that row and writes the finished claim."""
+
+    row_id: int
+    claim: TaskClaim
+    event: InputEvent
+
+
+async def _settle_handoffs(ports: SqlitePorts, handoffs: Sequence[_Handoff]) -> None:
+    if not handoffs:
+        return
+    await cast(SqliteClaimStore, ports.claims).settle([h.claim for h in handoffs])
+    await cast(SqliteTaskDispatcher, ports.tasks).delete_rows([h.row_id for h in handoffs])
 
 
 _consuming: contextvars.ContextVar[_Consuming | None] = contextvars.ContextVar(
@@ -986,6 +1350,7 @@ class SqlitePorts(Ports):
             if outermost and consuming is not None:
                 queue = cast(SqliteExecutionQueue, self.queue)
                 await queue.delete(consuming.row_ids)
+                await _settle_handoffs(self, consuming.handoffs)
         if outermost and consuming is not None:
             consuming.deleted[0] = True
 
@@ -1086,6 +1451,11 @@ class SqliteRuntime(Runtime):
         self._pumps: list[asyncio.Task[None]] = []
         self._consumers: dict[str, asyncio.Task[Any]] = {}
         self._dirty: set[str] = set()
+        # Executions whose queue table may hold rows (the rest need no read), and the task
+        # results handed over in memory (see _Handoff), by execution.
+        self._queued: set[str] = set()
+        self._inbox: dict[str, list[_Handoff]] = {}
+        self._task_rows: dict[tuple[str, int, int], int] = {}
         self._tasks_wake = asyncio.Event()
         self._timers_wake = asyncio.Event()
         self._outbox_wake = asyncio.Event()
@@ -1314,6 +1684,10 @@ class SqliteRuntime(Runtime):
     # ------------------------------------------------------------ the orchestrator
 
     def _queue_changed(self, execution_id: str) -> None:
+        self._queued.add(execution_id)
+        self._wake_consumer(execution_id)
+
+    def _wake_consumer(self, execution_id: str) -> None:
         if self._closing or not self.workers:
             return
         if execution_id in self._consumers:
@@ -1328,17 +1702,32 @@ class SqliteRuntime(Runtime):
         try:
             while True:
                 self._dirty.discard(execution_id)
-                batch = await queue.peek(execution_id, self.batch_size)
-                if not batch:
+                batch: list[QueuedEvent] = []
+                if execution_id in self._queued:
+                    # Discarded before the read: a row committed after it marks it again.
+                    self._queued.discard(execution_id)
+                    batch = await queue.peek(execution_id, self.batch_size)
+                    if len(batch) == self.batch_size:
+                        self._queued.add(execution_id)
+                handoffs = tuple(self._inbox.pop(execution_id, ()))
+                if not batch and not handoffs:
                     if execution_id in self._dirty:
                         continue
                     return
                 row_ids = tuple(q.row_id for q in batch)
-                consuming = _Consuming(self.db, row_ids, [False])
+                consuming = _Consuming(self.db, row_ids, [False], handoffs)
                 generation = self._service_generation
                 token = _consuming.set(consuming)
                 try:
-                    await self.orchestrate(execution_id, [q.event for q in batch])
+                    await self.orchestrate(
+                        execution_id, [q.event for q in batch] + [h.event for h in handoffs]
+                    )
+                except BaseException:
+                    if handoffs and not consuming.deleted[0]:
+                        # Kept for the next try, like the queued rows (a stop loses them:
+                        # their attempts run again on the next start).
+                        self._inbox[execution_id] = [*handoffs, *self._inbox.get(execution_id, ())]
+                    raise
                 finally:
                     _consuming.reset(token)
                 if generation != self._service_generation:
@@ -1346,7 +1735,9 @@ class SqliteRuntime(Runtime):
                 if not consuming.deleted[0]:
                     # Nothing was committed (the events were all stale): drop them now. A
                     # crash before this line redelivers them and they are dropped again.
-                    await queue.delete(row_ids)
+                    async with self.db.transaction():
+                        await queue.delete(row_ids)
+                        await _settle_handoffs(self.sqlite_ports, handoffs)
                 # Inline statements never suspend: let other work run between batches.
                 await asyncio.sleep(0)
         finally:
@@ -1365,18 +1756,39 @@ class SqliteRuntime(Runtime):
         for row_id, request in rows:
             self._task_cursor = max(self._task_cursor, row_id)
             self._running_tasks += 1
+            self._task_rows[(request.execution_id, request.seq, request.attempt)] = row_id
             self._spawn(self._work_task(row_id, request), f"task {request.name}")
         if len(rows) == free:
             self._tasks_wake.set()
 
     async def _work_task(self, row_id: int, request: TaskRequest) -> None:
         try:
-            await self.run_task(request)
-            # Still there: no result was enqueued, the task completes later by its token.
-            await cast(SqliteTaskDispatcher, self.ports.tasks).mark_waiting(row_id)
+            if await self.run_task(request):
+                # No result yet: the task completes later by its token. Its claim and the
+                # "do not run again" mark are written together.
+                async with self.db.transaction():
+                    await cast(SqliteClaimStore, self.ports.claims).keep(
+                        request.execution_id, request.seq, request.attempt
+                    )
+                    await cast(SqliteTaskDispatcher, self.ports.tasks).mark_waiting(row_id)
         finally:
+            key = (request.execution_id, request.seq, request.attempt)
+            if self._task_rows.get(key) == row_id:
+                del self._task_rows[key]
             self._running_tasks -= 1
             self._tasks_wake.set()
+
+    async def deliver_task_result(self, request: TaskRequest, event: InputEvent) -> None:
+        key = (request.execution_id, request.seq, request.attempt)
+        row_id = self._task_rows.get(key)
+        claims = cast(SqliteClaimStore, self.ports.claims)
+        claim = claims.finish_running(key) if row_id is not None and not self._closing else None
+        if row_id is None or claim is None:
+            await super().deliver_task_result(request, event)
+            return
+        # Straight to the orchestrator: no queue row, no commit of its own (see _Handoff).
+        self._inbox.setdefault(request.execution_id, []).append(_Handoff(row_id, claim, event))
+        self._wake_consumer(request.execution_id)
 
     # ------------------------------------------------------------ event delivery
 

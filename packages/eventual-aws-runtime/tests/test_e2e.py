@@ -127,6 +127,22 @@ def test_emitted_events_reach_subscriptions_through_eventbridge(
     assert aws.requests[("eventbridge", "PutEvents")] == 2
 
 
+def test_a_failing_subscription_fails_its_invocation_and_is_delivered_again(
+    service_state: dict[str, list[Any]],
+) -> None:
+    # Lambda retries a failed asynchronous invocation; the harness plays that by making the
+    # event visible again at once (retry_after=0).
+    for values in service_state.values():
+        values.clear()
+    with AwsHarness("aws_e2e_service", retry_after=0) as aws:
+        aws.system(
+            "emitEvents", {"events": [{"name": "Shipped", "event": {"order_id": "flaky-1"}}]}
+        )
+        aws.run_until_idle()
+        assert aws.failed_deliveries == 1
+    assert service_state["subscribed"] == ["failed:flaky-1", "flaky-1"]
+
+
 def test_child_workflows(aws: AwsHarness) -> None:
     ex = finish(aws, aws.start("parent", 3))
     assert ex["result"] == sum(i * 2 for i in range(3)) + sum(i * 2 for i in range(4))

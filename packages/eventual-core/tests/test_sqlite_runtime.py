@@ -287,6 +287,44 @@ async def test_emitted_events_reach_subscriptions(srt: SqliteRuntime) -> None:
     assert received[-1] == Shipped(order_id="direct")
 
 
+flaky_seen: list[str] = []
+
+
+@subscription("sqlFlakyOnShipped", events=[shipped])
+async def flaky_on_shipped(e: Shipped) -> None:
+    if e.order_id.startswith("flaky"):
+        flaky_seen.append(e.order_id)
+        if len(flaky_seen) < 3:
+            raise RuntimeError(f"delivery {len(flaky_seen)} of {e.order_id} fails")
+
+
+async def test_a_failing_subscription_is_retried_alone_until_it_succeeds(
+    srt: SqliteRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
+    received.clear()
+    flaky_seen.clear()
+    await srt.emit_events("SqlShipped", [{"order_id": "flaky-1"}])
+    await srt.idle()
+    assert flaky_seen == ["flaky-1"] * 3  # two failures, then delivered
+    assert received == [Shipped(order_id="flaky-1")]  # the other subscription ran once
+    assert "gave up" not in caplog.text
+
+
+async def test_a_subscription_that_keeps_failing_is_given_up_and_logged(
+    srt: SqliteRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
+    flaky_seen.clear()
+    srt.subscription_attempts = 2
+    await srt.emit_events("SqlShipped", [{"order_id": "flaky-2"}])
+    await srt.idle()
+    assert flaky_seen == ["flaky-2"] * 2
+    assert "gave up delivering event SqlShipped to sqlFlakyOnShipped after 2 attempts" in (
+        caplog.text
+    )
+    remaining = await srt.db.read(lambda c: c.execute("SELECT COUNT(*) FROM outbox").fetchone())
+    assert remaining == (0,)
+
+
 # ---------------------------------------------------------------- children and timeouts
 
 

@@ -386,6 +386,9 @@ received: list[Any] = []
 
 @subscription("onShipped", events=[shipped])
 async def on_shipped(e: Shipped) -> None:
+    if e.order_id.startswith("flaky") and e not in received:
+        received.append(e)
+        raise RuntimeError("the first delivery fails")
     received.append(e)
 
 
@@ -402,6 +405,14 @@ async def test_emitted_events_are_recorded_and_reach_subscriptions(rt: InMemoryR
     history = await rt.get_history(status.id)
     emitted = [e for e in history if e.type == "EventsEmitted"]
     assert [ev.payload for ev in emitted[0].events] == [{"order_id": "o1"}, {"order_id": "o1-b"}]
+
+
+async def test_a_failing_subscription_is_delivered_again(rt: InMemoryRuntime) -> None:
+    received.clear()
+    status = await run(rt, ship, "flaky")
+    assert status.status is ExecutionStatus.SUCCEEDED
+    # Each event: the failed delivery, then the retry (at once: virtual time stands still).
+    assert sorted(e.order_id for e in received) == ["flaky", "flaky", "flaky-b", "flaky-b"]
 
 
 # ---------------------------------------------------------------- child workflows

@@ -97,6 +97,9 @@ shipped = event("Shipped", Shipped)
 
 @subscription("onShipped", events=[shipped])
 async def on_shipped(e: Shipped) -> None:
+    if e.order_id.startswith("flaky-") and f"failed:{e.order_id}" not in seen["subscribed"]:
+        seen["subscribed"].append(f"failed:{e.order_id}")
+        raise RuntimeError(f"{e.order_id}: the first delivery fails")
     seen["subscribed"].append(e.order_id)
 
 

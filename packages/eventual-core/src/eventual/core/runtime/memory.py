@@ -248,6 +248,10 @@ class MemoryTaskDispatcher:
         self._driver.spawn(lambda: runtime.run_task(request))
 
 
+async def _no_wait(_: float) -> None:
+    await asyncio.sleep(0)
+
+
 class MemoryEventBus:
     def __init__(self, driver: _Driver) -> None:
         self._driver = driver
@@ -256,7 +260,8 @@ class MemoryEventBus:
         runtime = self._driver.runtime
         assert runtime is not None
         for event in events:
-            self._driver.spawn(lambda e=event: runtime.deliver_event(e))
+            # Retries of a failing subscription are immediate: virtual time does not move.
+            self._driver.spawn(lambda e=event: runtime.deliver_event_retrying(e, _no_wait))
 
 
 class MemoryTimerScheduler:

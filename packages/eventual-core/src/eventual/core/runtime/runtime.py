@@ -12,7 +12,7 @@ import inspect
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -95,6 +95,8 @@ class Runtime:
         self._cache: OrderedDict[str, WorkflowExecutor] = OrderedDict()
         self.listeners: list[tuple[set[str] | None, EventListener]] = []
         self.subscriptions_enabled = True
+        # Deliveries of one event to a failing subscription before it is given up.
+        self.subscription_attempts = 5
         self.stats = {"cold_replays": 0, "warm_steps": 0, "conflicts": 0}
 
     # ------------------------------------------------------------ helpers
@@ -574,23 +576,54 @@ class Runtime:
             )
         await ports.queue.enqueue(timer.execution_id, [self._stamp(timer.event)])
 
-    async def deliver_event(self, event: EmittedEvent) -> None:
-        """Run the subscriptions (and test listeners) of one published event."""
+    async def deliver_event(
+        self, event: EmittedEvent, *, subscriptions: Collection[str] | None = None
+    ) -> list[str]:
+        """Run the subscriptions (and, on a first delivery, the test listeners) of one
+        published event; with ``subscriptions``, only those (a retry). Returns the names of the
+        subscriptions that raised (each error is logged): the caller delivers again."""
+        failed: list[str] = []
         if self.subscriptions_enabled:
+            definition = self.service.events.get(event.name)
+            schema = definition.schema if definition is not None else Any
             for sub in self.service.subscriptions_for(event.name):
-                definition = self.service.events.get(event.name)
-                schema = definition.schema if definition is not None else Any
+                if subscriptions is not None and sub.name not in subscriptions:
+                    continue
                 try:
                     with use_runtime(self):
                         await sub.handle(event.name, event.payload, schema)
                 except Exception:
                     logger.exception("subscription %s failed on event %s", sub.name, event.name)
-        for names, listener in list(self.listeners):
-            if names is None or event.name in names:
-                with use_runtime(self):
-                    out = listener(event)
-                    if inspect.isawaitable(out):
-                        await out
+                    failed.append(sub.name)
+        if subscriptions is None:
+            for names, listener in list(self.listeners):
+                if names is None or event.name in names:
+                    with use_runtime(self):
+                        out = listener(event)
+                        if inspect.isawaitable(out):
+                            await out
+        return failed
+
+    async def deliver_event_retrying(
+        self, event: EmittedEvent, sleep: Callable[[float], Awaitable[None]]
+    ) -> list[str]:
+        """Deliver an event; retry the subscriptions that failed, after ``sleep(delay)`` (0.1 s
+        doubling, at most 5 s), up to :attr:`subscription_attempts` attempts in all. Returns the
+        subscriptions that failed every attempt (logged as given up)."""
+        failed = await self.deliver_event(event)
+        attempt = 1
+        while failed and attempt < self.subscription_attempts:
+            await sleep(min(0.1 * 2 ** (attempt - 1), 5.0))
+            attempt += 1
+            failed = await self.deliver_event(event, subscriptions=failed)
+        if failed:
+            logger.error(
+                "gave up delivering event %s to %s after %d attempts",
+                event.name,
+                ", ".join(failed),
+                attempt,
+            )
+        return failed
 
 
 def _child_failed(seq: int, exc: BaseException) -> InputEvent:

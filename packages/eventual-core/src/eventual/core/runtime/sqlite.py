@@ -1808,7 +1808,9 @@ class SqliteRuntime(Runtime):
     async def _deliver(self, row_id: int, event: EmittedEvent) -> None:
         try:
             try:
-                await self.deliver_event(event)
+                # At least once: a failing subscription is retried (with backoff) before the
+                # row goes; a crash meanwhile delivers the event again.
+                await self.deliver_event_retrying(event, asyncio.sleep)
             finally:
                 await cast(SqliteEventBus, self.ports.events).delete(row_id)
         finally:

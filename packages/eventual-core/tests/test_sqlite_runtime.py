@@ -397,6 +397,39 @@ async def test_task_timeout_and_heartbeat_timeout(srt: SqliteRuntime) -> None:
     assert await srt.send_task_heartbeat(tokens[0]) is True
 
 
+hung: list[str] = []
+
+
+@task("sqlHung", timeout=timedelta(seconds=0.2))
+async def hung_task() -> str:
+    hung.append("started")
+    try:
+        await asyncio.Event().wait()  # never finishes on its own
+    except asyncio.CancelledError:
+        hung.append("cancelled")
+        raise
+    return "never"
+
+
+@workflow("sqlHungWf")
+async def hung_wf(_: None) -> str:
+    try:
+        return await hung_task()
+    except Timeout as e:
+        return f"timeout: {e.message}"
+
+
+async def test_a_task_that_times_out_is_cancelled(srt: SqliteRuntime) -> None:
+    hung.clear()
+    handle = await hung_wf.start_execution(None)
+    assert (await finish(srt, handle)).result == (
+        "timeout: task 'sqlHung' did not complete within 0.2s"
+    )
+    await asyncio.wait_for(srt.idle(), 5)  # the attempt no longer runs: the runtime goes idle
+    assert hung == ["started", "cancelled"]
+    assert srt.errors == []
+
+
 async def test_heartbeats_keep_a_task_alive(srt: SqliteRuntime) -> None:
     tokens.clear()
     handle = await task_timeouts.start_execution("heartbeat")

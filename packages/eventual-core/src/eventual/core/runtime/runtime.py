@@ -8,6 +8,7 @@ adapters and a driver that feeds it: the driver delivers queued events to
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import uuid
@@ -98,6 +99,9 @@ class Runtime:
         # Deliveries of one event to a failing subscription before it is given up.
         self.subscription_attempts = 5
         self.stats = {"cold_replays": 0, "warm_steps": 0, "conflicts": 0}
+        # Task attempts whose handler runs in this process, so that a timeout can cancel them.
+        self._attempts: dict[tuple[str, int, int], asyncio.Task[Any]] = {}
+        self._timed_out: set[tuple[str, int, int]] = set()
 
     # ------------------------------------------------------------ helpers
 
@@ -490,12 +494,22 @@ class Runtime:
                 attempt=request.attempt,
                 token=token,
             )
+            key = (request.execution_id, request.seq, request.attempt)
+            current = asyncio.current_task()
+            if current is not None:
+                self._attempts[key] = current
             reset = task_context_var().set(ctx)
             try:
                 with use_runtime(self):
                     event = await self._invoke_task(definition, request, token)  # type: ignore[assignment]
+            except asyncio.CancelledError:
+                if key not in self._timed_out or current is None or current.uncancel() > 0:
+                    raise
+                return False  # cancelled by its timeout: the execution already heard of it
             finally:
                 task_context_var().reset(reset)
+                self._attempts.pop(key, None)
+                self._timed_out.discard(key)
             if event is None:
                 return True  # completes later, by token
         await self.deliver_task_result(request, self._stamp(event))
@@ -562,6 +576,7 @@ class Runtime:
                         timer.execution_id,
                         [TaskHeartbeatTimedOut(timestamp=now, seq=seq, attempt=attempt)],
                     )
+                    self._cancel_attempt((timer.execution_id, seq, attempt))
                 return
             await ports.timers.schedule(
                 TimerRequest(
@@ -575,6 +590,17 @@ class Runtime:
                 timer.execution_id, timer.event.seq, timer.event.attempt, timed_out=True
             )
         await ports.queue.enqueue(timer.execution_id, [self._stamp(timer.event)])
+        if isinstance(timer.event, TaskTimedOut):
+            self._cancel_attempt((timer.execution_id, timer.event.seq, timer.event.attempt))
+
+    def _cancel_attempt(self, key: tuple[str, int, int]) -> None:
+        """A task attempt timed out: if its handler runs in this process, cancel it (it gets
+        ``CancelledError`` at its next ``await``; its result would be ignored anyway). One
+        running elsewhere learns it from ``heartbeat()`` returning True."""
+        running = self._attempts.get(key)
+        if running is not None and not running.done():
+            self._timed_out.add(key)
+            running.cancel(f"task attempt {key[1]}:{key[2]} of {key[0]} timed out")
 
     async def deliver_event(
         self, event: EmittedEvent, *, subscriptions: Collection[str] | None = None

@@ -480,6 +480,7 @@ class Runtime:
         definition = self.service.tasks.get(request.name)
         if definition is None:
             event = TaskFailed(
+                timestamp=self.now(),
                 seq=request.seq,
                 attempt=request.attempt,
                 error="TaskNotFound",
@@ -512,7 +513,7 @@ class Runtime:
                 self._timed_out.discard(key)
             if event is None:
                 return True  # completes later, by token
-        await self.deliver_task_result(request, self._stamp(event))
+        await self.deliver_task_result(request, event)  # stamped when the handler returned
         return False
 
     async def deliver_task_result(self, request: TaskRequest, event: InputEvent) -> None:
@@ -535,7 +536,10 @@ class Runtime:
                     await registered
                 return None
             return TaskSucceeded(
-                seq=request.seq, attempt=request.attempt, result=definition.result_to_json(value)
+                timestamp=self.now(),
+                seq=request.seq,
+                attempt=request.attempt,
+                result=definition.result_to_json(value),
             )
         except Exception as exc:
             payload = error_payload(exc)
@@ -549,6 +553,7 @@ class Runtime:
                 payload.message,
             )
             return TaskFailed(
+                timestamp=self.now(),
                 seq=request.seq,
                 attempt=request.attempt,
                 error=payload.error,

@@ -47,6 +47,7 @@ class Synth:
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     import aws_cdk as cdk
+    from aws_cdk import aws_apigatewayv2 as apigw
     from aws_cdk import aws_iam as iam
     from aws_cdk import aws_lambda as lambda_
     from cdk_nag import AwsSolutionsChecks
@@ -87,6 +88,14 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         entry="shipping_service",
         code=lambda_.Code.from_asset(str(placeholder)),
         removal_policy=cdk.RemovalPolicy.DESTROY,
+        # The options the order service leaves off: IAM on user commands, and CORS.
+        iam_auth_commands=True,
+        cors=apigw.CorsPreflightOptions(
+            allow_origins=["https://shop.example.com"],
+            allow_methods=[apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.GET],
+            allow_headers=["content-type", "authorization"],
+            max_age=cdk.Duration.minutes(10),
+        ),
     )
     forward_rule = shipping.subscribe(
         shipping_stack, "FromOrders", service=orders, events=["Order"]

@@ -288,6 +288,23 @@ def test_routes(synth: Any, orders_template: dict[str, Any]) -> None:
     assert "DestinationArn" in stage["Properties"]["AccessLogSettings"]
 
 
+def test_iam_auth_commands_and_cors(shipping_template: dict[str, Any]) -> None:
+    # Built with iam_auth_commands=True: every route needs SigV4, user commands included.
+    routes = resources(shipping_template, "AWS::ApiGatewayV2::Route")
+    keys = {r["Properties"]["RouteKey"]: r["Properties"] for r in routes.values()}
+    assert "POST /rpc/shipped" in keys
+    assert {k: p.get("AuthorizationType") for k, p in keys.items()} == dict.fromkeys(
+        keys, "AWS_IAM"
+    )
+    (api,) = resources(shipping_template, "AWS::ApiGatewayV2::Api").values()
+    assert api["Properties"]["CorsConfiguration"] == {
+        "AllowOrigins": ["https://shop.example.com"],
+        "AllowMethods": ["POST", "GET"],
+        "AllowHeaders": ["content-type", "authorization"],
+        "MaxAge": 600,
+    }
+
+
 def test_subscription_rule_targets_its_function(
     synth: Any, orders_template: dict[str, Any]
 ) -> None:

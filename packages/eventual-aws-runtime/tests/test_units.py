@@ -146,3 +146,24 @@ def test_batches_respect_the_count_and_the_request_size() -> None:
     batches = _batches(big, "Detail")
     assert [len(b) for b in batches] == [2, 2, 1]
     assert all(sum(len(e["Detail"]) for e in b) <= BATCH_BYTES for b in batches)
+
+
+def test_a_forwarded_event_whose_payload_spilled_is_read_from_the_producers_bucket() -> None:
+    from moto import mock_aws
+
+    from eventual.aws_runtime import adapters, clients
+
+    with mock_aws():
+        clients.configure(None)
+        producer = n.ServiceNames.for_service("orders", payload_bucket="orders-payloads")
+        consumer = n.ServiceNames.for_service("shipping", payload_bucket="shipping-payloads")
+        s3 = clients.client("s3")
+        for bucket in ("orders-payloads", "shipping-payloads"):
+            s3.create_bucket(Bucket=bucket)
+        big = {"order_id": "o-1", "lines": ["x" * 1000] * 300}  # beyond EventBridge's limit
+        detail = adapters.encode_detail(big, adapters.PayloadStore(producer))
+        assert len(detail) < 1000 and "orders-payloads" in detail
+        # The consumer service decodes it with its own store: the event names the bucket.
+        assert adapters.decode_detail(detail, adapters.PayloadStore(consumer)) == big
+        assert s3.list_objects_v2(Bucket="shipping-payloads")["KeyCount"] == 0
+    clients.configure(None)

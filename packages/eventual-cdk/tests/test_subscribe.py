@@ -149,3 +149,53 @@ def test_subscribe_refuses_events_nobody_listens_to(synth: Any) -> None:
         )
     with pytest.raises(ValueError, match="at least one event"):
         synth.shipping.subscribe(synth.shipping_stack, "Bad2", service=synth.orders, events=[])
+
+
+def test_the_subscription_may_read_payloads_that_spilled_to_the_producers_bucket(
+    orders_template: dict[str, Any], shipping_template: dict[str, Any]
+) -> None:
+    orders_bucket = _only(orders_template, "AWS::S3::Bucket")
+    sub_fn = next(
+        r
+        for r in shipping_template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+        and r["Properties"]["Environment"]["Variables"].get(n.ENV_SUBSCRIPTION) == "shipOrder"
+    )
+    role = sub_fn["Properties"]["Role"]["Fn::GetAtt"][0]
+    reads = [
+        statement
+        for policy in shipping_template["Resources"].values()
+        if policy["Type"] == "AWS::IAM::Policy"
+        and any(r.get("Ref") == role for r in policy["Properties"]["Roles"])
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "s3:GetObject" in statement["Action"]
+    ]
+    # One grant is on the shipping service's own bucket, the other on the order service's
+    # (imported from its stack), limited to the payload keys.
+    buckets = {json.dumps(s["Resource"]) for s in reads}
+    assert any(n.PAYLOAD_KEY_PREFIX in b for b in buckets)
+    imported = [
+        s
+        for s in reads
+        for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+        if "Fn::ImportValue" in json.dumps(r)
+        and _import_target(shipping_template, orders_template, _first_import(r)) == orders_bucket
+    ]
+    assert imported, reads
+
+
+def _first_import(value: Any) -> Any:
+    """The first ``{"Fn::ImportValue": ...}`` inside a CloudFormation expression."""
+    if isinstance(value, dict):
+        if "Fn::ImportValue" in value:
+            return value
+        for v in value.values():
+            found = _first_import(v)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for v in value:
+            found = _first_import(v)
+            if found is not None:
+                return found
+    return None

@@ -91,8 +91,10 @@ class PayloadStore:
         client("s3").put_object(Bucket=self.names.payload_bucket, Key=key, Body=data)
         return key
 
-    def get(self, key: str) -> bytes:
-        response = client("s3").get_object(Bucket=self.names.payload_bucket, Key=key)
+    def get(self, key: str, bucket: str | None = None) -> bytes:
+        """A blob of this service's bucket, or of ``bucket`` (another service's: an event
+        forwarded from it names the bucket its payload spilled to)."""
+        response = client("s3").get_object(Bucket=bucket or self.names.payload_bucket, Key=key)
         return response["Body"].read()
 
     def wrap(self, data: bytes, limit: int) -> dict[str, Any]:
@@ -103,7 +105,7 @@ class PayloadStore:
 
     def unwrap(self, wrapped: dict[str, Any]) -> bytes:
         if "ref" in wrapped:
-            return self.get(wrapped["ref"])
+            return self.get(wrapped["ref"], wrapped.get("bucket"))
         return str(wrapped["inline"]).encode()
 
 
@@ -775,7 +777,9 @@ def encode_detail(payload: Any, payloads: PayloadStore) -> str:
         data = json.dumps({_WRAP: {"inline": json.dumps(value)}})
         if len(data) <= n.MESSAGE_INLINE_LIMIT:
             return data
-    return json.dumps({_WRAP: {"ref": payloads.put(json.dumps(value).encode())}})
+    # The bucket travels with the key: a service this event is forwarded to reads it there.
+    key = payloads.put(json.dumps(value).encode())
+    return json.dumps({_WRAP: {"ref": key, "bucket": payloads.names.payload_bucket}})
 
 
 def decode_detail(detail: Any, payloads: PayloadStore) -> Any:

@@ -859,6 +859,18 @@ class Service(Construct):
             ),
             targets=[targets.EventBus(self.event_bus)],
         )
+        # A payload too large for EventBridge spills to the producer's bucket, and the event
+        # names it: the subscriptions that hear these events may read it there.
+        for sub_name, fn in self.subscription_functions.items():
+            if set(self._subs_spec[sub_name]["events"]) & set(wanted):
+                fn.add_to_role_policy(
+                    iam.PolicyStatement(
+                        actions=["s3:GetObject"],
+                        resources=[
+                            service.payload_bucket.arn_for_objects(n.PAYLOAD_KEY_PREFIX + "*")
+                        ],
+                    )
+                )
         return rule
 
     # ---------------------------------------------------------------- cdk-nag

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -147,137 +147,27 @@ def test_timeline_command_prints_the_page_url(server: DevServerProcess, finished
 
 
 def test_timeline_page_draws_the_execution_in_a_browser(
-    server: DevServerProcess, finished: str, tmp_path: Path
+    server: DevServerProcess, finished: str, browser: Any, artifacts: Path
 ) -> None:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
     _, url = cli(server, "timeline", finished)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 600})
-            page.goto(url.strip())
-            page.wait_for_selector("body[data-rendered]", timeout=15000)
-            assert page.inner_text("#status") == "SUCCEEDED"
-            labels = page.locator(".label").all_inner_texts()
-            assert labels[0] == "workflow steps"
-            assert "0: task double" in labels and "1: task fragile" in labels
-            assert page.locator(".bar.task").count() == 4
-            assert page.locator(".bar.task.failed").count() == 1
-            # The sleep, and expect_signal's timeout timer, cancelled when the signal came.
-            assert page.locator(".bar.timer").count() == 2
-            assert page.locator(".bar.timer.abandoned").count() == 1
-            assert page.locator(".mark.signal-received").count() == 1
-            assert page.locator(".mark.event").count() == 1
-            page.locator(".bar.task.failed").hover()
-            assert "ValueError" in page.inner_text("#details")
-            assert "no 6" in page.inner_text("#details")
-            artifacts = Path(os.environ.get("EVENTUAL_ARTIFACTS", tmp_path))
-            artifacts.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(artifacts / "timeline.png"), full_page=True)
-            page.goto(f"{server.url}/_eventual/executions")
-            page.wait_for_selector("body[data-rendered]", timeout=15000)
-            assert finished in page.locator("a").all_inner_texts()
-        finally:
-            browser.close()
-
-
-def test_init_scaffolds_a_workspace(tmp_path: Path) -> None:
-    checkout = Path(__file__).resolve().parents[3]
-    result = runner.invoke(
-        app,
-        [
-            "init",
-            "my-shop",
-            "-C",
-            str(tmp_path),
-            "--no-git",
-            "--frontend",
-            "--dev-source",
-            str(checkout),
-            "--json",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    written = json.loads(result.output)
-    root = tmp_path / "my-shop"
-    assert written["root"] == str(root)
-    assert "packages/service/src/my_shop/service.py" in written["files"]
-    assert "infra/app.py" in written["files"]
-    assert "apps/frontend/src/frontend/app.py" in written["files"]
-    pyproject = (root / "pyproject.toml").read_text()
-    assert f'path = "{checkout.as_posix()}/packages/eventual-core"' in pyproject
-    again = runner.invoke(app, ["init", "my-shop", "-C", str(tmp_path)])
-    assert again.exit_code == 1
-    assert "exists and is not empty" in again.output
-    bad = runner.invoke(app, ["init", "9 lives", "-C", str(tmp_path)])
-    assert bad.exit_code == 1
-    assert "not a valid project name" in bad.output
-
-
-@pytest.mark.skipif(shutil.which("uv") is None, reason="needs uv on PATH")
-def test_init_project_installs_tests_and_serves(tmp_path: Path) -> None:
-    """Right after `eventual init`: `uv sync`, `uv run pytest` and `uv run eventual dev` work."""
-    import subprocess
-
-    from eventual.cli.testing import free_port, wait_for
-
-    checkout = Path(__file__).resolve().parents[3]
-    result = runner.invoke(
-        app, ["init", "demo-shop", "-C", str(tmp_path), "--no-git", "--dev-source", str(checkout)]
-    )
-    assert result.exit_code == 0, result.output
-    root = tmp_path / "demo-shop"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_"))}
-    env["UV_PYTHON_DOWNLOADS"] = "never"
-
-    def uv(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["uv", *args], cwd=root, env=env, capture_output=True, text=True, timeout=timeout
-        )
-
-    synced = uv("sync", "--all-packages")
-    assert synced.returncode == 0, synced.stderr[-3000:]
-    tested = uv("run", "pytest", "-q", "packages")
-    assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-3000:]
-    assert "3 passed" in tested.stdout
-    port = free_port()
-    server = subprocess.Popen(
-        ["uv", "run", "eventual", "dev", "packages/service", "--no-reload", "--port", str(port)],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        import httpx
-
-        def hello() -> str | None:
-            try:
-                r = httpx.post(f"http://127.0.0.1:{port}/rpc/hello", json="ada", timeout=2)
-            except httpx.HTTPError:
-                return None
-            return r.json() if r.status_code == 200 else None
-
-        assert (
-            wait_for(hello, timeout=90, message="the scaffolded service to answer") == "hello ada"
-        )
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    page = browser.new_page(viewport={"width": 1200, "height": 600})
+    page.goto(url.strip())
+    page.wait_for_selector("body[data-rendered]", timeout=15000)
+    assert page.inner_text("#status") == "SUCCEEDED"
+    labels = page.locator(".label").all_inner_texts()
+    assert labels[0] == "workflow steps"
+    assert "0: task double" in labels and "1: task fragile" in labels
+    assert page.locator(".bar.task").count() == 4
+    assert page.locator(".bar.task.failed").count() == 1
+    # The sleep, and expect_signal's timeout timer, cancelled when the signal came.
+    assert page.locator(".bar.timer").count() == 2
+    assert page.locator(".bar.timer.abandoned").count() == 1
+    assert page.locator(".mark.signal-received").count() == 1
+    assert page.locator(".mark.event").count() == 1
+    page.locator(".bar.task.failed").hover()
+    assert "ValueError" in page.inner_text("#details")
+    assert "no 6" in page.inner_text("#details")
+    page.screenshot(path=str(artifacts / "timeline.png"), full_page=True)
+    page.goto(f"{server.url}/_eventual/executions")
+    page.wait_for_selector("body[data-rendered]", timeout=15000)
+    assert finished in page.locator("a").all_inner_texts()

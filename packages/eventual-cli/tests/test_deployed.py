@@ -290,6 +290,7 @@ def test_env_service_and_region_per_command_options_and_unsigned_user_commands(
     refused = run("workflows", env=env)
     line = one_line_error(refused)
     assert "HTTP 403" in line and "execute-api:Invoke" in line
+    assert line.startswith("Error: Forbidden: wrong credential scope testing/")
 
     put_record(server.url)  # us-east-1
     ok = run("workflows", "--service", SERVICE, "--region", REGION, "--json")
@@ -403,6 +404,211 @@ def test_service_with_no_dev_server(aws_env: dict[str, str]) -> None:
     assert "eventual dev" in line
 
 
+# ---------------------------------------------------------------- eventual timeline
+
+
+def started_greeting(name: str) -> str:
+    """A finished `greet` execution (a task and a timer) on the signed server."""
+    started = run("--service", SERVICE, "--region", REGION, "start", "greet", "ada",
+                  "--name", name, "--follow")  # fmt: skip
+    assert started.exit_code == 0, started.output
+    return f"greet/{name}"
+
+
+def signed_system_requests(server: SignedServer, since: int) -> dict[str, dict[str, str]]:
+    """The system requests the signed server received since ``since``, by command (each got
+    through the checker: its signature verified)."""
+    return {
+        path.removeprefix("/rpc/_system/"): headers
+        for path, headers in server.seen[since:]
+        if path.startswith("/rpc/_system/")
+    }
+
+
+def test_timeline_server_forwards_read_only_commands_signed(
+    server: SignedServer, aws_env: dict[str, str]
+) -> None:
+    import httpx
+
+    from eventual.cli.deployed import connect
+    from eventual.cli.timeline_proxy import TimelineServer
+
+    put_record(server.url)
+    execution_id = started_greeting("tl-proxy")
+    with connect(service=SERVICE, region=REGION) as client, TimelineServer(client) as proxy:
+        before = len(server.seen)
+        page = httpx.get(proxy.page_url(execution_id))
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assert '"serviceUrl": ""' in page.text  # the page calls the proxy (same origin)
+        assert '"executionId": "greet/tl-proxy"' in page.text
+        listing = httpx.get(proxy.url + "/_eventual/executions")
+        assert listing.status_code == 200 and "Eventual executions" in listing.text
+        assert httpx.get(proxy.url, follow_redirects=True).text == listing.text
+
+        rpc = proxy.url + "/rpc/_system/"
+        got = httpx.post(rpc + "getExecution", json=execution_id)
+        assert got.status_code == 200, got.text
+        assert got.json()["status"] == "SUCCEEDED" and got.json()["result"] == "HELLO ADA"
+        history = httpx.post(rpc + "getExecutionHistory", json={"executionId": execution_id})
+        types = [e["type"] for e in history.json()["events"]]
+        assert types[0] == "WorkflowStarted" and "TaskSucceeded" in types
+        listed = httpx.post(rpc + "listExecutions", json={})
+        assert execution_id in [e["id"] for e in listed.json()["executions"]]
+        # The browser sent no credentials; the service received each command signed.
+        forwarded = signed_system_requests(server, before)
+        assert set(forwarded) == {"getExecution", "getExecutionHistory", "listExecutions"}
+        for headers in forwarded.values():
+            assert headers["authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={KEY}/")
+
+        # The service's errors come back as the service sent them.
+        missing = httpx.post(rpc + "getExecution", json="greet/nope")
+        assert missing.status_code == 404
+        assert (
+            missing.json()["error"] == "ExecutionNotFound"
+            and "greet/nope" in missing.json()["message"]
+        )
+
+        # Nothing that changes the service is forwarded.
+        before = len(server.seen)
+        for command, body in (("startExecution", {"workflow": "greet", "input": "x"}),
+                              ("sendSignal", {"executionId": execution_id, "signalId": "go"}),
+                              ("emitEvents", {"events": []})):  # fmt: skip
+            refused = httpx.post(rpc + command, json=body)
+            assert refused.status_code == 403
+            assert refused.json()["error"] == "Forbidden"
+            assert "only the read-only system commands" in refused.json()["message"]
+            assert command in refused.json()["message"]
+        assert server.seen[before:] == []
+        # Other pages of the browser cannot use it: a JSON body only, and only our host name.
+        plain = httpx.post(rpc + "getExecution", content=execution_id.encode(),
+                           headers={"content-type": "text/plain"})  # fmt: skip
+        assert plain.status_code == 415
+        huge = httpx.post(rpc + "getExecution", json="x" * 70_000)
+        assert huge.status_code == 413
+        rebound = httpx.post(rpc + "getExecution", json=execution_id,
+                             headers={"host": "evil.example"})  # fmt: skip
+        assert rebound.status_code == 400
+        assert server.seen[before:] == []
+
+
+def test_timeline_server_reports_an_unreachable_service(aws_env: dict[str, str]) -> None:
+    import httpx
+
+    from eventual.cli.deployed import connect
+    from eventual.cli.timeline_proxy import TimelineServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    put_record(f"http://127.0.0.1:{port}")
+    with connect(service=SERVICE, region=REGION) as client, TimelineServer(client) as proxy:
+        answer = httpx.post(proxy.url + "/rpc/_system/getExecution", json="greet/x")
+    assert answer.status_code == 502
+    assert (
+        f"cannot connect to the service 'cli-demo' (us-east-1) at http://127.0.0.1:{port}"
+        in (answer.json()["message"])
+    )
+
+
+def test_timeline_command_serves_a_deployed_service_until_ctrl_c(
+    server: SignedServer, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import webbrowser
+
+    import httpx
+
+    put_record(server.url)
+    execution_id = started_greeting("tl-cli")
+    seen: dict[str, Any] = {}
+
+    def fake_open(url: str, *args: Any, **kwargs: Any) -> bool:
+        """The "browser": read the page and what it reads, then press Ctrl-C."""
+        try:
+            seen["page"] = httpx.get(url).text
+            origin = url.split("/_eventual/", 1)[0]
+            seen["origin"] = origin
+            seen["execution"] = httpx.post(
+                origin + "/rpc/_system/getExecution", json=execution_id
+            ).json()
+        finally:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(webbrowser, "open", fake_open)
+    result = run("timeline", execution_id, "--service", SERVICE, "--region", REGION, "--open")
+    assert result.exit_code == 0, result.output
+    url = result.stdout.strip()
+    assert url.startswith("http://127.0.0.1:") and url.endswith(
+        "/_eventual/timeline/greet%2Ftl-cli"
+    )
+    assert "Press Ctrl-C to stop" in result.stderr and "cli-demo" in result.stderr
+    assert '"executionId": "greet/tl-cli"' in seen["page"]
+    assert seen["execution"]["status"] == "SUCCEEDED"
+    with pytest.raises(httpx.ConnectError):  # Ctrl-C stopped the server
+        httpx.get(seen["origin"] + "/_eventual/executions")
+
+    # A taken --port, and an execution that does not exist, are one-line errors.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        line = one_line_error(run("timeline", execution_id, "--service", SERVICE,
+                                  "--region", REGION, "--port", str(port)))  # fmt: skip
+    assert f"cannot listen on 127.0.0.1:{port}" in line and "--port" in line
+    line = one_line_error(run("--service", SERVICE, "--region", REGION, "timeline", "greet/nope"))
+    assert "no execution" in line
+
+
+def test_timeline_of_a_deployed_service_in_a_browser(
+    server: SignedServer,
+    aws_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    browser: Any,
+    artifacts: Path,
+) -> None:
+    """`eventual timeline ID --service NAME --open`, with chromium as the browser it opens."""
+    import webbrowser
+
+    put_record(server.url)
+    execution_id = started_greeting("tl-browser")
+    seen: dict[str, Any] = {}
+
+    def open_in_chromium(url: str, *args: Any, **kwargs: Any) -> bool:
+        try:
+            before = len(server.seen)
+            page = browser.new_page(viewport={"width": 1200, "height": 500})
+            page.goto(url)
+            page.wait_for_selector("body[data-rendered]", timeout=15000)
+            seen["status"] = page.inner_text("#status")
+            seen["labels"] = page.locator(".label").all_inner_texts()
+            seen["tasks"] = page.locator(".bar.task").count()
+            seen["timers"] = page.locator(".bar.timer").count()
+            page.locator(".bar.task").first.hover()
+            seen["details"] = page.inner_text("#details")
+            page.screenshot(path=str(artifacts / "timeline-deployed.png"), full_page=True)
+            seen["signed"] = signed_system_requests(server, before)
+            page.goto(url.split("/_eventual/", 1)[0] + "/_eventual/executions")
+            page.wait_for_selector("body[data-rendered]", timeout=15000)
+            seen["listed"] = page.locator("a").all_inner_texts()
+        except Exception as exc:
+            seen["error"] = exc
+        finally:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(webbrowser, "open", open_in_chromium)
+    result = run("--service", SERVICE, "--region", REGION, "timeline", execution_id, "--open")
+    assert result.exit_code == 0, result.output
+    if "error" in seen:
+        raise seen["error"]
+    assert seen["status"] == "SUCCEEDED"
+    assert seen["labels"][0] == "workflow greet"
+    assert "0: task shout" in seen["labels"]
+    assert seen["tasks"] == 1 and seen["timers"] == 1
+    assert "HELLO ADA" in seen["details"]
+    assert {"getExecution", "getExecutionHistory"} <= set(seen["signed"])
+    assert (artifacts / "timeline-deployed.png").stat().st_size > 0
+    assert execution_id in seen["listed"]
+
+
 # ---------------------------------------------------------------- synth / deploy
 
 
@@ -453,6 +659,11 @@ def test_synth_and_deploy_run_the_cdk_cli_in_the_app_folder(fake_npx: Path, tmp_
                       "CliDemoStack", "--profile", "prod"]],
         [str(infra), ["my-cdk", "synth"]],
     ]  # fmt: skip
+    # The closing line names where the assembly went, --output included.
+    assert f"Synthesized {infra / 'cdk.out'}" in synth.stdout
+    elsewhere = run("synth", "-a", str(infra), "--", "--output", "build/assembly")
+    assert elsewhere.exit_code == 0, elsewhere.output
+    assert f"Synthesized {infra / 'build' / 'assembly'}" in elsewhere.stdout
 
 
 def test_synth_errors(fake_npx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -261,3 +261,58 @@ def test_sync_task_updates_logs_and_history(
         assert [(entry.execution_id, entry.message) for entry in logs] == [
             (order.execution_id, "processing order s")
         ]
+
+
+def test_iter_executions_walks_every_page(live: LiveService, example: Any):
+    with SyncEventualClient(live.url) as client:
+        started = {
+            client.start_execution(example.human_approval, n, execution_name=n).execution_id
+            for n in ("p1", "p2", "p3", "p4", "p5")
+        }
+        before = len(live.paths())
+        assert {e.id for e in client.iter_executions(page_size=2)} == started
+        assert live.paths()[before:] == ["/rpc/_system/listExecutions"] * 3  # 2 + 2 + 1
+        bodies = [json.loads(r._body) for r in live.received[before:]]
+        assert [b.get("nextToken") is None for b in bodies] == [True, False, False]
+        assert all(b["maxResults"] == 2 for b in bodies)
+        # Stopping early requests no more pages than were read.
+        before = len(live.paths())
+        first = next(iter(client.iter_executions(page_size=2, statuses=["IN_PROGRESS"])))
+        assert first.id in started and len(live.paths()) == before + 1
+        assert list(client.iter_executions(workflow=example.process_order)) == []
+
+
+@pytest.mark.anyio
+async def test_async_iter_executions_and_raw_system_calls(live: LiveService, example: Any):
+    async with EventualClient(live.url) as client:
+        for n in ("q1", "q2", "q3"):
+            await client.start_execution(example.human_approval, n, execution_name=n)
+        ids = [e.id async for e in client.iter_executions(page_size=2, sort_direction="ASC")]
+        assert sorted(ids) == ["humanApproval/q1", "humanApproval/q2", "humanApproval/q3"]
+
+        # call_system: the answer as the service sent it (the wire format, camelCase).
+        raw = await client.call_system("getExecution", "humanApproval/q1", idempotent=True)
+        assert raw["id"] == "humanApproval/q1" and raw["workflowName"] == "humanApproval"
+        assert raw["status"] == "IN_PROGRESS" and isinstance(raw["startTime"], str)
+        assert await client.call_system("listWorkflows") == {
+            "workflows": [{"name": "humanApproval"}, {"name": "processOrder"}]
+        }
+        with pytest.raises(HttpError) as missing:
+            await client.call_system("getExecution", "humanApproval/nope")
+        assert (missing.value.status, missing.value.name) == (404, "ExecutionNotFound")
+        with pytest.raises(ValueError):
+            await client.call_system("../rpc/x")
+
+
+def test_sync_raw_system_calls_and_their_retries(live: LiveService, example: Any):
+    with SyncEventualClient(live.url, retry=Retry(attempts=2, backoff=0.001)) as client:
+        client.start_execution(example.human_approval, "r1", execution_name="r1")
+        history = client.call_system("getExecutionHistory", {"executionId": "humanApproval/r1"})
+        assert history["events"][0]["type"] == "WorkflowStarted"
+        # A read marked idempotent is retried on a 503; by default a raw call is not.
+        live.fail_next = [503]
+        assert client.call_system("listWorkflows", idempotent=True)["workflows"]
+        live.fail_next = [503]
+        with pytest.raises(HttpError) as unavailable:
+            client.call_system("listWorkflows")
+        assert unavailable.value.status == 503

@@ -1,19 +1,45 @@
-"""A small synchronous HTTP client for the CLI: system commands and user commands.
+"""The CLI's client: eventual-client's sync clients, with every failure as a :class:`CliError`.
 
-It speaks the wire protocol of DESIGN.md directly with httpx and turns every failure into a
-:class:`CliError` with one sentence that says what happened and what to do.
+The system commands go through :class:`eventual.client.SyncEventualClient` (signed with
+``system_auth``, e.g. SigV4 for a deployed service), user commands through
+:class:`eventual.client.SyncServiceClient` (unsigned: the caller's headers only). The methods
+return the wire format (camelCase dicts, history events as JSON), which is what the CLI prints
+and what ``--json`` writes. Each error is one sentence saying what happened and what to do.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import islice
 from typing import Any
 
 import httpx
 
+from eventual.client import (
+    HttpError,
+    ServiceUnreachable,
+    SyncEventualClient,
+    SyncServiceClient,
+    UnexpectedResponse,
+)
+from eventual.core.http.system import events_to_wire, execution_to_wire
+
 from .errors import DEFAULT_URL, URL_ENV, CliError
 
-__all__ = ["DEFAULT_URL", "URL_ENV", "CliError", "DevClient", "error_text"]
+__all__ = ["DEFAULT_URL", "URL_ENV", "CliError", "DevClient", "RemoteError"]
+
+
+class RemoteError(CliError):
+    """The service answered a request with an error status: ``status``, the error's ``name``
+    (``ExecutionNotFound``...) and ``detail`` (its message) as the service sent them; ``str()``
+    is the one line the CLI prints."""
+
+    def __init__(self, text: str, *, status: int, name: str, detail: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.name = name
+        self.detail = detail
 
 
 class DevClient:
@@ -30,12 +56,21 @@ class DevClient:
         label: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
-        self.system_auth = system_auth
         self.label = label
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        self.timeout = timeout
+        self._signed = system_auth is not None
+        try:
+            self._system = SyncEventualClient(self.url, auth=system_auth, timeout=timeout)
+        except ValueError:
+            raise CliError(
+                f"{url!r} is not a service URL: give one like {DEFAULT_URL} (--url or ${URL_ENV})"
+            ) from None
+        self._commands: SyncServiceClient | None = None
 
     def close(self) -> None:
-        self._http.close()
+        self._system.close()
+        if self._commands is not None:
+            self._commands.close()
 
     def __enter__(self) -> DevClient:
         return self
@@ -43,90 +78,99 @@ class DevClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _post(
-        self,
-        path: str,
-        body: Any,
-        headers: dict[str, str] | None = None,
-        auth: httpx.Auth | None = None,
-    ) -> httpx.Response:
+    # ------------------------------------------------------------ errors
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
         try:
-            return self._http.post(
-                path,
-                content=json.dumps(body).encode(),
-                headers={"content-type": "application/json", **(headers or {})},
-                auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
-            )
-        except httpx.ConnectError:
-            if self.label:
-                raise CliError(f"cannot connect to {self.label} at {self.url}") from None
+            yield
+        except HttpError as exc:
+            raise self._remote_error(exc) from None
+        except ServiceUnreachable as exc:
+            raise CliError(self._unreachable(exc.__cause__ or exc)) from None
+        except (UnexpectedResponse, ValueError, KeyError) as exc:
             raise CliError(
-                f"the dev server is not running at {self.url}: start it with `eventual dev` "
-                f"(or point --url / ${URL_ENV} at a running one)"
+                f"{self.url} answered something that is not an Eventual service's answer "
+                f"({type(exc).__name__}: {exc}); check --url / --service"
             ) from None
         except RuntimeError as exc:  # SigV4Auth: no credentials to sign with
-            if auth is None:
+            if not self._signed:
                 raise
             raise CliError(f"cannot sign the request to {self.url}: {exc}") from None
-        except httpx.TimeoutException:
-            raise CliError(f"the server at {self.url} did not answer in time") from None
-        except httpx.HTTPError as exc:
-            raise CliError(f"cannot reach {self.url}: {exc}") from None
+
+    def _remote_error(self, exc: HttpError) -> RemoteError:
+        """One line from an error answer: ``ExecutionNotFound: no execution 'x' (HTTP 404)``."""
+        same = exc.message in ("", exc.name)  # API Gateway's {"message": "Forbidden"}
+        text = exc.name if same else f"{exc.name}: {exc.message}"
+        details = exc.details
+        if isinstance(details, list) and details and "invalid input" not in text:
+            text += " (" + "; ".join(str(_msg(d)) for d in details[:3]) + ")"
+        text += f" (HTTP {exc.status})"
+        hint = ""
+        if self._signed and exc.status == 403:
+            hint = (
+                ": the API refused the signed request; check that your AWS credentials "
+                "may call execute-api:Invoke on it (and that the clock is right)"
+            )
+        return RemoteError(text + hint, status=exc.status, name=exc.name, detail=exc.message + hint)
+
+    def _unreachable(self, cause: BaseException) -> str:
+        if isinstance(cause, httpx.ConnectError):
+            if self.label:
+                return f"cannot connect to {self.label} at {self.url}"
+            return (
+                f"the dev server is not running at {self.url}: start it with `eventual dev` "
+                f"(or point --url / ${URL_ENV} at a running one)"
+            )
+        if isinstance(cause, httpx.TimeoutException):
+            return f"the server at {self.url} did not answer in time"
+        return f"cannot reach {self.url}: {cause}"
+
+    # ------------------------------------------------------------ calls
 
     def system(self, name: str, body: Any = None) -> Any:
-        """Call ``POST /rpc/_system/{name}``; the decoded JSON result."""
-        response = self._post(
-            f"/rpc/_system/{name}", body if body is not None else {}, auth=self.system_auth
-        )
-        if response.status_code >= 400:
-            text = error_text(response)
-            if self.system_auth is not None and response.status_code == 403:
-                text += (
-                    ": the API refused the signed request; check that your AWS credentials "
-                    "may call execute-api:Invoke on it (and that the clock is right)"
-                )
-            raise CliError(text)
-        return _json(response)
+        """Call ``POST /rpc/_system/{name}``; the decoded JSON answer, as the service sent it."""
+        with self._errors():
+            return self._system.call_system(name, body)
 
     def invoke(self, command: str, input: Any, headers: dict[str, str] | None = None) -> Any:
-        """Call a user command at ``POST /rpc/{command}``; the decoded result."""
-        response = self._post(f"/rpc/{command}", input, headers)
-        if response.status_code >= 400:
-            raise CliError(error_text(response))
-        return _json(response)
+        """Call a user command at ``POST /rpc/{command}`` (unsigned); the decoded result."""
+        if self._commands is None:
+            self._commands = SyncServiceClient(self.url, timeout=self.timeout)
+        with self._errors():
+            return self._commands.call(command, input, headers=headers)
 
     def openapi(self) -> dict[str, Any]:
-        """The service's OpenAPI document (``GET /openapi.json``)."""
+        """The service's OpenAPI document (``GET /openapi.json``, served by the dev server)."""
         try:
-            response = self._http.get("/openapi.json")
-        except httpx.ConnectError:
-            raise CliError(
-                f"cannot connect to {self.label or 'the dev server'} at {self.url}"
-                + ("" if self.label else ": start it with `eventual dev`")
-            ) from None
+            response = httpx.get(self.url + "/openapi.json", timeout=self.timeout)
         except httpx.HTTPError as exc:
-            raise CliError(f"cannot reach {self.url}: {exc}") from None
+            raise CliError(self._unreachable(exc)) from None
         if response.status_code >= 400:
-            raise CliError(error_text(response))
-        document = _json(response)
+            raise CliError(
+                f"{self.url}/openapi.json answered HTTP {response.status_code}: is this the dev "
+                "server? (for a deployed service use --service)"
+            )
+        try:
+            document = response.json()
+        except ValueError:
+            document = None
         if not isinstance(document, dict):
             raise CliError(f"{self.url}/openapi.json is not an OpenAPI document")
         return document
 
-    # ------------------------------------------------------------ typed helpers
-
     def start_execution(
         self, workflow: str, input: Any, *, name: str | None = None, timeout: float | None = None
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"workflow": workflow, "input": input}
-        if name:
-            body["executionName"] = name
-        if timeout is not None:
-            body["timeout"] = timeout
-        return self.system("startExecution", body)
+        with self._errors():
+            started = self._system.start_execution(
+                workflow, input, execution_name=name, timeout=timeout
+            )
+        return {"executionId": started.execution_id, "alreadyRunning": started.already_running}
 
     def get_execution(self, execution_id: str) -> dict[str, Any]:
-        return self.system("getExecution", execution_id)
+        with self._errors():
+            return execution_to_wire(self._system.get_execution(execution_id))
 
     def list_executions(
         self,
@@ -135,73 +179,46 @@ class DevClient:
         statuses: list[str] | None = None,
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            body: dict[str, Any] = {"maxResults": min(limit or 100, 100)}
-            if workflow:
-                body["workflowName"] = workflow
-            if statuses:
-                body["statuses"] = statuses
-            if token:
-                body["nextToken"] = token
-            page = self.system("listExecutions", body)
-            out.extend(page.get("executions", []))
-            token = page.get("nextToken")
-            if not token or (limit is not None and len(out) >= limit):
-                return out[:limit] if limit is not None else out
+        """Newest first, every page up to ``limit``."""
+        with self._errors():
+            found = self._system.iter_executions(
+                workflow=workflow, statuses=statuses, page_size=min(limit or 100, 100)
+            )
+            return [execution_to_wire(e) for e in islice(found, limit)]
 
     def history(self, execution_id: str) -> list[dict[str, Any]]:
-        return self.system("getExecutionHistory", {"executionId": execution_id})["events"]
+        with self._errors():
+            return events_to_wire(self._system.get_execution_history(execution_id))
 
     def logs(
         self, *, execution_id: str | None = None, workflow: str | None = None
     ) -> list[dict[str, Any]]:
-        body: dict[str, Any] = {}
-        if execution_id:
-            body["executionId"] = execution_id
-        if workflow:
-            body["workflowName"] = workflow
-        return self.system("getExecutionLogs", body)["events"]
+        with self._errors():
+            entries = self._system.get_execution_logs(execution_id, workflow=workflow)
+        return [
+            {
+                "timestamp": e.timestamp.isoformat().replace("+00:00", "Z"),
+                "level": e.level,
+                "message": e.message,
+                "source": e.execution_id,
+            }
+            for e in entries
+        ]
 
     def send_signal(
         self, execution_id: str, signal: str, payload: Any, *, signal_id: str | None = None
     ) -> None:
-        body: dict[str, Any] = {"executionId": execution_id, "signalId": signal, "payload": payload}
-        if signal_id:
-            body["id"] = signal_id
-        self.system("sendSignal", body)
+        with self._errors():
+            self._system.send_signal(execution_id, signal, payload, signal_id=signal_id)
 
     def emit(self, event: str, payloads: list[Any]) -> None:
-        self.system("emitEvents", {"events": [{"name": event, "event": p} for p in payloads]})
+        with self._errors():
+            self._system.emit_events(event, *payloads)
 
     def workflows(self) -> list[str]:
-        return [w["name"] for w in self.system("listWorkflows", {})["workflows"]]
+        with self._errors():
+            return self._system.list_workflows()
 
 
-def _json(response: httpx.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return response.text
-
-
-def error_text(response: httpx.Response) -> str:
-    """One line from an error response: ``NotFound: no execution 'x' (HTTP 404)``."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and "message" in body:
-        name = body.get("error")  # API Gateway's own errors have only a message
-        text = f"{name}: {body['message']}" if name else str(body["message"])
-        details = body.get("details")
-        if isinstance(details, list) and details and "invalid input" not in text:
-            text += " (" + "; ".join(str(d.get("msg", d)) for d in details[:3]) + ")"
-        return f"{text} (HTTP {response.status_code})"
-    snippet = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
-    return f"HTTP {response.status_code} from {response.request.url}" + (
-        f": {snippet}" if snippet else ""
-    )
+def _msg(detail: Any) -> Any:
+    return detail.get("msg", detail) if isinstance(detail, dict) else detail

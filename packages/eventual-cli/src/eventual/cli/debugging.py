@@ -1,5 +1,5 @@
-"""Time-machine debugging and project commands: ``eventual replay``, ``eventual timeline``,
-``eventual init``. Registered on the main app when ``eventual.cli.main`` is imported."""
+"""Time-machine debugging: ``eventual replay`` and ``eventual timeline``. Registered on the
+main app when ``eventual.cli.main`` is imported."""
 
 from __future__ import annotations
 
@@ -13,10 +13,19 @@ from rich.markup import escape
 
 from eventual.core.service import load_service
 
-from .client import CliError
-from .main import UrlOption, _client, app, emit_json, err, fail, friendly, out
+from .errors import CliError
+from .main import (
+    RegionOption,
+    ServiceOption,
+    UrlOption,
+    _client,
+    _target,
+    app,
+    err,
+    friendly,
+    out,
+)
 from .replaying import ENTRY_ENV, entry_from_project, replay_execution
-from .scaffold import ScaffoldError, scaffold
 from .timeline import EXECUTIONS_PATH, timeline_path
 
 
@@ -102,54 +111,54 @@ def timeline(
     open_browser: Annotated[
         bool, typer.Option("--open/--no-open", help="Open the page in a web browser.")
     ] = False,
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port",
+            help="For a deployed service: the local port of the timeline server (default: a "
+            "free one).",
+            min=0,
+            max=65535,
+        ),
+    ] = 0,
     url: UrlOption = None,
+    service: ServiceOption = None,
+    region: RegionOption = None,
 ) -> None:
-    """Print the URL of an execution's timeline page (served by the dev server)."""
-    with _client(ctx, url) as client:
+    """Show an execution's timeline page (or, with no ID, the list of executions).
+
+    Against the dev server (or --url) it prints the URL of the page the server serves. For a
+    deployed service (--service) it serves the page itself on 127.0.0.1, forwarding the
+    page's read-only requests to the service signed with your AWS credentials, prints the
+    local URL and runs until Ctrl-C."""
+    from .deployed import connect_target
+
+    target = _target(ctx, url, service, region)
+    with connect_target(target) as client:
         if execution_id is not None:
             client.get_execution(execution_id)  # a clear error if there is no such execution
-        base = client.url
-    page = base + (timeline_path(execution_id) if execution_id else EXECUTIONS_PATH)
-    out_line(page)
-    if open_browser:
-        webbrowser.open(page)
+        if target.service is None:
+            page = client.url + (timeline_path(execution_id) if execution_id else EXECUTIONS_PATH)
+            out_line(page)
+            if open_browser:
+                webbrowser.open(page)
+            return
+        from .timeline_proxy import TimelineServer
 
-
-@app.command()
-def init(
-    name: Annotated[str, typer.Argument(help="The project's name (a new directory).")],
-    frontend: Annotated[
-        bool, typer.Option("--frontend", help="Add apps/frontend, a page calling the service.")
-    ] = False,
-    git: Annotated[bool, typer.Option("--git/--no-git", help="Run `git init`.")] = True,
-    dev_source: Annotated[
-        Path | None,
-        typer.Option(
-            "--dev-source",
-            help="Use the eventual packages of this local checkout of Eventual for Python.",
-        ),
-    ] = None,
-    directory: Annotated[
-        Path, typer.Option("--directory", "-C", help="Where to create the project.")
-    ] = Path("."),
-    json_out: Annotated[
-        bool, typer.Option("--json", help="Print what was written as JSON.")
-    ] = False,
-) -> None:
-    """Scaffold a new Eventual project: a uv workspace with a service package, its tests and a
-    CDK app (and with --frontend, a web page calling the service)."""
-    try:
-        result = scaffold(name, directory, frontend=frontend, git=git, dev_source=dev_source)
-    except ScaffoldError as exc:
-        raise fail(str(exc)) from None
-    files = [str(p.relative_to(result.root)) for p in result.files]
-    if json_out:
-        emit_json({"root": str(result.root), "files": files, "git": result.git})
-        return
-    out_line(f"[green]Created {escape(str(result.root))}[/] ({len(files)} files)")
-    for f in files:
-        out_line(f"  {escape(f)}")
-    err.print(
-        f"\nNext:\n  cd {escape(str(result.root))}\n  uv sync\n  uv run pytest\n"
-        "  uv run eventual dev packages/service"
-    )
+        label = client.label or client.url
+        server = TimelineServer(client, port=port, label=label).start()
+        try:
+            page = server.page_url(execution_id)
+            out_line(page)
+            err.print(
+                f"Serving the timeline of {escape(label)} on {server.url} (requests are "
+                "signed with your AWS credentials). Press Ctrl-C to stop.",
+                soft_wrap=True,
+            )
+            if open_browser:
+                webbrowser.open(page)
+            server.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()

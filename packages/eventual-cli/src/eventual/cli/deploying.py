@@ -241,9 +241,25 @@ def synth(
     args: ExtraArgs = None,
 ) -> None:
     """Synthesize the CDK app (cdk synth through npx aws-cdk@2) into its cdk.out folder."""
-    code = run_cdk("synth", app_dir, list(args or []), verb="Synthesizing")
+    given = list(args or [])
+    code = run_cdk("synth", app_dir, given, verb="Synthesizing")
     _finish("synth", app_dir, code)
-    out.print(f"[green]Synthesized[/] {escape(str(app_dir / 'cdk.out'))}")
+    out.print(f"[green]Synthesized[/] {escape(str(_synth_output(app_dir, given)))}", soft_wrap=True)
+
+
+def _synth_output(app_dir: Path, args: list[str]) -> Path:
+    """Where ``cdk synth`` wrote the assembly: ``--output``/``-o`` if given (relative to the
+    app's folder, where the CDK CLI runs), else the app's ``cdk.out``."""
+    for i, arg in enumerate(args):
+        value = None
+        if arg in ("--output", "-o") and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith("--output="):
+            value = arg.split("=", 1)[1]
+        if value:
+            path = Path(value)
+            return path if path.is_absolute() else app_dir / path
+    return app_dir / "cdk.out"
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

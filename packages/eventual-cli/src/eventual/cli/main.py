@@ -28,6 +28,7 @@ from .errors import DEFAULT_URL, SERVICE_ENV, URL_ENV, CliError
 
 if TYPE_CHECKING:
     from .client import DevClient
+    from .deployed import Target
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -126,18 +127,18 @@ def _global(
     ctx.obj = State(url, service, region)
 
 
-def _client(
+def _target(
     ctx: typer.Context,
     url: str | None,
     service: str | None = None,
     region: str | None = None,
-) -> DevClient:
-    """The client every command talks through: its own --url/--service/--region, else the
-    global ones, else $EVENTUAL_URL/$EVENTUAL_SERVICE, else the local dev server."""
-    from .deployed import connect_target, resolve_target  # httpx loads only when needed
+) -> Target:
+    """Where a command goes: its own --url/--service/--region, else the global ones, else
+    $EVENTUAL_URL/$EVENTUAL_SERVICE, else the local dev server."""
+    from .deployed import resolve_target
 
     state = ctx.find_object(State) or State()
-    target = resolve_target(
+    return resolve_target(
         url=url,
         service=service,
         region=region,
@@ -145,7 +146,18 @@ def _client(
         global_service=state.service,
         global_region=state.region,
     )
-    return connect_target(target)
+
+
+def _client(
+    ctx: typer.Context,
+    url: str | None,
+    service: str | None = None,
+    region: str | None = None,
+) -> DevClient:
+    """The client every command talks through, for :func:`_target`'s target."""
+    from .deployed import connect_target  # httpx loads only when needed
+
+    return connect_target(_target(ctx, url, service, region))
 
 
 def fail(message: str) -> typer.Exit:
@@ -865,11 +877,13 @@ def workflows(
     out.print(table)
 
 
-# replay, timeline and init live in their own module; importing it registers them on `app`.
+# replay/timeline, synth/deploy and init live in their own modules; importing them registers
+# them on `app`.
 from . import debugging as _debugging  # noqa: E402
 from . import deploying as _deploying  # noqa: E402
+from . import initializing as _initializing  # noqa: E402
 
-del _debugging, _deploying
+del _debugging, _deploying, _initializing
 
 
 def main() -> None:

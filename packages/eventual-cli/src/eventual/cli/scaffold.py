@@ -71,92 +71,18 @@ def _sources(dev_source: Path | None, names: tuple[str, ...]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _files(name: str, *, frontend: bool, dev_source: Path | None) -> dict[str, str]:
+def service_sources(name: str) -> dict[str, str]:
+    """The service's source files, relative to its package folder: ``src/{pkg}/__init__.py``,
+    ``src/{pkg}/service.py`` (a ``hello`` command, a workflow calling a task and emitting an
+    event, a subscription) and ``tests/test_service.py`` (TestEnvironment tests)."""
     pkg = package_name(name)
-    service_dist = f"{name}-service"
-    members = ['"packages/*"', '"infra"'] + (['"apps/*"'] if frontend else [])
-    workspace_sources = (
-        f"\n[tool.uv.sources]\n{service_dist} = {{ workspace = true }}\n"
-        if dev_source is None
-        else _sources(dev_source, EVENTUAL_PACKAGES).rstrip("\n")
-        + f"\n{service_dist} = {{ workspace = true }}\n"
-    )
     files: dict[str, str] = {}
-    files["pyproject.toml"] = f'''[project]
-name = "{name}"
-version = "0.1.0"
-description = "The {name} workspace (not published)"
-requires-python = ">=3.11"
-dependencies = []
-
-[dependency-groups]
-dev = [
-    "pytest>=8",
-    "anyio>=4",
-    "eventual-testing",
-    "eventual-cli",
-    "{service_dist}",
-]
-
-[tool.uv]
-package = false
-
-[tool.uv.workspace]
-members = [{", ".join(members)}]
-{workspace_sources}
-[tool.eventual]
-entry = "{pkg}.service"
-
-[tool.pytest.ini_options]
-testpaths = ["packages", "apps"]
-addopts = "--import-mode=importlib"
-eventual_entry = "{pkg}.service"
-'''
-    files[".gitignore"] = (
-        "__pycache__/\n.venv/\n.eventual/\ncdk.out/\n*.egg-info/\n.pytest_cache/\n"
-    )
-    frontend_row = (
-        "| `apps/frontend` | a web page that calls the service with the typed `ServiceClient` |\n"
-        if frontend
-        else ""
-    )
-    files["README.md"] = f"""# {name}
-
-An [Eventual for Python](https://github.com/) service.
-
-| path | what it is |
-| --- | --- |
-| `packages/service` | the service: commands, workflows, tasks, events (`{pkg}.service`) |
-| `infra` | the AWS CDK app that deploys it (`eventual.cdk.Service`) |
-{frontend_row}
-```bash
-uv sync                                   # install everything
-uv run pytest                             # the service's tests, on a virtual clock
-uv run eventual dev packages/service      # the service on http://127.0.0.1:3111
-uv run eventual invoke hello '"world"'    # call its hello command
-cd infra && npx aws-cdk@2 synth           # the CloudFormation template
-```
-"""
-    files["packages/service/pyproject.toml"] = f'''[project]
-name = "{service_dist}"
-version = "0.1.0"
-description = "The {name} service"
-requires-python = ">=3.11"
-dependencies = ["eventual-core", "pydantic>=2"]
-
-[build-system]
-requires = ["hatchling>=1.25"]
-build-backend = "hatchling.build"
-
-[tool.hatch.build.targets.wheel]
-packages = ["src/{pkg}"]
-{_sources(dev_source, ("eventual-core",))}'''
-    files[f"packages/service/src/{pkg}/__init__.py"] = (
+    files[f"src/{pkg}/__init__.py"] = (
         f'"""The {name} service. Its entry module is `{pkg}.service`."""\n\n'
         "from . import service as service  # importing the package registers the service\n"
     )
     files[
-        f"packages/service/src/{pkg}/service.py"
+        f"src/{pkg}/service.py"
     ] = f'''"""The {name} service: commands, a workflow, a task, an event and a subscription."""
 
 from __future__ import annotations
@@ -208,7 +134,7 @@ async def start_greeting(name: str) -> str:
     execution = await greet.start_execution(name)
     return execution.execution_id
 '''
-    files["packages/service/tests/test_service.py"] = f'''from __future__ import annotations
+    files["tests/test_service.py"] = f'''from __future__ import annotations
 
 import pytest
 
@@ -248,6 +174,96 @@ async def test_greet_with_a_mocked_task() -> None:
         await env.tick()
         assert (await execution.get_status()).result == "hi from a mock"
 '''
+    return files
+
+
+def _files(name: str, *, frontend: bool, dev_source: Path | None) -> dict[str, str]:
+    pkg = package_name(name)
+    service_dist = f"{name}-service"
+    members = ['"packages/*"', '"infra"'] + (['"apps/*"'] if frontend else [])
+    # The members the root's dev group installs, so that a plain `uv sync` is enough to run
+    # every test (the infra member syncs itself when `uv run` runs its app).
+    local = [service_dist] + ([f"{name}-frontend"] if frontend else [])
+    workspace_sources = (
+        "\n[tool.uv.sources]\n" if dev_source is None else _sources(dev_source, EVENTUAL_PACKAGES)
+    ) + "".join(f"{d} = {{ workspace = true }}\n" for d in local)
+    dev_locals = "".join(f'    "{d}",\n' for d in local)
+    files: dict[str, str] = {}
+    files["pyproject.toml"] = f'''[project]
+name = "{name}"
+version = "0.1.0"
+description = "The {name} workspace (not published)"
+requires-python = ">=3.11"
+dependencies = []
+
+[dependency-groups]
+dev = [
+    "pytest>=8",
+    "anyio>=4",
+    "eventual-testing",
+    "eventual-cli",
+{dev_locals}]
+
+[tool.uv]
+package = false
+
+[tool.uv.workspace]
+members = [{", ".join(members)}]
+{workspace_sources}
+[tool.eventual]
+entry = "{pkg}.service"
+
+[tool.pytest.ini_options]
+testpaths = ["packages", "apps"]
+addopts = "--import-mode=importlib"
+eventual_entry = "{pkg}.service"
+'''
+    files[".gitignore"] = (
+        "__pycache__/\n.venv/\n.eventual/\ncdk.out/\n*.egg-info/\n.pytest_cache/\n"
+    )
+    frontend_row = (
+        "| `apps/frontend` | a web page that calls the service with the typed `ServiceClient` |\n"
+        if frontend
+        else ""
+    )
+    frontend_run = (
+        "uv run uvicorn frontend.app:app --port 8000   # the page, on http://127.0.0.1:8000\n"
+        if frontend
+        else ""
+    )
+    files["README.md"] = f"""# {name}
+
+An [Eventual for Python](https://github.com/) service.
+
+| path | what it is |
+| --- | --- |
+| `packages/service` | the service: commands, workflows, tasks, events (`{pkg}.service`) |
+| `infra` | the AWS CDK app that deploys it (`eventual.cdk.Service`) |
+{frontend_row}
+```bash
+uv sync                                   # install the service, its tests' tools and the CLI
+uv run pytest                             # the service's tests, on a virtual clock
+uv run eventual dev packages/service      # the service on http://127.0.0.1:3111
+uv run eventual invoke hello '"world"'    # call its hello command
+{frontend_run}uv run eventual synth                     # npx aws-cdk@2 synth in ./infra
+```
+"""
+    files["packages/service/pyproject.toml"] = f'''[project]
+name = "{service_dist}"
+version = "0.1.0"
+description = "The {name} service"
+requires-python = ">=3.11"
+dependencies = ["eventual-core", "pydantic>=2"]
+
+[build-system]
+requires = ["hatchling>=1.25"]
+build-backend = "hatchling.build"
+
+[tool.hatch.build.targets.wheel]
+packages = ["src/{pkg}"]
+{_sources(dev_source, ("eventual-core",))}'''
+    for rel, text in service_sources(name).items():
+        files[f"packages/service/{rel}"] = text
     files["infra/pyproject.toml"] = f'''[project]
 name = "{name}-infra"
 version = "0.1.0"
@@ -292,7 +308,11 @@ packages = ["src/frontend"]
             "apps/frontend/src/frontend/app.py"
         ] = f'''"""A page that greets through the service, with the typed ServiceClient.
 
-    uv run uvicorn frontend.app:app --port 8000   (with `eventual dev` running)
+    uv run eventual dev packages/service                          # the service, on :3111
+    uv run uvicorn frontend.app:app --port 8000                   # this page, on :8000
+
+``SERVICE_URL`` is the service's URL (default: the dev server's); for a deployed service it is
+its API URL (the ``ApiUrl`` output of the stack, or ``eventual --service NAME service``).
 """
 
 from __future__ import annotations
@@ -306,34 +326,74 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from eventual.client import ServiceClient, service_ref
+from eventual.client import HttpError, ServiceClient, ServiceUnreachable, service_ref
 
 if TYPE_CHECKING:  # read by pyright only: the page never imports the service's handlers
     from {pkg} import service
 else:
     service = service_ref()
 
-SERVICE_URL = os.environ.get("SERVICE_URL", "http://127.0.0.1:3111")
+DEFAULT_SERVICE_URL = "http://127.0.0.1:3111"
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>{name}</title>
+<style>body {{{{ font: 16px system-ui, sans-serif; margin: 3rem; }}}}
+ .error {{{{ color: #b00020; }}}}</style></head>
+<body>
+<h1>{name}</h1>
+<form method="get" action="/">
+  <label for="name">Your name</label>
+  <input id="name" name="name" value="{{value}}" autofocus>
+  <button id="greet" type="submit">Greet</button>
+</form>
+{{answer}}
+</body>
+</html>
+"""
+
+
+def service_url() -> str:
+    return os.environ.get("SERVICE_URL", DEFAULT_SERVICE_URL)
 
 
 async def page(request: Request) -> HTMLResponse:
-    name = request.query_params.get("name", "world")
-    async with ServiceClient(SERVICE_URL) as client:
-        message = await client.call(service.hello, name)  # typed: str
-    return HTMLResponse(
-        "<!doctype html><title>greeting</title>"
-        f"<h1 id='greeting'>{{html.escape(message)}}</h1>"
-        "<form><input name='name'><button>greet</button></form>"
-    )
+    name = request.query_params.get("name", "").strip()
+    if not name:
+        return HTMLResponse(PAGE.format(value="", answer=""))
+    try:
+        async with ServiceClient(service_url()) as client:
+            message = await client.call(service.hello, name)  # typed: str
+    except (HttpError, ServiceUnreachable) as exc:
+        answer = (
+            f"<p id=\'error\' class=\'error\'>The service at {{html.escape(service_url())}} "
+            f"did not answer: {{html.escape(str(exc))}}</p>"
+        )
+        return HTMLResponse(PAGE.format(value=html.escape(name), answer=answer), 502)
+    answer = f"<p id=\'greeting\'>{{html.escape(message)}}</p>"
+    return HTMLResponse(PAGE.format(value=html.escape(name), answer=answer))
 
 
 app = Starlette(routes=[Route("/", page)])
 '''
-        files["apps/frontend/tests/test_frontend.py"] = """from frontend.app import app
+        files[
+            "apps/frontend/tests/test_frontend.py"
+        ] = """from starlette.testclient import TestClient
+
+from frontend.app import app
 
 
-def test_the_app_has_a_page() -> None:
-    assert [r.path for r in app.routes] == ["/"]
+def test_the_page_asks_for_a_name() -> None:
+    page = TestClient(app).get("/")
+    assert page.status_code == 200
+    assert 'id="name"' in page.text and "greeting" not in page.text
+
+
+def test_the_page_says_when_the_service_does_not_answer(monkeypatch) -> None:
+    monkeypatch.setenv("SERVICE_URL", "http://127.0.0.1:9")
+    page = TestClient(app).get("/", params={"name": "ada"})
+    assert page.status_code == 502
+    assert "The service at http://127.0.0.1:9 did not answer" in page.text
 """
     return files
 

@@ -6,7 +6,8 @@ execution and its history through the service's system commands (``getExecution`
 and emitted events as marks, shows inputs, results and errors on hover or click, and refreshes
 while the execution runs. The dev server serves it at ``/_eventual/timeline/{execution id}``,
 with a list of executions at ``/_eventual/executions``; ``eventual timeline ID`` prints (and
-opens) that URL.
+opens) that URL. For a deployed service, ``eventual timeline`` serves the same pages from a
+local server that forwards their requests signed (``timeline_proxy.py``).
 """
 
 from __future__ import annotations

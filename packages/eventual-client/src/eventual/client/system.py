@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -311,6 +311,14 @@ class _Calls:
         return Call(system_path("updateTask"), body, lambda d: d, idempotent=True, what=what)
 
     @staticmethod
+    def raw(name: str, body: Any, idempotent: bool) -> Call[Any]:
+        if not name or "/" in name:
+            raise ValueError(f"not a system command name: {name!r}")
+        return Call(
+            system_path(name), {} if body is None else body, lambda d: d, idempotent, what=name
+        )
+
+    @staticmethod
     def list_workflows() -> Call[list[str]]:
         def read(data: Any) -> list[str]:
             return [str(w["name"]) for w in _dict(data, "list_workflows").get("workflows", [])]
@@ -491,6 +499,31 @@ class EventualClient:
             _Calls.list_executions(workflow, statuses, max_results, next_token, sort_direction)
         )
 
+    async def iter_executions(
+        self,
+        *,
+        workflow: WorkflowArg | None = None,
+        statuses: Sequence[ExecutionStatus | str] | None = None,
+        page_size: int = 100,
+        sort_direction: Literal["ASC", "DESC"] | None = None,
+    ) -> AsyncIterator[Execution]:
+        """Every matching execution, page after page (``page_size`` per request), newest
+        first unless ``sort_direction="ASC"``: ``async for e in client.iter_executions()``."""
+        token: str | None = None
+        while True:
+            page = await self.list_executions(
+                workflow=workflow,
+                statuses=statuses,
+                max_results=page_size,
+                next_token=token,
+                sort_direction=sort_direction,
+            )
+            for execution in page:
+                yield execution
+            token = page.next_token
+            if not token:
+                return
+
     async def get_execution_history(self, execution_id: ExecutionArg) -> list[HistoryEvent]:
         """The recorded history events of an execution, oldest first."""
         return await self._send(_Calls.get_execution_history(_execution_id(execution_id)))
@@ -543,6 +576,12 @@ class EventualClient:
 
     async def list_workflows(self) -> list[str]:
         return await self._send(_Calls.list_workflows())
+
+    async def call_system(self, name: str, body: Any = None, *, idempotent: bool = False) -> Any:
+        """Call the system command ``name`` with ``body`` (JSON) and return its decoded JSON
+        answer as is: for a command this client has no method for, or to pass answers on
+        unchanged (a proxy). ``idempotent=True`` lets it be retried like the reads."""
+        return await self._send(_Calls.raw(name, body, idempotent))
 
     async def aclose(self) -> None:
         await self._sender.aclose()
@@ -634,6 +673,29 @@ class SyncEventualClient:
             _Calls.list_executions(workflow, statuses, max_results, next_token, sort_direction)
         )
 
+    def iter_executions(
+        self,
+        *,
+        workflow: WorkflowArg | None = None,
+        statuses: Sequence[ExecutionStatus | str] | None = None,
+        page_size: int = 100,
+        sort_direction: Literal["ASC", "DESC"] | None = None,
+    ) -> Iterator[Execution]:
+        """Every matching execution, page after page (``page_size`` per request)."""
+        token: str | None = None
+        while True:
+            page = self.list_executions(
+                workflow=workflow,
+                statuses=statuses,
+                max_results=page_size,
+                next_token=token,
+                sort_direction=sort_direction,
+            )
+            yield from page
+            token = page.next_token
+            if not token:
+                return
+
     def get_execution_history(self, execution_id: ExecutionArg) -> list[HistoryEvent]:
         return self._send(_Calls.get_execution_history(_execution_id(execution_id)))
 
@@ -682,6 +744,10 @@ class SyncEventualClient:
 
     def list_workflows(self) -> list[str]:
         return self._send(_Calls.list_workflows())
+
+    def call_system(self, name: str, body: Any = None, *, idempotent: bool = False) -> Any:
+        """Call the system command ``name`` with ``body`` and return its decoded JSON answer."""
+        return self._send(_Calls.raw(name, body, idempotent))
 
     def close(self) -> None:
         self._sender.close()

@@ -1,0 +1,192 @@
+"""The timeline of a deployed service, served from this machine.
+
+A deployed service's system commands need AWS SigV4 signatures, which a browser cannot make,
+and its API does not serve the timeline page. So ``eventual timeline ID --service NAME`` runs
+a small local server (starlette + uvicorn on 127.0.0.1) that serves the same pages as the dev
+server (``/_eventual/timeline/{id}``, ``/_eventual/executions``, with the service URL empty:
+same origin) and forwards the pages' ``POST /rpc/_system/{command}`` requests to the service
+through the CLI's signed client. Only the read-only commands the pages call are forwarded
+(:data:`FORWARDED`); anything else is refused with 403, so the page (or another local page)
+can never change the service with your credentials.
+
+Other pages of the browser cannot use it either: the server answers only requests whose
+``Host`` is the loopback address it listens on (no DNS rebinding), and it forwards only JSON
+bodies, which a page of another origin can send only after a CORS preflight this server never
+allows.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from typing import Any, Protocol
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from .client import CliError, RemoteError
+from .timeline import (
+    EXECUTIONS_PATH,
+    TIMELINE_PREFIX,
+    executions_page,
+    timeline_page,
+    timeline_path,
+)
+
+#: The system commands the timeline and executions pages call; all read-only.
+FORWARDED = frozenset({"getExecution", "getExecutionHistory", "listExecutions"})
+HOST = "127.0.0.1"
+MAX_BODY = 64 * 1024
+
+
+class SystemCaller(Protocol):
+    """What the proxy forwards through: the CLI's client (signed for a deployed service)."""
+
+    def system(self, name: str, body: Any = None) -> Any: ...
+
+
+def _error(status: int, name: str, message: str) -> Response:
+    return JSONResponse({"error": name, "message": message}, status_code=status)
+
+
+def create_app(client: SystemCaller, *, label: str = "the service") -> Starlette:
+    """The ASGI app: the two pages and the forwarded read-only system commands."""
+    # The client is blocking: its calls run in worker threads, one at a time (the pages make
+    # a couple of small requests every few seconds).
+    lock = threading.Lock()
+
+    def call(name: str, body: Any) -> Any:
+        with lock:
+            return client.system(name, body)
+
+    async def timeline(request: Request) -> Response:
+        return HTMLResponse(timeline_page(request.path_params["execution_id"]))
+
+    async def executions(request: Request) -> Response:
+        return HTMLResponse(executions_page())
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse(EXECUTIONS_PATH)
+
+    async def system(request: Request) -> Response:
+        name = request.path_params["command"]
+        if name not in FORWARDED:
+            return _error(
+                403,
+                "Forbidden",
+                f"the timeline server forwards only the read-only system commands "
+                f"{', '.join(sorted(FORWARDED))} to {label}, not {name}: use the eventual CLI "
+                "for anything else (eventual start, signal, emit...)",
+            )
+        if "json" not in request.headers.get("content-type", ""):
+            return _error(
+                415,
+                "UnsupportedMediaType",
+                "send the body as JSON (content-type: application/json)",
+            )
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY:
+            return _error(413, "PayloadTooLarge", f"the body is larger than {MAX_BODY} bytes")
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            return _error(413, "PayloadTooLarge", f"the body is larger than {MAX_BODY} bytes")
+        try:
+            body = json.loads(raw) if raw.strip() else None
+        except ValueError as exc:
+            return _error(400, "BadRequest", f"the body is not valid JSON: {exc}")
+        try:
+            result = await run_in_threadpool(call, name, body)
+        except RemoteError as exc:
+            return _error(exc.status, exc.name, exc.detail)
+        except CliError as exc:  # unreachable, no credentials...
+            return _error(502, "BadGateway", str(exc))
+        return JSONResponse(result)
+
+    return Starlette(
+        routes=[
+            Route("/", home),
+            Route(EXECUTIONS_PATH, executions),
+            Route(TIMELINE_PREFIX + "{execution_id:path}", timeline),
+            Route("/rpc/_system/{command}", system, methods=["POST"]),
+        ],
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=[HOST, "localhost"])],
+    )
+
+
+def bind(port: int = 0) -> socket.socket:
+    """A listening socket on 127.0.0.1 (``port`` 0: a free one)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, port))
+    except OSError as exc:
+        sock.close()
+        raise CliError(
+            f"cannot listen on {HOST}:{port} ({exc.strerror or exc}): pass another --port, "
+            "or leave it out for a free one"
+        ) from None
+    sock.listen(64)
+    return sock
+
+
+class TimelineServer:
+    """The local timeline server, running in a background thread until :meth:`stop`.
+
+    ``with TimelineServer(client) as server: server.url``."""
+
+    def __init__(self, client: SystemCaller, *, port: int = 0, label: str = "the service") -> None:
+        self._socket = bind(port)
+        self.port: int = self._socket.getsockname()[1]
+        self.url = f"http://{HOST}:{self.port}"
+        config = uvicorn.Config(
+            create_app(client, label=label), log_level="warning", lifespan="off", access_log=False
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name="eventual-timeline", daemon=True)
+        self._failed: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            self._server.run(sockets=[self._socket])
+        except BaseException as exc:  # reported by start() / wait()
+            self._failed = exc
+
+    def page_url(self, execution_id: str | None = None) -> str:
+        return self.url + (timeline_path(execution_id) if execution_id else EXECUTIONS_PATH)
+
+    def start(self, timeout: float = 10.0) -> TimelineServer:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise CliError(
+                    f"the timeline server did not start on {self.url}: {self._failed or 'timeout'}"
+                )
+            self._thread.join(0.01)
+        return self
+
+    def wait(self) -> None:
+        """Block until the server stops (Ctrl-C ends the wait with KeyboardInterrupt)."""
+        while self._thread.is_alive():
+            self._thread.join(0.5)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(10)
+        self._socket.close()
+
+    def __enter__(self) -> TimelineServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

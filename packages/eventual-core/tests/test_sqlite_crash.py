@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from eventual.core import ExecutionStatus
+from eventual.core.history_checks import history_problems
 from eventual.core.runtime.sqlite import SqliteRuntime
 from eventual.core.service import Service
 
@@ -113,8 +114,7 @@ async def check(db: Path, seed: int, batches: int) -> None:
             assert execution.status is ExecutionStatus.SUCCEEDED, (seed, execution)
             assert execution.result == expected(n), (seed, execution)
             history = await rt.get_history(execution.id)
-            ids = Counter(e.id for e in history)
-            assert [i for i, c in ids.items() if c > 1] == [], (seed, execution.id)
+            assert history_problems(history) == [], (seed, execution.id, history)
             scheduled = sorted(e.seq for e in history if e.type == "TaskScheduled")
             succeeded = Counter(e.seq for e in history if e.type == "TaskSucceeded")
             assert scheduled == [0, 2, 3, 7], (seed, execution.id, history)
@@ -127,6 +127,8 @@ async def check(db: Path, seed: int, batches: int) -> None:
         children, _ = await rt.list_executions(workflow="crashChild", limit=1000)
         assert len(children) == COUNT * batches, f"seed {seed}"
         assert all(c.status is ExecutionStatus.SUCCEEDED for c in children), f"seed {seed}"
+        for c in children:
+            assert history_problems(await rt.get_history(c.id)) == [], (seed, c.id)
     # Every emitted event reached the subscription, at least once, with the recorded payload.
     with sqlite3.connect(events_db(db)) as side:
         seen = Counter(execution for _, execution in side.execute("SELECT n, execution FROM seen"))

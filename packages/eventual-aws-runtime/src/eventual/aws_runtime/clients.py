@@ -18,7 +18,7 @@ _config: Any = None
 
 def configure(session: Any = None) -> None:
     """Use ``session`` (a ``boto3.Session``) for every client from now on; ``None`` goes back
-    to the default session. Clients already made are dropped."""
+    to a new default session. Clients already made are dropped."""
     global _session
     with _lock:
         _session = session
@@ -43,6 +43,7 @@ def _default_config() -> Any:
 
 def client(service: str) -> Any:
     """The process-wide client of ``service`` (``"dynamodb"``, ``"sqs"``...)."""
+    global _session
     found = _clients.get(service)
     if found is not None:
         return found
@@ -51,9 +52,11 @@ def client(service: str) -> Any:
         if found is None:
             session = _session
             if session is None:
+                # One session for every client: each new session would load botocore's
+                # endpoint and model data again and resolve the credentials again.
                 import boto3
 
-                session = boto3.Session()
+                session = _session = boto3.Session()
             found = session.client(service, config=_default_config())
             _clients[service] = found
     return found

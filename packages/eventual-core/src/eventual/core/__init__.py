@@ -6,60 +6,138 @@ Everything a service author imports comes from here::
     from eventual.core import workflow, task, command, api, signal, event, subscription
 """
 
-from .definitions import (
-    EventDefinition,
-    ExecutionHandle,
-    RetryPolicy,
-    SignalDefinition,
-    SignalHandle,
-    SubscriptionDefinition,
-    TaskContext,
-    TaskDefinition,
-    WorkflowDefinition,
-    async_result,
-    condition,
-    event,
-    heartbeat,
-    now,
-    random,
-    send_task_failure,
-    send_task_heartbeat,
-    send_task_success,
-    signal,
-    sleep,
-    sleep_until,
-    subscription,
-    task,
-    task_context,
-    uuid4,
-    workflow,
-)
-from .errors import (
-    DeterminismError,
-    EventualError,
-    ExecutionAlreadyExists,
-    ExecutionNotFound,
-    HeartbeatTimeout,
-    InvalidInput,
-    InvalidTaskToken,
-    ServiceError,
-    Timeout,
-    WorkflowTimeout,
-)
-from .history import HISTORY_FORMAT_VERSION, HistoryEvent, export_history, parse_history
-from .http import (
-    ApiRoute,
-    CommandContext,
-    CommandDefinition,
-    HttpError,
-    Request,
-    Response,
-    Router,
-    api,
-    command,
-)
-from .models import Execution, ExecutionStatus
-from .service import Service, load_service
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .definitions import (
+        EventDefinition,
+        ExecutionHandle,
+        RetryPolicy,
+        SignalDefinition,
+        SignalHandle,
+        SubscriptionDefinition,
+        TaskContext,
+        TaskDefinition,
+        WorkflowDefinition,
+        async_result,
+        condition,
+        event,
+        heartbeat,
+        now,
+        random,
+        send_task_failure,
+        send_task_heartbeat,
+        send_task_success,
+        signal,
+        sleep,
+        sleep_until,
+        subscription,
+        task,
+        task_context,
+        uuid4,
+        workflow,
+    )
+    from .errors import (
+        DeterminismError,
+        EventualError,
+        ExecutionAlreadyExists,
+        ExecutionNotFound,
+        HeartbeatTimeout,
+        InvalidInput,
+        InvalidTaskToken,
+        ServiceError,
+        Timeout,
+        WorkflowTimeout,
+    )
+    from .history import HISTORY_FORMAT_VERSION, HistoryEvent, export_history, parse_history
+    from .http import (
+        ApiRoute,
+        CommandContext,
+        CommandDefinition,
+        HttpError,
+        Request,
+        Response,
+        Router,
+        api,
+        command,
+    )
+    from .models import Execution, ExecutionStatus
+    from .service import Service, load_service
+
+# Every name below is imported from its module on first access (PEP 562), so importing one
+# part of eventual-core (an AWS command handler imports the HTTP layer, not the engine or the
+# history models) does not load all of it. ``from eventual.core import task`` works as before.
+_LAZY = {
+    "EventDefinition": "definitions",
+    "ExecutionHandle": "definitions",
+    "RetryPolicy": "definitions",
+    "SignalDefinition": "definitions",
+    "SignalHandle": "definitions",
+    "SubscriptionDefinition": "definitions",
+    "TaskContext": "definitions",
+    "TaskDefinition": "definitions",
+    "WorkflowDefinition": "definitions",
+    "async_result": "definitions",
+    "condition": "definitions",
+    "event": "definitions",
+    "heartbeat": "definitions",
+    "now": "definitions",
+    "random": "definitions",
+    "send_task_failure": "definitions",
+    "send_task_heartbeat": "definitions",
+    "send_task_success": "definitions",
+    "signal": "definitions",
+    "sleep": "definitions",
+    "sleep_until": "definitions",
+    "subscription": "definitions",
+    "task": "definitions",
+    "task_context": "definitions",
+    "uuid4": "definitions",
+    "workflow": "definitions",
+    "DeterminismError": "errors",
+    "EventualError": "errors",
+    "ExecutionAlreadyExists": "errors",
+    "ExecutionNotFound": "errors",
+    "HeartbeatTimeout": "errors",
+    "InvalidInput": "errors",
+    "InvalidTaskToken": "errors",
+    "ServiceError": "errors",
+    "Timeout": "errors",
+    "WorkflowTimeout": "errors",
+    "HISTORY_FORMAT_VERSION": "history",
+    "HistoryEvent": "history",
+    "export_history": "history",
+    "parse_history": "history",
+    "ApiRoute": "http",
+    "CommandContext": "http",
+    "CommandDefinition": "http",
+    "HttpError": "http",
+    "Request": "http",
+    "Response": "http",
+    "Router": "http",
+    "api": "http",
+    "command": "http",
+    "Execution": "models",
+    "ExecutionStatus": "models",
+    "Service": "service",
+    "load_service": "service",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

@@ -10,8 +10,8 @@ The format is versioned by :data:`HISTORY_FORMAT_VERSION`; see the package READM
 table of events. An exported history is ``{"version": 1, "events": [...]}``.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: pydantic would have to compile every field's
+# annotation from its string when the module is imported; evaluated ones cost nothing more.
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 

@@ -108,6 +108,21 @@ def runtime(kind: str, *, cache_commits: bool = False, subscription: str | None 
         return found
 
 
+class DeferredRuntime:
+    """Stands for the container's Runtime of one kind and builds it (:func:`runtime`) on first
+    use: the command handler gives this to the HTTP layer, so a command that never calls the
+    runtime never loads the engine and the AWS adapters."""
+
+    def __init__(self, kind: str) -> None:
+        self._kind = kind
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(runtime(self._kind), name)
+
+    def __repr__(self) -> str:
+        return f"DeferredRuntime({self._kind!r})"
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a handler's async body on the container's event loop."""
     global _runner

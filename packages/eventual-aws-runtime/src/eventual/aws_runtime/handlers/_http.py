@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import _common
 
 if TYPE_CHECKING:
+    from eventual.core._context import RuntimeClient
     from eventual.core.http.api import Request, Response
     from eventual.core.http.handler import HttpHandler
 
@@ -73,8 +74,14 @@ def _handler(kind: str) -> HttpHandler:
     if found is None:
         from eventual.core.http.handler import HttpHandler
 
-        rt = _common.runtime(kind)
-        found = HttpHandler(_common.service(), rt)
+        if kind == "system":
+            found = HttpHandler(_common.service(), _common.runtime(kind))
+        else:
+            # Commands: the Runtime (the engine, the AWS adapters, the history models) is
+            # built when a command first uses it, so a command that only computes its answer
+            # never loads it. System commands are served by the system endpoint only.
+            rt = cast("RuntimeClient", _common.DeferredRuntime(kind))
+            found = HttpHandler(_common.service(), rt, system=False)
         _handlers[kind] = found
     return found
 

@@ -116,7 +116,8 @@ class HttpHandler:
             from .system import SystemCommands
 
             system = SystemCommands(service, runtime)
-        self.system = system
+        # ``system=False``: this handler serves no system commands (404), even with a runtime.
+        self.system = system if system is not False else None
 
     # ------------------------------------------------------------ entry point
 

@@ -1,31 +1,78 @@
 """The runtime: orchestrator and workers over ports, with in-memory adapters."""
 
-from .memory import (
-    InMemoryRuntime,
-    MemoryClaimStore,
-    MemoryExecutionStore,
-    MemoryLogSink,
-    VirtualClock,
-)
-from .ports import (
-    Clock,
-    ConflictError,
-    EventBus,
-    ExecutionQueue,
-    ExecutionStore,
-    LogSink,
-    Ports,
-    StoredExecution,
-    TaskClaim,
-    TaskClaimStore,
-    TaskDispatcher,
-    TaskRequest,
-    TimerRequest,
-    TimerScheduler,
-    decode_token,
-    encode_token,
-)
-from .runtime import RealClock, Runtime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .memory import (
+        InMemoryRuntime,
+        MemoryClaimStore,
+        MemoryExecutionStore,
+        MemoryLogSink,
+        VirtualClock,
+    )
+    from .ports import (
+        Clock,
+        ConflictError,
+        EventBus,
+        ExecutionQueue,
+        ExecutionStore,
+        LogSink,
+        Ports,
+        StoredExecution,
+        TaskClaim,
+        TaskClaimStore,
+        TaskDispatcher,
+        TaskRequest,
+        TimerRequest,
+        TimerScheduler,
+        decode_token,
+        encode_token,
+    )
+    from .runtime import RealClock, Runtime
+
+# Imported on first access (PEP 562): an AWS handler takes the Runtime without the in-memory
+# adapters, and ``from eventual.core.runtime import InMemoryRuntime`` works as before.
+_LAZY = {
+    "InMemoryRuntime": "memory",
+    "MemoryClaimStore": "memory",
+    "MemoryExecutionStore": "memory",
+    "MemoryLogSink": "memory",
+    "VirtualClock": "memory",
+    "Clock": "ports",
+    "ConflictError": "ports",
+    "EventBus": "ports",
+    "ExecutionQueue": "ports",
+    "ExecutionStore": "ports",
+    "LogSink": "ports",
+    "Ports": "ports",
+    "StoredExecution": "ports",
+    "TaskClaim": "ports",
+    "TaskClaimStore": "ports",
+    "TaskDispatcher": "ports",
+    "TaskRequest": "ports",
+    "TimerRequest": "ports",
+    "TimerScheduler": "ports",
+    "decode_token": "ports",
+    "encode_token": "ports",
+    "RealClock": "runtime",
+    "Runtime": "runtime",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "Clock",

@@ -1,5 +1,5 @@
 """The Lambda bundle: built without Docker for the Lambda platform, importable on its own,
-cached by the hash of its inputs."""
+with the runtime's bytecode, cached by the hash of its inputs, byte-identical when rebuilt."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,13 @@ import pytest
 
 from eventual.aws_runtime import names as n
 from eventual.cdk import bundling
-from eventual.cdk.bundling import BundleOptions, _Inputs, build_bundle, bundle_key
+from eventual.cdk.bundling import (
+    BundleOptions,
+    BundlingWarning,
+    _Inputs,
+    build_bundle,
+    bundle_key,
+)
 
 # The AWS SDK the Lambda Python runtime provides: the bundle leaves it out, so the import check
 # puts the workspace's copy on the path, as the runtime would.
@@ -82,7 +89,6 @@ def test_the_bundle_imports_and_serves_in_a_fresh_interpreter(
     top = {name.split("/")[0] for name in names_in_zip}
     assert {"eventual", "order_service", "pydantic", "pydantic_core"} <= top
     assert not {"boto3", "botocore"} & top, "the Lambda runtime provides the AWS SDK"
-    assert not any("__pycache__" in name for name in names_in_zip)
     assert any(
         name.startswith("pydantic_core/") and "cpython-311-x86_64-linux-gnu.so" in name
         for name in names_in_zip
@@ -121,6 +127,222 @@ def test_the_bundle_imports_and_serves_in_a_fresh_interpreter(
     assert result["invalid"]["statusCode"] == 400
     for module, path in result["origin"].items():
         assert path.startswith(str(unpacked)), (module, path)
+
+
+# Modules whose source is replaced by a `raise` before importing them from the unpacked bundle:
+# they import only if Python takes their code from the bundled bytecode.
+TAMPERED = {
+    "order_service.service": "order_service/service.py",
+    "eventual.core.history": "eventual/core/history.py",
+    "eventual.aws_runtime.handlers.command": "eventual/aws_runtime/handlers/command.py",
+    "pydantic.main": "pydantic/main.py",
+}
+
+IMPORT_FROM_BYTECODE = r"""
+import importlib, json, sys
+bundle, sdk, modules = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+sys.path[:0] = [bundle, sdk]
+loaded = {}
+for name in modules:
+    module = importlib.import_module(name)
+    loaded[name] = {"file": module.__file__, "cached": module.__cached__}
+from pydantic import BaseModel
+class Item(BaseModel):
+    sku: str
+    quantity: int
+print(json.dumps({"loaded": loaded, "item": Item(sku="a", quantity="2").model_dump()}))
+"""
+
+
+def _unchecked_hash_pyc(header: bytes) -> bool:
+    """Bytes 4..8 of a pyc are its flags: 0b01 hash-based, 0b10 check the source."""
+    return int.from_bytes(header[4:8], "little") == 0b01
+
+
+def test_the_bundle_ships_bytecode_the_runtime_uses(
+    synth: Any, tmp_path: Path, sdk_dir: Path
+) -> None:
+    bundle = synth.orders.bundle
+    assert bundle.bytecode == sys.implementation.cache_tag == "cpython-311"
+    unpacked = tmp_path / "bundle"
+    with zipfile.ZipFile(bundle.path) as zf:
+        names = set(zf.namelist())
+        pycs = {name: zf.read(name)[:16] for name in names if name.endswith(".pyc")}
+        zf.extractall(unpacked)
+    sources = {name for name in names if name.endswith(".py")}
+    # Every module has its bytecode, in the __pycache__ layout the import system looks in.
+    missing = sorted(s for s in sources if importlib.util.cache_from_source(s) not in names)
+    assert missing == []
+    for module in TAMPERED.values():
+        assert importlib.util.cache_from_source(module) in pycs
+    assert all(name.endswith(".cpython-311.pyc") for name in pycs), "Python 3.11, no -O"
+    # For the runtime's Python (same magic number) and unchecked-hash: used as it is, whatever
+    # the zip's timestamps.
+    assert {header[:4] for header in pycs.values()} == {importlib.util.MAGIC_NUMBER}
+    assert all(_unchecked_hash_pyc(header) for header in pycs.values())
+
+    for path in TAMPERED.values():
+        (unpacked / path).write_text(
+            'raise ImportError("compiled from source: the bundled bytecode was not used")\n'
+        )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-B",  # writes no bytecode, as in Lambda's read-only code directory
+            "-c",
+            IMPORT_FROM_BYTECODE,
+            str(unpacked),
+            str(sdk_dir),
+            json.dumps(sorted(TAMPERED)),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    for name, path in TAMPERED.items():
+        assert result["loaded"][name] == {
+            "file": str(unpacked / path),
+            "cached": str(unpacked / importlib.util.cache_from_source(path)),
+        }
+    assert result["item"] == {"sku": "a", "quantity": 2}
+    # And the check can fail: without its bytecode, a tampered module is compiled from source.
+    (unpacked / importlib.util.cache_from_source(TAMPERED["pydantic.main"])).unlink()
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-I", "-S", "-B", "-c", IMPORT_FROM_BYTECODE),
+            *(str(unpacked), str(sdk_dir), json.dumps(["pydantic.main"])),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode != 0 and "compiled from source" in proc.stderr
+
+
+def _zip_difference(a: Path, b: Path) -> list[str]:
+    with zipfile.ZipFile(a) as za, zipfile.ZipFile(b) as zb:
+        left = {i.filename: (i.CRC, i.file_size) for i in za.infolist()}
+        right = {i.filename: (i.CRC, i.file_size) for i in zb.infolist()}
+    return sorted(k for k in left.keys() | right.keys() if left.get(k) != right.get(k))
+
+
+def test_a_rebuild_is_byte_identical(synth: Any, tmp_path: Path) -> None:
+    """Same inputs, another build (another temporary directory, uv install, compileall): the
+    same bytes, so the CDK asset hash does not change and nothing is uploaded again."""
+    reference, reference_key = synth.orders.bundle.path, synth.orders.bundle.key
+    options = BundleOptions(cache_dir=synth.cache_dir)
+    python = sys.executable
+    platform = synth.orders.bundle.platform
+
+    def current_key() -> tuple[_Inputs, str]:
+        inputs = bundling._resolve(python, "order_service")
+        key = bundle_key(
+            inputs,
+            platform=platform,
+            python_version="3.11",
+            options=options,
+            bytecode="cpython-311",
+        )
+        return inputs, key
+
+    # Other people edit the workspace meanwhile: compare two builds of the same sources.
+    for attempt in range(3):
+        inputs, key = current_key()
+        target = tmp_path / f"rebuild-{attempt}.zip"
+        bundling._build(
+            inputs,
+            target,
+            platform=platform,
+            python_version="3.11",
+            python=python,
+            options=options,
+            bytecode_python=python,
+        )
+        if current_key()[1] != key:
+            continue  # the sources changed during the build
+        if key == reference_key:
+            assert _zip_difference(reference, target) == []
+            assert target.read_bytes() == reference.read_bytes()
+            return
+        reference, reference_key = target, key
+    pytest.fail("the sources kept changing")
+
+
+def test_without_an_interpreter_of_the_runtime_version_the_synth_warns(
+    synth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Annotations, Match
+
+    from eventual.cdk import Service
+
+    asked: list[str] = []
+
+    def no_interpreter(python_version: str, options: BundleOptions | None = None) -> str | None:
+        asked.append(python_version)
+        return None
+
+    monkeypatch.setattr(bundling, "find_bytecode_python", no_interpreter)
+    app = cdk.App(outdir=str(tmp_path / "cdk.out"))
+    stack = cdk.Stack(app, "NoBytecode")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        service = Service(
+            stack,
+            "Orders",
+            entry="order_service",
+            bundling=BundleOptions(cache_dir=synth.cache_dir),
+        )
+        app.synth()
+    assert asked == ["3.11"]
+    bundle = service.bundle
+    assert bundle is not None and bundle.bytecode is None
+    assert bundle.key != synth.orders.bundle.key, "a bundle with bytecode is another bundle"
+    with zipfile.ZipFile(bundle.path) as zf:
+        names = zf.namelist()
+    assert "order_service/service.py" in names
+    assert not any(name.endswith(".pyc") for name in names)
+    # Printed where the CDK app runs, and shown by `cdk synth` / `cdk deploy`.
+    messages = [str(w.message) for w in caught if issubclass(w.category, BundlingWarning)]
+    assert len(messages) == 1 and "uv python install 3.11" in messages[0]
+    assert "cold start" in messages[0]
+    Annotations.from_stack(stack).has_warning(
+        "/NoBytecode/Orders", Match.string_like_regexp("uv python install 3.11")
+    )
+
+
+def test_finding_an_interpreter_for_the_bytecode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert bundling.find_bytecode_python("3.11") == sys.executable
+    # Not this interpreter's version: uv is asked for an installed CPython, never a download,
+    # and its answer is checked.
+    log = tmp_path / "uv-args"
+    fake_uv = tmp_path / "uv"
+    fake_uv.write_text(
+        f'#!/bin/sh\necho "$@" >> {log}\n[ "$FAIL" = 1 ] && exit 2\necho {sys.executable}\n'
+    )
+    fake_uv.chmod(0o755)
+    options = BundleOptions(uv=str(fake_uv))
+    assert bundling.find_bytecode_python("3.12", options) is None  # it found a 3.11
+    assert log.read_text().split() == ["python", "find", "--no-python-downloads", "cpython@3.12"]
+    monkeypatch.setenv("FAIL", "1")
+    assert bundling.find_bytecode_python("3.13", options) is None
+    python312 = bundling.find_bytecode_python("3.12")  # this machine's, if it has one
+    if python312 is not None:
+        tag = subprocess.run(
+            [python312, "-c", "import sys; print(sys.implementation.cache_tag)"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert tag == "cpython-312"
 
 
 def test_an_unchanged_service_is_not_rebuilt(synth: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,6 +393,7 @@ def test_the_key_follows_the_sources_and_options(tmp_path: Path) -> None:
             platform=kw.get("platform", "x86_64-manylinux_2_17"),
             python_version="3.11",
             options=kw.get("options", options),
+            bytecode=kw.get("bytecode"),
         )
 
     base = key()
@@ -188,6 +411,7 @@ def test_the_key_follows_the_sources_and_options(tmp_path: Path) -> None:
     assert changed != base
     assert key(platform="aarch64-manylinux_2_17") != changed
     assert key(options=BundleOptions(include_boto3=True)) != changed
+    assert key(bytecode="cpython-311") != changed  # installing the runtime's Python rebuilds
     assert key(inputs=_Inputs(local=inputs.local, pinned={"pydantic": "2.1"}, sources=())) != (
         changed
     )

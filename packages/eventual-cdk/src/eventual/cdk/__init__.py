@@ -9,7 +9,14 @@ service = Service(stack, "invoice-service", entry="invoicing.service",
 ```
 """
 
-from .bundling import Bundle, BundleOptions, BundlingError, build_bundle, lambda_platform
+from .bundling import (
+    Bundle,
+    BundleOptions,
+    BundlingError,
+    BundlingWarning,
+    build_bundle,
+    lambda_platform,
+)
 from .props import CommandProps, FunctionProps, SubscriptionProps, TaskProps
 from .service import Service, UnknownNameError
 from .spec import ServiceSpecError, load_spec
@@ -18,6 +25,7 @@ __all__ = [
     "Bundle",
     "BundleOptions",
     "BundlingError",
+    "BundlingWarning",
     "CommandProps",
     "FunctionProps",
     "Service",

@@ -15,8 +15,14 @@ eventual-aws-runtime (with eventual-core), installed for the Lambda platform:
    platform (``--python-platform``, ``--python-version``, ``--only-binary :all:``), with the
    local versions as constraints. boto3 and botocore are left out unless asked for: the
    Lambda Python runtime provides them.
-4. The staging directory is zipped with fixed timestamps and sorted entries, so an unchanged
-   input gives a byte-identical zip (and an unchanged CDK asset hash: nothing to upload).
+4. The installed packages are compiled to bytecode (``python -m compileall
+   --invalidation-mode unchecked-hash``) by an interpreter of the Lambda runtime's Python
+   version, found on this machine; Lambda's code directory is read-only, so without them every
+   cold start would compile pydantic, eventual and the service from source. Without such an
+   interpreter the bundle ships sources only, with a :class:`BundlingWarning`.
+5. The staging directory is zipped with fixed timestamps and sorted entries (and without the
+   installer's records of temporary paths and install times), so an unchanged input gives a
+   byte-identical zip (and an unchanged CDK asset hash: nothing to upload).
 """
 
 from __future__ import annotations
@@ -28,13 +34,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BUNDLER_VERSION = "1"
+BUNDLER_VERSION = "2"
 """Changes whenever the bundle's layout changes, so old cache entries are not reused."""
 
 ENV_CACHE_DIR = "EVENTUAL_CDK_CACHE_DIR"
@@ -75,6 +82,10 @@ class BundlingError(RuntimeError):
     """A bundle could not be built (the message says which step failed and why)."""
 
 
+class BundlingWarning(UserWarning):
+    """The bundle was built, but not as well as it could be (the message says how to fix it)."""
+
+
 @dataclass(frozen=True)
 class BundleOptions:
     """How the construct builds its Lambda bundle.
@@ -105,6 +116,10 @@ class Bundle:
     platform: str
     python_version: str
     local_projects: tuple[str, ...] = field(default=())
+    bytecode: str | None = None
+    """The ``sys.implementation.cache_tag`` of the bundled bytecode (``"cpython-311"``), or
+    ``None`` when no interpreter of the runtime's version was found and the bundle ships sources
+    only (:func:`no_bytecode_message` says why that matters)."""
 
 
 def lambda_platform(python_version: str, architecture: str = "x86_64") -> str:
@@ -127,6 +142,116 @@ def default_cache_dir() -> Path:
         return Path(configured)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "eventual-cdk"
+
+
+# ---------------------------------------------------------------- bytecode
+
+
+def _cache_tag_of(python: str) -> str | None:
+    """``sys.implementation.cache_tag`` of an interpreter (``None`` if it cannot be run)."""
+    if python == sys.executable:
+        return sys.implementation.cache_tag
+    try:
+        proc = subprocess.run(
+            [python, "-I", "-c", "import sys; print(sys.implementation.cache_tag)"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def find_bytecode_python(python_version: str, options: BundleOptions | None = None) -> str | None:
+    """An interpreter that compiles bytecode the Lambda runtime ``python_version`` loads.
+
+    Bytecode is specific to a CPython minor version (a 3.11 ``.pyc`` is ignored by 3.12), so
+    the interpreter must be CPython ``python_version``: the service's interpreter
+    (``BundleOptions.python``) or the one running the CDK app if it is, else the one
+    ``uv python find`` locates (installed ones only: nothing is downloaded). ``None`` if there
+    is none.
+    """
+    options = options or BundleOptions()
+    wanted = "cpython-" + python_version.replace(".", "")
+    for candidate in dict.fromkeys([options.python or sys.executable, sys.executable]):
+        if _cache_tag_of(candidate) == wanted:
+            return candidate
+    try:
+        uv = _uv(options)
+    except BundlingError:
+        return None
+    try:
+        proc = subprocess.run(
+            [*uv, "python", "find", "--no-python-downloads", f"cpython@{python_version}"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+            env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = proc.stdout.strip()
+    if proc.returncode != 0 or not found:
+        return None
+    return found if _cache_tag_of(found) == wanted else None
+
+
+def no_bytecode_message(python_version: str) -> str:
+    """What a bundle without bytecode costs, and how to get bytecode into it."""
+    return (
+        f"no CPython {python_version} interpreter was found on this machine to compile the "
+        f"Lambda bundle's bytecode (bytecode is specific to the runtime's Python version), so "
+        f"the bundle ships sources only and every cold start compiles pydantic, eventual and "
+        f"the service from source (CPU time added to every cold start). Install it with "
+        f"`uv python install {python_version}` (or point BundleOptions(python=...) at a Python "
+        f"{python_version} environment) and synthesize again: the bundle is rebuilt with "
+        f"bytecode."
+    )
+
+
+def _compile_bytecode(stage: Path, python: str) -> None:
+    """Compile every module of ``stage`` into ``__pycache__/*.{cache_tag}.pyc``.
+
+    ``unchecked-hash`` pycs are used without looking at the source's timestamp or contents: the
+    zip's timestamps are all 1980, so timestamp pycs would not match. The output is
+    deterministic: no timestamp in the pycs, the recorded file names are ``/var/task/...``
+    (Lambda's code directory) whatever the staging directory, and a fixed hash seed.
+    """
+    # PYTHON* variables (PYTHONPYCACHEPREFIX, PYTHONOPTIMIZE...) would change where the pycs
+    # go or what they hold.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONHASHSEED"] = "0"
+    cmd = [
+        python,
+        "-m",
+        "compileall",
+        "-q",
+        "-f",
+        "-o",
+        "0",
+        "--invalidation-mode",
+        "unchecked-hash",
+        "-d",
+        "/var/task",
+        str(stage),
+    ]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    except OSError as exc:
+        raise BundlingError(f"cannot run {python} to compile the bundle's bytecode: {exc}") from exc
+    if proc.returncode != 0:
+        # A module that does not compile (a template with a .py suffix, a Python 2 leftover)
+        # keeps its source only; the bundle is still good.
+        warnings.warn(
+            f"some modules of the Lambda bundle did not compile to bytecode with {python} "
+            f"(they are compiled from source when imported):\n"
+            f"{(proc.stdout + proc.stderr).strip()}",
+            BundlingWarning,
+            stacklevel=2,
+        )
 
 
 # ---------------------------------------------------------------- finding the inputs
@@ -271,13 +396,20 @@ def _hash_tree(digest: Any, root: Path) -> None:
 
 
 def bundle_key(
-    inputs: _Inputs, *, platform: str, python_version: str, options: BundleOptions
+    inputs: _Inputs,
+    *,
+    platform: str,
+    python_version: str,
+    options: BundleOptions,
+    bytecode: str | None = None,
 ) -> str:
     digest = hashlib.sha256()
     header = {
         "bundler": BUNDLER_VERSION,
         "platform": platform,
         "python": python_version,
+        # A bundle built without bytecode is rebuilt once the interpreter is there.
+        "bytecode": bytecode,
         "boto3": options.include_boto3,
         "extra": sorted(options.extra_requirements),
         "pinned": sorted(inputs.pinned.items()),
@@ -336,6 +468,11 @@ def _write_zip(stage: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
+# Installer records that differ from one build to the next: the temporary path of the wheel
+# (direct_url.json) and uv's install time (uv_cache.json). Nothing reads them at run time.
+_VOLATILE_METADATA = ("direct_url.json", "uv_cache.json")
+
+
 def _prune(stage: Path) -> None:
     shutil.rmtree(stage / "bin", ignore_errors=True)
     for dirpath, dirnames, _ in os.walk(stage):
@@ -343,6 +480,19 @@ def _prune(stage: Path) -> None:
             if d == "__pycache__":
                 shutil.rmtree(Path(dirpath) / d, ignore_errors=True)
                 dirnames.remove(d)
+    for dist_info in stage.glob("*.dist-info"):
+        volatile = [dist_info / name for name in _VOLATILE_METADATA]
+        if not any(path.exists() for path in volatile):
+            continue
+        for path in volatile:
+            path.unlink(missing_ok=True)
+        record = dist_info / "RECORD"
+        if record.is_file():
+            dropped = {f"{dist_info.name}/{name}" for name in _VOLATILE_METADATA}
+            lines = record.read_text().splitlines(keepends=True)
+            record.write_text(
+                "".join(line for line in lines if line.split(",", 1)[0] not in dropped)
+            )
 
 
 def _build(
@@ -353,6 +503,7 @@ def _build(
     python_version: str,
     python: str,
     options: BundleOptions,
+    bytecode_python: str | None = None,
 ) -> None:
     uv = _uv(options)
     with tempfile.TemporaryDirectory(prefix="eventual-bundle-") as tmp_name:
@@ -407,6 +558,8 @@ def _build(
             else:
                 shutil.copy2(source, stage / source.name)
         _prune(stage)
+        if bytecode_python is not None:
+            _compile_bytecode(stage, bytecode_python)  # after pruning: it drops __pycache__
         target.parent.mkdir(parents=True, exist_ok=True)
         _write_zip(stage, target)
 
@@ -421,12 +574,26 @@ def build_bundle(
     architecture: str = "x86_64",
     options: BundleOptions | None = None,
 ) -> Bundle:
-    """The bundle of the service at ``entry`` (built, or taken from the cache)."""
+    """The bundle of the service at ``entry`` (built, or taken from the cache).
+
+    Without an interpreter of ``python_version`` on this machine the bundle has no bytecode:
+    a :class:`BundlingWarning` says so (and :attr:`Bundle.bytecode` is ``None``).
+    """
     options = options or BundleOptions()
     python = options.python or sys.executable
     platform = lambda_platform(python_version, architecture)
     inputs = _resolve(python, entry)
-    key = bundle_key(inputs, platform=platform, python_version=python_version, options=options)
+    bytecode_python = find_bytecode_python(python_version, options)
+    bytecode = "cpython-" + python_version.replace(".", "") if bytecode_python else None
+    if bytecode is None:
+        warnings.warn(no_bytecode_message(python_version), BundlingWarning, stacklevel=2)
+    key = bundle_key(
+        inputs,
+        platform=platform,
+        python_version=python_version,
+        options=options,
+        bytecode=bytecode,
+    )
     cache = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
     memo_key = (key, str(cache))
     if memo_key in _memo:
@@ -441,6 +608,7 @@ def build_bundle(
             python_version=python_version,
             python=python,
             options=options,
+            bytecode_python=bytecode_python,
         )
     bundle = Bundle(
         path=target,
@@ -449,6 +617,7 @@ def build_bundle(
         platform=platform,
         python_version=python_version,
         local_projects=tuple(sorted(inputs.local)),
+        bytecode=bytecode,
     )
     _memo[memo_key] = bundle
     return bundle

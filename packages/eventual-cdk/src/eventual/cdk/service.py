@@ -39,7 +39,7 @@ from constructs import Construct
 
 from eventual.aws_runtime import names as n
 
-from .bundling import Bundle, BundleOptions, build_bundle
+from .bundling import Bundle, BundleOptions, build_bundle, no_bytecode_message
 from .props import CommandProps, FunctionProps, SubscriptionProps, TaskProps, to_duration
 from .spec import load_spec
 
@@ -175,6 +175,10 @@ class Service(Construct):
                 entry, python_version=python_version, architecture=arch, options=bundling
             )
             code = lambda_.Code.from_asset(str(self.bundle.path))
+            if self.bundle.bytecode is None:
+                cdk.Annotations.of(self).add_warning_v2(
+                    "eventual-cdk:bundle-without-bytecode", no_bytecode_message(python_version)
+                )
         self.code = code
         self._removal = removal_policy
         self._log_retention = log_retention

@@ -122,19 +122,15 @@ def create_app(client: SystemCaller, *, label: str = "the service") -> Starlette
 
 
 def bind(port: int = 0) -> socket.socket:
-    """A listening socket on 127.0.0.1 (``port`` 0: a free one)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """A listening socket on 127.0.0.1 (``port`` 0: a free one), made as the dev server makes
+    its own (TCP explicitly, so asyncio turns Nagle's algorithm off)."""
+    from .dev import DevServerError, bind_socket
+
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((HOST, port))
-    except OSError as exc:
-        sock.close()
-        raise CliError(
-            f"cannot listen on {HOST}:{port} ({exc.strerror or exc}): pass another --port, "
-            "or leave it out for a free one"
-        ) from None
-    sock.listen(64)
-    return sock
+        return bind_socket(HOST, port)
+    except DevServerError as exc:
+        reason = str(exc).split(";")[0]
+        raise CliError(f"{reason}: pass another --port, or leave it out for a free one") from None
 
 
 class TimelineServer:

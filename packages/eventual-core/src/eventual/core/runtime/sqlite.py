@@ -720,7 +720,7 @@ class _Hooks:
     def outbox_changed(self) -> None:
         pass
 
-    def execution_changed(self, execution_id: str) -> None:
+    def execution_finished(self, execution_id: str) -> None:
         pass
 
 
@@ -885,9 +885,12 @@ class SqliteExecutionStore:
         await self.db.write(op)
         stored = StoredExecution(execution, expected_length + len(encoded))
 
+        finished = execution.status is not ExecutionStatus.IN_PROGRESS
+
         def committed() -> None:
             self._remember(stored, record)
-            self.hooks.execution_changed(execution_id)
+            if finished:
+                self.hooks.execution_finished(execution_id)
 
         self.db.after_commit(committed)
 
@@ -923,15 +926,23 @@ class SqliteTaskDispatcher:
         await self.db.defer(op)
         self.db.after_commit(committed)
 
-    async def take(self, after_id: int, limit: int) -> list[tuple[int, TaskRequest]]:
-        """Pending invocations with an id above ``after_id``, oldest first."""
+    def take_fresh(self, after_id: int, limit: int) -> list[tuple[int, TaskRequest]] | None:
+        """The rows right after ``after_id`` from memory, without a read; None when memory
+        does not hold them (the table must be read)."""
         fresh = self._fresh
         while fresh and fresh[0][0] <= after_id:
             fresh.popleft()
-        if fresh and fresh[0][0] == after_id + 1:
-            taken: list[tuple[int, TaskRequest]] = []
-            while fresh and len(taken) < limit:
-                taken.append(fresh.popleft())
+        if not fresh or fresh[0][0] != after_id + 1:
+            return None
+        taken: list[tuple[int, TaskRequest]] = []
+        while fresh and len(taken) < limit:
+            taken.append(fresh.popleft())
+        return taken
+
+    async def take(self, after_id: int, limit: int) -> list[tuple[int, TaskRequest]]:
+        """Pending invocations with an id above ``after_id``, oldest first."""
+        taken = self.take_fresh(after_id, limit)
+        if taken is not None:
             return taken
         rows = await self.db.read(
             lambda conn: conn.execute(
@@ -1383,7 +1394,7 @@ class _DriverHooks(_Hooks):
 
     def tasks_changed(self) -> None:
         if self.runtime is not None:
-            self.runtime._tasks_wake.set()
+            self.runtime._tasks_committed()
 
     def timers_changed(self) -> None:
         if self.runtime is not None:
@@ -1393,7 +1404,7 @@ class _DriverHooks(_Hooks):
         if self.runtime is not None:
             self.runtime._outbox_wake.set()
 
-    def execution_changed(self, execution_id: str) -> None:
+    def execution_finished(self, execution_id: str) -> None:
         if self.runtime is not None:
             self.runtime._pulse_executions()
 
@@ -1752,7 +1763,20 @@ class SqliteRuntime(Runtime):
         if free <= 0:
             return  # a finishing task wakes the pump again
         dispatcher = cast(SqliteTaskDispatcher, self.ports.tasks)
-        rows = await dispatcher.take(self._task_cursor, free)
+        self._start_tasks(await dispatcher.take(self._task_cursor, free), free)
+
+    def _tasks_committed(self) -> None:
+        """Dispatch rows were committed: start them at once when they are the next ones and
+        a worker is free (no read, no turn of the pump); else let the pump scan."""
+        free = self.max_concurrent_tasks - self._running_tasks
+        dispatcher = cast(SqliteTaskDispatcher, self.ports.tasks)
+        rows = dispatcher.take_fresh(self._task_cursor, free) if free > 0 else None
+        if not rows or self._closing or not self.workers:
+            self._tasks_wake.set()
+            return
+        self._start_tasks(rows, free)
+
+    def _start_tasks(self, rows: list[tuple[int, TaskRequest]], free: int) -> None:
         for row_id, request in rows:
             self._task_cursor = max(self._task_cursor, row_id)
             self._running_tasks += 1

@@ -209,7 +209,14 @@ class TaskContext:
     task_name: str
     seq: int
     attempt: int
-    token: str
+
+    @property
+    def token(self) -> str:
+        """The attempt's task token (``send_task_success`` and friends take it); made on
+        first use, since most tasks never need it."""
+        from .runtime.ports import encode_token
+
+        return encode_token(self.execution_id, self.seq, self.attempt)
 
 
 def task_context() -> TaskContext:

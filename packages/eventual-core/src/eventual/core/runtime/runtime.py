@@ -475,7 +475,6 @@ class Runtime:
             request.execution_id, request.seq, request.attempt, self.now()
         ):
             return False
-        token = request.token
         event: InputEvent
         definition = self.service.tasks.get(request.name)
         if definition is None:
@@ -493,7 +492,6 @@ class Runtime:
                 task_name=request.name,
                 seq=request.seq,
                 attempt=request.attempt,
-                token=token,
             )
             key = (request.execution_id, request.seq, request.attempt)
             current = asyncio.current_task()
@@ -502,7 +500,7 @@ class Runtime:
             reset = task_context_var().set(ctx)
             try:
                 with use_runtime(self):
-                    event = await self._invoke_task(definition, request, token)  # type: ignore[assignment]
+                    event = await self._invoke_task(definition, request)  # type: ignore[assignment]
             except asyncio.CancelledError:
                 if key not in self._timed_out or current is None or current.uncancel() > 0:
                     raise
@@ -525,13 +523,11 @@ class Runtime:
             await ports.claims.finish(request.execution_id, request.seq, request.attempt)
             await ports.queue.enqueue(request.execution_id, [event])
 
-    async def _invoke_task(
-        self, definition: Any, request: TaskRequest, token: str
-    ) -> InputEvent | None:
+    async def _invoke_task(self, definition: Any, request: TaskRequest) -> InputEvent | None:
         try:
             value = await self.invoke_task_handler(definition, request)
             if isinstance(value, AsyncResult):
-                registered = value.register(token)
+                registered = value.register(request.token)
                 if inspect.isawaitable(registered):
                     await registered
                 return None

@@ -178,12 +178,11 @@ class _Group:
     before its ``transaction()`` block returns, so nothing is reported done before it is on
     disk, and the after-commit hooks of all of them run, in order, after it."""
 
-    __slots__ = ("done", "hooks", "units")
+    __slots__ = ("done", "hooks")
 
     def __init__(self) -> None:
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.hooks: list[Callable[[], None]] = []
-        self.units = 0
 
 
 _UNIT = "eventual_unit"
@@ -294,7 +293,6 @@ class Database:
         self._group_task: asyncio.Task[None] | None = None
         self.group_commit = True
         self.commits = 0
-        self.units = 0
 
     # ------------------------------------------------------------ lifecycle
 
@@ -503,14 +501,12 @@ class Database:
                     if tx.begun or tx.pending:
                         await self._in_tx(tx, lambda conn: conn.execute(f"RELEASE {_UNIT}"))
                     group.hooks.extend(tx.hooks)
-                    group.units += 1
                 elif tx.begun or tx.pending:
                     if self.group_commit:
                         # Leave the transaction open for the units of this turn; commit after.
                         await self._in_tx(tx, lambda conn: None)
                         group = self._group = _Group()
                         group.hooks.extend(tx.hooks)
-                        group.units += 1
                         loop = asyncio.get_running_loop()
                         if self._executor is None:
                             # Statements run inline: a plain callback on the next turn.
@@ -535,7 +531,6 @@ class Database:
             finally:
                 tx.active = False
                 self._tx.reset(token)
-        self.units += 1
         if group is not None:
             await asyncio.shield(group.done)
             return

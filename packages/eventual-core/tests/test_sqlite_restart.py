@@ -18,6 +18,7 @@ from eventual.core._context import use_runtime
 from eventual.core.history import EmittedEvent, TaskSucceeded, WorkflowStarted
 from eventual.core.models import Execution
 from eventual.core.runtime import ConflictError, TaskRequest, TimerRequest
+from eventual.core.runtime.ports import encode_token
 from eventual.core.runtime.sqlite import (
     Database,
     DatabaseError,
@@ -489,13 +490,26 @@ async def test_task_results_go_straight_to_the_orchestrator(
         await rt.start_execution("rsCountedWf", None, execution_name="a")
         assert (await rt.wait_for_execution("rsCountedWf/a", timeout=5)).result == "counted"
         writer.set_trace_callback(None)
-        left = await rt.db.read(lambda c: [_count(c, t) for t in ("tasks", "queue")])
-        claims = await rt.db.read(lambda c: c.execute("SELECT done FROM claims").fetchall())
+        states = await rt.db.read(lambda c: c.execute("SELECT state FROM tasks").fetchall())
+        left = await rt.db.read(lambda c: [_count(c, t) for t in ("claims", "queue")])
+        claim = await rt.ports.claims.get("rsCountedWf/a", 0, 1)
+        token = encode_token("rsCountedWf/a", 0, 1)
+        # The finished claim answers like one in its own row: done, and its token still names
+        # a task that was started (a late completion by token is accepted and dropped).
+        assert await rt.send_task_heartbeat(token) is False
+        await rt.send_task_success(token, "late")
+        await rt.idle()
+        history = await rt.get_history("rsCountedWf/a")
+        still = await rt.ports.claims.get("rsCountedWf/a", 0, 1)
     # The start went through the queue; the task's result did not (no row, no commit of its
-    # own); its dispatch row went and its finished claim came with the step that applied it.
+    # own); the step that applied it marked its dispatch row done, which is its finished claim.
     assert sum(s.startswith("INSERT INTO queue") for s in statements) == 1
+    assert not any(s.startswith("INSERT OR REPLACE INTO claims") for s in statements)
+    assert states == [("done",)]
     assert left == [0, 0]
-    assert claims == [(1,)]
+    assert claim is not None and claim.done and not claim.timed_out
+    assert still == claim
+    assert [e.type for e in history].count("TaskSucceeded") == 1
     assert rerun == [1]
 
 

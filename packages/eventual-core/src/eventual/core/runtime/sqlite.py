@@ -77,7 +77,7 @@ CREATE TABLE IF NOT EXISTS executions (
     workflow TEXT NOT NULL,
     status TEXT NOT NULL,
     start_ts REAL NOT NULL,
-    history_length INTEGER NOT NULL DEFAULT 0,
+    history_length INTEGER NOT NULL DEFAULT 0, -- not kept: the history table counts
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS executions_by_start ON executions (start_ts DESC, id DESC);
@@ -640,6 +640,21 @@ def _unlock_file(fd: int) -> None:
     os.close(fd)
 
 
+# A claim: its row in ``claims``, or else a dispatch row marked done (an attempt this process
+# ran to a result; the time it was claimed is not kept, and a finished claim does not need it).
+_SELECT_CLAIM = (
+    "SELECT claimed_at, last_heartbeat, details, done, timed_out FROM claims "
+    "WHERE execution_id = ? AND seq = ? AND attempt = ? "
+    "UNION ALL SELECT '1970-01-01T00:00:00+00:00', NULL, NULL, 1, 0 FROM tasks "
+    "WHERE execution_id = ? AND seq = ? AND attempt = ? AND state = 'done' LIMIT 1"
+)
+
+# An execution's record and its history's length (the history table is the one count).
+_SELECT_STORED = (
+    "SELECT record, (SELECT COALESCE(MAX(position) + 1, 0) FROM history "
+    "WHERE execution_id = executions.id) FROM executions WHERE id = ?"
+)
+
 # ---------------------------------------------------------------- serialisation
 
 
@@ -652,7 +667,8 @@ def _dt(value: str | None) -> datetime | None:
 
 
 def _event_json(event: HistoryEvent | InputEvent) -> str:
-    return event_adapter.dump_json(event).decode()
+    # The event's own serializer: the same JSON as the union's adapter, without its dispatch.
+    return event.__pydantic_serializer__.to_json(event).decode()
 
 
 def _event_from(text: str) -> Any:
@@ -762,9 +778,7 @@ class SqliteExecutionStore:
             )
             if cur.rowcount == 1:
                 return None
-            return conn.execute(
-                "SELECT record, history_length FROM executions WHERE id = ?", (execution.id,)
-            ).fetchone()
+            return conn.execute(_SELECT_STORED, (execution.id,)).fetchone()
 
         row = await self.db.write(op)
         if row is None:
@@ -779,9 +793,7 @@ class SqliteExecutionStore:
             if cached is not None:
                 return cached[0]
         row = await self.db.read(
-            lambda conn: conn.execute(
-                "SELECT record, history_length FROM executions WHERE id = ?", (execution_id,)
-            ).fetchone()
+            lambda conn: conn.execute(_SELECT_STORED, (execution_id,)).fetchone()
         )
         if row is None:
             return None
@@ -848,34 +860,39 @@ class SqliteExecutionStore:
     ) -> None:
         encoded = [_event_json(e) for e in events]
         cached = self._cache.get(execution_id)
-        # Most steps leave the record as it was (the same object): its JSON is reused.
-        record = (
-            cached[1]
-            if cached is not None and cached[0].execution is execution
-            else execution.model_dump_json()
-        )
+        # Most steps leave the record as it was (the same object): nothing to update then.
+        unchanged = cached is not None and cached[0].execution is execution
+        record = cached[1] if cached is not None and unchanged else execution.model_dump_json()
+        # The cache holds what was committed (one process owns the file): when it agrees
+        # with the step, the history's key alone guards against a step that raced this one.
+        known = unchanged and cached is not None and cached[0].history_length == expected_length
+        rows = [(execution_id, expected_length + i, e) for i, e in enumerate(encoded)]
 
         def op(conn: sqlite3.Connection) -> None:
-            cur = conn.execute(
-                "UPDATE executions SET status = ?, record = ?, history_length = ? "
-                "WHERE id = ? AND history_length = ?",
-                (
-                    execution.status.value,
-                    record,
-                    expected_length + len(encoded),
-                    execution_id,
-                    expected_length,
-                ),
+            conflict = ConflictError(
+                f"execution {execution_id}: its history no longer has {expected_length} "
+                "events (or the execution does not exist)"
             )
-            if cur.rowcount != 1:
-                raise ConflictError(
-                    f"execution {execution_id}: its history no longer has {expected_length} "
-                    "events (or the execution does not exist)"
+            if not unchanged:
+                cur = conn.execute(
+                    "UPDATE executions SET status = ?, record = ? WHERE id = ?",
+                    (execution.status.value, record, execution_id),
                 )
-            conn.executemany(
-                "INSERT INTO history (execution_id, position, event) VALUES (?,?,?)",
-                [(execution_id, expected_length + i, e) for i, e in enumerate(encoded)],
-            )
+                if cur.rowcount != 1:
+                    raise conflict
+            if not known:
+                length = conn.execute(
+                    "SELECT COALESCE(MAX(position) + 1, 0) FROM history WHERE execution_id = ?",
+                    (execution_id,),
+                ).fetchone()[0]
+                if length != expected_length:
+                    raise conflict
+            try:
+                conn.executemany(
+                    "INSERT INTO history (execution_id, position, event) VALUES (?,?,?)", rows
+                )
+            except sqlite3.IntegrityError:
+                raise conflict from None
 
         await self.db.write(op)
         stored = StoredExecution(execution, expected_length + len(encoded))
@@ -899,6 +916,9 @@ class SqliteTaskDispatcher:
         self.db = db
         self.hooks = hooks or _Hooks()
         self._fresh: deque[tuple[int, TaskRequest]] = deque()
+        # Set by a read that found every pending row: from then on, every pending row above
+        # the taker's cursor is in ``_fresh`` (only this adapter inserts).
+        self._complete = False
 
     async def dispatch(self, request: TaskRequest) -> None:
         body = _task_json(request)
@@ -927,7 +947,9 @@ class SqliteTaskDispatcher:
         fresh = self._fresh
         while fresh and fresh[0][0] <= after_id:
             fresh.popleft()
-        if not fresh or fresh[0][0] != after_id + 1:
+        if not fresh:
+            return [] if self._complete else None
+        if fresh[0][0] != after_id + 1:
             return None
         taken: list[tuple[int, TaskRequest]] = []
         while fresh and len(taken) < limit:
@@ -946,14 +968,24 @@ class SqliteTaskDispatcher:
                 (after_id, limit),
             ).fetchall()
         )
+        if len(rows) < limit and not self.db.in_transaction():
+            # Every pending row was read; rows committed since are in _fresh.
+            self._complete = True
         return [(r[0], _task_from(r[1])) for r in rows]
 
-    async def delete_rows(self, row_ids: Sequence[int]) -> None:
-        """Attempts whose results were applied (joins the current transaction)."""
+    def may_have_pending(self, after_id: int) -> bool:
+        """Whether a pending row above ``after_id`` may exist (False only when memory knows)."""
+        fresh = self._fresh
+        return not self._complete or (bool(fresh) and fresh[-1][0] > after_id)
+
+    async def mark_done(self, row_ids: Sequence[int]) -> None:
+        """Attempts of this process whose results were applied (joins the current transaction).
+        The row stays, as the record of the finished claim (one statement on the page the
+        next dispatch writes anyway, where a claim row of its own would cost another)."""
         ids = [(i,) for i in row_ids]
         if ids:
             await self.db.defer(
-                lambda conn: conn.executemany("DELETE FROM tasks WHERE id = ?", ids)
+                lambda conn: conn.executemany("UPDATE tasks SET state = 'done' WHERE id = ?", ids)
             )
 
     async def mark_waiting(self, row_id: int) -> None:
@@ -994,13 +1026,8 @@ class SqliteClaimStore:
         running = self._running.get((execution_id, seq, attempt))
         if running is not None:
             return running
-        row = await self.db.read(
-            lambda conn: conn.execute(
-                "SELECT claimed_at, last_heartbeat, details, done, timed_out FROM claims "
-                "WHERE execution_id = ? AND seq = ? AND attempt = ?",
-                (execution_id, seq, attempt),
-            ).fetchone()
-        )
+        key = (execution_id, seq, attempt)
+        row = await self.db.read(lambda conn: conn.execute(_SELECT_CLAIM, key + key).fetchone())
         return self._claim(execution_id, seq, attempt, row)
 
     @staticmethod
@@ -1059,11 +1086,7 @@ class SqliteClaimStore:
                 "WHERE execution_id = ? AND seq = ? AND attempt = ?",
                 (_ts(now), encoded, *key),
             )
-            return conn.execute(
-                "SELECT claimed_at, last_heartbeat, details, done, timed_out FROM claims "
-                "WHERE execution_id = ? AND seq = ? AND attempt = ?",
-                key,
-            ).fetchone()
+            return conn.execute(_SELECT_CLAIM, key + key).fetchone()
 
         return self._claim(*key, await self.db.write(op))
 
@@ -1102,11 +1125,11 @@ class SqliteClaimStore:
         self._running[key] = done
         return done
 
-    async def settle(self, claims: Sequence[TaskClaim]) -> None:
-        """Write finished claims (in the current transaction); forget them once committed."""
+    def settle(self, claims: Sequence[TaskClaim]) -> None:
+        """Finished claims whose dispatch rows the current transaction marks done (that row is
+        their record: see :data:`_SELECT_CLAIM`): forget them once it commits."""
         for claim in claims:
             key = (claim.execution_id, claim.seq, claim.attempt)
-            await self.db.defer(self._write(claim, replace=True))
             self.db.after_commit(lambda key=key, claim=claim: self._forget(key, claim))
 
     async def keep(self, execution_id: str, seq: int, attempt: int) -> None:
@@ -1224,7 +1247,9 @@ class SqliteExecutionQueue:
             conn.executemany("INSERT INTO queue (execution_id, event) VALUES (?,?)", rows)
             if done:
                 conn.executemany(
-                    "DELETE FROM tasks WHERE execution_id = ? AND seq = ? AND attempt = ?", done
+                    "DELETE FROM tasks WHERE execution_id = ? AND seq = ? AND attempt = ? "
+                    "AND state != 'done'",
+                    done,
                 )
 
         await self.db.defer(op)
@@ -1329,8 +1354,8 @@ class _Handoff:
 async def _settle_handoffs(ports: SqlitePorts, handoffs: Sequence[_Handoff]) -> None:
     if not handoffs:
         return
-    await cast(SqliteClaimStore, ports.claims).settle([h.claim for h in handoffs])
-    await cast(SqliteTaskDispatcher, ports.tasks).delete_rows([h.row_id for h in handoffs])
+    cast(SqliteClaimStore, ports.claims).settle([h.claim for h in handoffs])
+    await cast(SqliteTaskDispatcher, ports.tasks).mark_done([h.row_id for h in handoffs])
 
 
 _consuming: contextvars.ContextVar[_Consuming | None] = contextvars.ContextVar(
@@ -1529,7 +1554,7 @@ class SqliteRuntime(Runtime):
         def op(conn: sqlite3.Connection) -> int:
             # Dispatched attempts of finished executions: nobody awaits their result any more.
             conn.execute(
-                "DELETE FROM tasks WHERE execution_id IN "
+                "DELETE FROM tasks WHERE state != 'done' AND execution_id IN "
                 "(SELECT id FROM executions WHERE status != 'IN_PROGRESS')"
             )
             # A pending dispatch row is an attempt whose result never reached the queue: its
@@ -1795,7 +1820,9 @@ class SqliteRuntime(Runtime):
             if self._task_rows.get(key) == row_id:
                 del self._task_rows[key]
             self._running_tasks -= 1
-            self._tasks_wake.set()
+            # A worker is free: wake the pump only if rows may be waiting for one.
+            if cast(SqliteTaskDispatcher, self.ports.tasks).may_have_pending(self._task_cursor):
+                self._tasks_wake.set()
 
     async def deliver_task_result(self, request: TaskRequest, event: InputEvent) -> None:
         key = (request.execution_id, request.seq, request.attempt)

@@ -40,6 +40,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import pydantic_core
+
 from ..engine.executor import LogEntry
 from ..history import (
     EmittedEvent,
@@ -178,11 +180,33 @@ class _Group:
     before its ``transaction()`` block returns, so nothing is reported done before it is on
     disk, and the after-commit hooks of all of them run, in order, after it."""
 
-    __slots__ = ("done", "hooks")
+    __slots__ = ("done", "hooks", "waiters")
 
     def __init__(self) -> None:
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.hooks: list[Callable[[], None]] = []
+        # One future per waiting unit (cheaper than shielding ``done`` for each): a waiter
+        # that is cancelled leaves the others and the commit alone.
+        self.waiters: list[asyncio.Future[None]] = []
+
+    def wait(self) -> asyncio.Future[None]:
+        waiter = self.done.get_loop().create_future()
+        self.waiters.append(waiter)
+        return waiter
+
+    def settle(self, exc: Exception | None) -> None:
+        """The COMMIT succeeded (``exc`` None) or failed: tell every unit in the group."""
+        if exc is None:
+            self.done.set_result(None)
+        else:
+            self.done.set_exception(exc)
+            self.done.exception()  # retrieved: waiters may all be gone
+        for waiter in self.waiters:
+            if not waiter.done():
+                if exc is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(exc)
 
 
 _UNIT = "eventual_unit"
@@ -532,7 +556,7 @@ class Database:
                 tx.active = False
                 self._tx.reset(token)
         if group is not None:
-            await asyncio.shield(group.done)
+            await group.wait()
             return
         for hook in tx.hooks:
             hook()
@@ -547,18 +571,19 @@ class Database:
         except Exception as exc:
             with contextlib.suppress(Exception):
                 _rollback(self._conn(write=True))
-            group.done.set_exception(exc)
-            group.done.exception()  # retrieved: waiters may all be gone
+            group.settle(exc)
             return
         self._finish_group(group)
 
     def _finish_group(self, group: _Group) -> None:
-        group.done.set_result(None)
+        # The hooks first (they only schedule work): a unit that resumes after its commit
+        # then finds what they started already queued behind it.
         for hook in group.hooks:
             try:
                 hook()
             except Exception:
                 logger.exception("an after-commit hook failed")
+        group.settle(None)
 
     async def _commit_group(self, group: _Group) -> None:
         await asyncio.sleep(0)  # let the units that are ready this turn join
@@ -571,12 +596,11 @@ class Database:
             with contextlib.suppress(BaseException):
                 await self._call(_rollback, self._conn(write=True))
             if not group.done.done():
-                group.done.set_exception(
+                group.settle(
                     exc
                     if isinstance(exc, Exception)
                     else DatabaseError(f"commit interrupted: {exc!r}")
                 )
-                group.done.exception()  # retrieved: waiters may all be gone
             if not isinstance(exc, Exception):
                 raise
             return
@@ -706,7 +730,8 @@ def _timer_from(text: str) -> TimerRequest:
 
 
 def _task_json(request: TaskRequest) -> str:
-    return json.dumps(vars(request))
+    # pydantic-core's encoder: the arguments are JSON values already (as in the history).
+    return pydantic_core.to_json(vars(request)).decode()
 
 
 def _task_from(text: str) -> TaskRequest:
@@ -1121,7 +1146,15 @@ class SqliteClaimStore:
         running = self._running.get(key)
         if running is None or running.done:
             return None
-        done = dataclasses.replace(running, done=True)
+        done = TaskClaim(
+            running.execution_id,
+            running.seq,
+            running.attempt,
+            claimed_at=running.claimed_at,
+            last_heartbeat=running.last_heartbeat,
+            heartbeat_details=running.heartbeat_details,
+            done=True,
+        )
         self._running[key] = done
         return done
 
@@ -1675,13 +1708,13 @@ class SqliteRuntime(Runtime):
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = self._create_task(self._guard(coro, name), name)
         self._work.add(task)
-        # Closing is a no-op for a coroutine that ran; one cancelled before it started is
-        # discarded quietly.
-        task.add_done_callback(lambda _: coro.close())
-        task.add_done_callback(self._work_done)
+        task.add_done_callback(lambda done: self._work_done(done, coro))
         return task
 
-    def _work_done(self, task: asyncio.Task[Any]) -> None:
+    def _work_done(self, task: asyncio.Task[Any], coro: Coroutine[Any, Any, Any]) -> None:
+        # Closing is a no-op for a coroutine that ran; one cancelled before it started is
+        # discarded quietly.
+        coro.close()
         self._work.discard(task)
         self._pulse_now()
 
@@ -1769,8 +1802,11 @@ class SqliteRuntime(Runtime):
                     async with self.db.transaction():
                         await queue.delete(row_ids)
                         await _settle_handoffs(self.sqlite_ports, handoffs)
-                # Inline statements never suspend: let other work run between batches.
-                await asyncio.sleep(0)
+                if not (consuming.deleted[0] and self.db.group_commit):
+                    # Inline statements never suspend: let other work run between batches.
+                    # (A group commit suspended the step until the COMMIT, which ran the
+                    # work it started first: often a task whose result is here already.)
+                    await asyncio.sleep(0)
         finally:
             # On an unexpected error the events stay queued: they are retried on the
             # execution's next event or on the next start.

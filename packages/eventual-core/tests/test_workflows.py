@@ -689,3 +689,39 @@ async def test_no_retry_is_scheduled_for_a_task_nobody_waits_for(rt: InMemoryRun
     await rt.advance(1005)
     # The first retry was due at t=10, after wait_for gave up at t=5: it is not run.
     assert (await handle.get_status()).result == "gave up after 1 attempt(s)"
+
+
+# A task whose handler starts an execution and waits for it: the runtime must run that
+# execution while the handler still runs (the worker may take on work only once it is done).
+@workflow("wfInnerDouble")
+async def inner_double(n: int) -> int:
+    return await double_it(n)
+
+
+@task("wfDoubleIt")
+async def double_it(n: int) -> int:
+    return n * 2
+
+
+@task("wfStartsAndWaits")
+async def starts_and_waits(n: int) -> int:
+    handle = await inner_double.start_execution(n)
+    for _ in range(1000):
+        status = await handle.get_status()
+        if status.status is ExecutionStatus.SUCCEEDED:
+            return status.result
+        await asyncio.sleep(0)
+    raise RuntimeError("the execution this task started never ran")
+
+
+@workflow("wfOuterWaits")
+async def outer_waits(n: int) -> int:
+    return await starts_and_waits(n) + 1
+
+
+async def test_task_that_waits_for_an_execution_it_started(rt: InMemoryRuntime) -> None:
+    handle = await outer_waits.start_execution(20)
+    await rt.idle()
+    execution = await handle.get_status()
+    assert execution.status is ExecutionStatus.SUCCEEDED
+    assert execution.result == 41

@@ -193,7 +193,7 @@ class WorkflowExecutor:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._outputs: deque[tuple[HistoryEvent | None, list[Command]]] = deque()
         self._seen: set[str] = set()
-        self._rng = _random.Random()
+        self._rng: _random.Random | None = None  # made on first use: most never need it
         self._handler_error: BaseException | None = None
         self.completion: WorkflowSucceeded | WorkflowFailed | None = None
         self.history_length = 0
@@ -403,8 +403,6 @@ class WorkflowExecutor:
         self.execution_id = event.execution_id
         self._parent = event.parent
         self._timeout_at = event.timeout_at
-        seed = hashlib.sha256(event.execution_id.encode()).digest()
-        self._rng.seed(int.from_bytes(seed[:16], "big"))
         if event.timeout_at is not None:
             self._emit(
                 None,
@@ -817,11 +815,19 @@ class WorkflowExecutor:
     def now(self) -> datetime:
         return self._clock
 
+    def _random(self) -> _random.Random:
+        rng = self._rng
+        if rng is None:
+            # Seeded from the execution id: the same sequence in every replay.
+            seed = hashlib.sha256(self.execution_id.encode()).digest()
+            rng = self._rng = _random.Random(int.from_bytes(seed[:16], "big"))
+        return rng
+
     def random(self) -> float:
-        return self._rng.random()
+        return self._random().random()
 
     def uuid4(self) -> uuid.UUID:
-        return uuid.UUID(int=self._rng.getrandbits(128), version=4)
+        return uuid.UUID(int=self._random().getrandbits(128), version=4)
 
     # ------------------------------------------------------------ loop callbacks
 

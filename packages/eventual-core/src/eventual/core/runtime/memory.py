@@ -11,7 +11,7 @@ import contextlib
 import heapq
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -99,7 +99,9 @@ class MemoryExecutionStore:
     ) -> None:
         if self._lengths[execution_id] != expected_length:
             raise ConflictError(execution_id)
-        self._history[execution_id].append(history_adapter.dump_json(list(events)))
+        # Each event by its own serializer (the union's adapter would dispatch on each).
+        blob = b",".join([e.__pydantic_serializer__.to_json(e) for e in events])
+        self._history[execution_id].append(b"[" + blob + b"]")
         self._lengths[execution_id] = expected_length + len(events)
         self._records[execution_id] = execution
 
@@ -136,7 +138,16 @@ class MemoryClaimStore:
         claim = self._claims.get(key)
         if claim is None or claim.done:
             return False
-        self._claims[key] = replace(claim, done=True, timed_out=timed_out)
+        self._claims[key] = TaskClaim(
+            execution_id,
+            seq,
+            attempt,
+            claimed_at=claim.claimed_at,
+            last_heartbeat=claim.last_heartbeat,
+            heartbeat_details=claim.heartbeat_details,
+            done=True,
+            timed_out=timed_out,
+        )
         return True
 
 
@@ -170,6 +181,12 @@ class _Driver:
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Work that a running piece of work took on to do after itself (spawn_or_adopt), and
+        # the tasks that may take it on right now (never while they run user code, which
+        # might wait for that very work).
+        self._adopted: dict[asyncio.Task[Any], Callable[[], Coroutine[Any, Any, Any]]] = {}
+        self._adopting: set[asyncio.Task[Any]] = set()
+        self._closing = False
         self.errors: list[BaseException] = []
 
     def spawn(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
@@ -179,15 +196,45 @@ class _Driver:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def spawn_or_adopt(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Run ``make()`` soon: in the piece of work that asks, once it is done, if it may
+        (see :meth:`adopting`: a task worker queueing its result goes on to orchestrate that
+        step, with no task of its own to create), or else in a task of its own."""
+        current = asyncio.current_task()
+        if current is not None and current in self._adopting and current not in self._adopted:
+            self._adopted[current] = make
+            return
+        self.spawn(make)
+
+    @contextlib.contextmanager
+    def adopting(self) -> Iterator[None]:
+        """Within this block, the current piece of work (one this driver spawned) runs no user
+        code, so it may adopt work it causes (:meth:`spawn_or_adopt`)."""
+        current = asyncio.current_task()
+        if current is None or current not in self._tasks or current in self._adopting:
+            yield
+            return
+        self._adopting.add(current)
+        try:
+            yield
+        finally:
+            self._adopting.discard(current)
+
     async def _run(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        current = asyncio.current_task()
         try:
             await make()
+            while (follow := self._adopted.pop(current, None)) is not None:  # type: ignore[arg-type]
+                await follow()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             logger.exception("runtime work failed")
             self.errors.append(exc)
         finally:
+            left = self._adopted.pop(current, None)  # type: ignore[arg-type]
+            if left is not None and not self._closing:
+                self.spawn(left)  # adopted by work that failed: it still runs
             self._outstanding -= 1
             if self._outstanding == 0:
                 self._idle.set()
@@ -199,6 +246,7 @@ class _Driver:
             await asyncio.sleep(0)
 
     async def cancel_all(self) -> None:
+        self._closing = True
         for t in list(self._tasks):
             t.cancel()
         for t in list(self._tasks):
@@ -218,17 +266,18 @@ class MemoryExecutionQueue:
         self._queues.setdefault(execution_id, deque()).extend(events)
         if execution_id not in self._leased:
             self._leased.add(execution_id)
-            self._driver.spawn(lambda: self._consume(execution_id))
+            self._driver.spawn_or_adopt(lambda: self._consume(execution_id))
 
     async def _consume(self, execution_id: str) -> None:
         runtime = self._driver.runtime
         assert runtime is not None
         queue = self._queues[execution_id]
         try:
-            while queue:
-                batch = list(queue)
-                queue.clear()
-                await runtime.orchestrate(execution_id, batch)
+            with self._driver.adopting():  # orchestration runs no user code outside the engine
+                while queue:
+                    batch = list(queue)
+                    queue.clear()
+                    await runtime.orchestrate(execution_id, batch)
         finally:
             self._leased.discard(execution_id)
             if not queue:
@@ -371,6 +420,11 @@ class InMemoryRuntime(Runtime):
                 await self._timer_task
         await self._driver.cancel_all()
         self.clear_cache()
+
+    async def deliver_task_result(self, request: TaskRequest, event: InputEvent) -> None:
+        # The worker's handler has returned: it may go on to orchestrate the step itself.
+        with self._driver.adopting():
+            await super().deliver_task_result(request, event)
 
     @property
     def errors(self) -> list[BaseException]:

@@ -1363,25 +1363,38 @@ class SqliteLogSink:
 # ---------------------------------------------------------------- ports
 
 
-@dataclass(frozen=True)
+# Made for every step: plain classes with slots (a frozen dataclass costs ~10x to build).
+
+
 class _Consuming:
     """The queue rows the orchestration running in this context was handed."""
 
-    db: Database
-    row_ids: tuple[int, ...]
-    deleted: list[bool]
-    handoffs: tuple[_Handoff, ...] = ()
+    __slots__ = ("db", "deleted", "handoffs", "row_ids")
+
+    def __init__(
+        self,
+        db: Database,
+        row_ids: tuple[int, ...],
+        deleted: list[bool],
+        handoffs: tuple[_Handoff, ...] = (),
+    ) -> None:
+        self.db = db
+        self.row_ids = row_ids
+        self.deleted = deleted
+        self.handoffs = handoffs
 
 
-@dataclass(frozen=True)
 class _Handoff:
     """A task result handed from a worker of this process straight to the orchestrator. Until
     the step that applies it commits, the attempt's dispatch row stays pending, so a crash
-    runs the attempt again; the commit deletes that row and writes the finished claim."""
+    runs the attempt again; the commit marks that row done (its finished claim)."""
 
-    row_id: int
-    claim: TaskClaim
-    event: InputEvent
+    __slots__ = ("claim", "event", "row_id")
+
+    def __init__(self, row_id: int, claim: TaskClaim, event: InputEvent) -> None:
+        self.row_id = row_id
+        self.claim = claim
+        self.event = event
 
 
 async def _settle_handoffs(ports: SqlitePorts, handoffs: Sequence[_Handoff]) -> None:

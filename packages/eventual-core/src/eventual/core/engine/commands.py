@@ -8,15 +8,27 @@ committing may dispatch them again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .._record import FrozenRecord, Record, init_field
 from ..history import EmittedEvent, InputEvent, ParentRef
 
+# Records, not dataclasses: a dataclass compiles its methods when the module is imported, which
+# every AWS handler's cold start would pay (see ``eventual.core._record``).
 
-@dataclass(frozen=True)
-class DispatchTask:
+
+class DispatchTask(Record):  # not frozen: made every step, and a frozen one costs ~10x
+    __slots__ = _fields = (
+        "execution_id",
+        "workflow",
+        "seq",
+        "attempt",
+        "name",
+        "args",
+        "timeout",
+        "heartbeat_timeout",
+    )
     execution_id: str
     workflow: str
     seq: int
@@ -26,53 +38,101 @@ class DispatchTask:
     timeout: float | None
     heartbeat_timeout: float | None
 
+    def __init__(
+        self,
+        execution_id: str,
+        workflow: str,
+        seq: int,
+        attempt: int,
+        name: str,
+        args: list[Any],
+        timeout: float | None,
+        heartbeat_timeout: float | None,
+    ) -> None:
+        self.execution_id = execution_id
+        self.workflow = workflow
+        self.seq = seq
+        self.attempt = attempt
+        self.name = name
+        self.args = args
+        self.timeout = timeout
+        self.heartbeat_timeout = heartbeat_timeout
 
-@dataclass(frozen=True)
-class ScheduleTimer:
+
+class ScheduleTimer(FrozenRecord):
     """Deliver ``event`` to ``execution_id`` at ``due`` (stamped with the firing time)."""
 
+    __slots__ = _fields = ("execution_id", "due", "event")
     execution_id: str
     due: datetime
     event: InputEvent
+
+    def __init__(self, execution_id: str, due: datetime, event: InputEvent) -> None:
+        init_field(self, "execution_id", execution_id)
+        init_field(self, "due", due)
+        init_field(self, "event", event)
 
     @property
     def timer_id(self) -> str:
         return f"{self.execution_id}|{self.event.id}"
 
 
-@dataclass(frozen=True)
-class CancelTimer:
+class CancelTimer(FrozenRecord):
+    __slots__ = _fields = ("execution_id", "timer_id")
     execution_id: str
     timer_id: str
 
+    def __init__(self, execution_id: str, timer_id: str) -> None:
+        init_field(self, "execution_id", execution_id)
+        init_field(self, "timer_id", timer_id)
 
-@dataclass(frozen=True)
-class StartChild:
+
+class StartChild(FrozenRecord):
+    __slots__ = _fields = ("parent", "workflow", "execution_id", "input")
     parent: ParentRef
     workflow: str
     execution_id: str
     input: Any
 
+    def __init__(self, parent: ParentRef, workflow: str, execution_id: str, input: Any) -> None:
+        init_field(self, "parent", parent)
+        init_field(self, "workflow", workflow)
+        init_field(self, "execution_id", execution_id)
+        init_field(self, "input", input)
 
-@dataclass(frozen=True)
-class SendSignal:
+
+class SendSignal(FrozenRecord):
+    __slots__ = _fields = ("execution_id", "signal", "payload", "signal_id")
     execution_id: str
     signal: str
     payload: Any
     signal_id: str
 
+    def __init__(self, execution_id: str, signal: str, payload: Any, signal_id: str) -> None:
+        init_field(self, "execution_id", execution_id)
+        init_field(self, "signal", signal)
+        init_field(self, "payload", payload)
+        init_field(self, "signal_id", signal_id)
 
-@dataclass(frozen=True)
-class EmitEvents:
+
+class EmitEvents(FrozenRecord):
+    __slots__ = _fields = ("events",)
     events: list[EmittedEvent]
 
+    def __init__(self, events: list[EmittedEvent]) -> None:
+        init_field(self, "events", events)
 
-@dataclass(frozen=True)
-class NotifyParent:
+
+class NotifyParent(FrozenRecord):
     """Deliver a child's outcome (``ChildWorkflowSucceeded``/``Failed``) to its parent."""
 
+    __slots__ = _fields = ("parent", "event")
     parent: ParentRef
     event: InputEvent
+
+    def __init__(self, parent: ParentRef, event: InputEvent) -> None:
+        init_field(self, "parent", parent)
+        init_field(self, "event", event)
 
 
 Command = (

@@ -262,6 +262,8 @@ class WorkflowExecutor:
     # ------------------------------------------------------------ replay
 
     def _replay(self, history: Sequence[HistoryEvent]) -> None:
+        if not history:
+            return  # a new execution (logging.disable() walks every logger: not for nothing)
         previous_disable = logging.root.manager.disable
         logging.disable(logging.CRITICAL)
         self.replaying = True

@@ -731,7 +731,18 @@ def _timer_from(text: str) -> TimerRequest:
 
 def _task_json(request: TaskRequest) -> str:
     # pydantic-core's encoder: the arguments are JSON values already (as in the history).
-    return pydantic_core.to_json(vars(request)).decode()
+    return pydantic_core.to_json(
+        {
+            "execution_id": request.execution_id,
+            "workflow": request.workflow,
+            "seq": request.seq,
+            "attempt": request.attempt,
+            "name": request.name,
+            "args": request.args,
+            "timeout": request.timeout,
+            "heartbeat_timeout": request.heartbeat_timeout,
+        }
+    ).decode()
 
 
 def _task_from(text: str) -> TaskRequest:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from .._record import Record
 from ..engine.executor import LogEntry
 from ..history import EmittedEvent, HistoryEvent, InputEvent
 from ..models import Execution, ExecutionStatus
@@ -32,12 +33,21 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
-@dataclass(slots=True)  # not frozen: made every step, and a frozen one costs ~10x
-class StoredExecution:
+# StoredExecution, TaskRequest and TimerRequest are Records, not dataclasses: a dataclass
+# compiles its methods when the module is imported, which every AWS handler's cold start would
+# pay (see ``eventual.core._record``).
+
+
+class StoredExecution(Record):  # not frozen: made every step, and a frozen one costs ~10x
     """An execution record with the length of its history (the commit version)."""
 
+    __slots__ = _fields = ("execution", "history_length")
     execution: Execution
     history_length: int
+
+    def __init__(self, execution: Execution, history_length: int) -> None:
+        self.execution = execution
+        self.history_length = history_length
 
 
 class ExecutionStore(Protocol):
@@ -73,16 +83,45 @@ class ExecutionStore(Protocol):
         ...
 
 
-@dataclass(slots=True)  # not frozen: made every step, and a frozen one costs ~10x
-class TaskRequest:
+class TaskRequest(Record):  # not frozen: made every step, and a frozen one costs ~10x
+    __slots__ = _fields = (
+        "execution_id",
+        "workflow",
+        "seq",
+        "attempt",
+        "name",
+        "args",
+        "timeout",
+        "heartbeat_timeout",
+    )
     execution_id: str
     workflow: str
     seq: int
     attempt: int
     name: str
     args: list[Any]
-    timeout: float | None = None
-    heartbeat_timeout: float | None = None
+    timeout: float | None
+    heartbeat_timeout: float | None
+
+    def __init__(
+        self,
+        execution_id: str,
+        workflow: str,
+        seq: int,
+        attempt: int,
+        name: str,
+        args: list[Any],
+        timeout: float | None = None,
+        heartbeat_timeout: float | None = None,
+    ) -> None:
+        self.execution_id = execution_id
+        self.workflow = workflow
+        self.seq = seq
+        self.attempt = attempt
+        self.name = name
+        self.args = args
+        self.timeout = timeout
+        self.heartbeat_timeout = heartbeat_timeout
 
     @property
     def token(self) -> str:
@@ -123,16 +162,30 @@ class TaskClaimStore(Protocol):
         ...
 
 
-@dataclass(slots=True)  # not frozen: made every step, and a frozen one costs ~10x
-class TimerRequest:
+class TimerRequest(Record):  # not frozen: made every step, and a frozen one costs ~10x
     """Deliver ``event`` into ``execution_id`` at ``due``; or, for a heartbeat check, look at
     the task claim then."""
 
+    __slots__ = _fields = ("timer_id", "execution_id", "due", "event", "heartbeat")
     timer_id: str
     execution_id: str
     due: datetime
-    event: InputEvent | None = None
-    heartbeat: tuple[int, int, float] | None = None  # (seq, attempt, heartbeat_timeout)
+    event: InputEvent | None
+    heartbeat: tuple[int, int, float] | None  # (seq, attempt, heartbeat_timeout)
+
+    def __init__(
+        self,
+        timer_id: str,
+        execution_id: str,
+        due: datetime,
+        event: InputEvent | None = None,
+        heartbeat: tuple[int, int, float] | None = None,
+    ) -> None:
+        self.timer_id = timer_id
+        self.execution_id = execution_id
+        self.due = due
+        self.event = event
+        self.heartbeat = heartbeat
 
 
 class TimerScheduler(Protocol):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -73,6 +74,18 @@ logger = logging.getLogger("eventual.runtime")
 EventListener = Callable[[EmittedEvent], Awaitable[None] | None]
 
 
+def time_ordered_uuid(at: datetime) -> str:
+    """A random UUID whose first 48 bits are ``at`` in Unix milliseconds (the layout of UUID
+    version 7): the names of unnamed executions sort by start time, and a store keyed by
+    execution id appends new executions at the end of its index instead of splitting pages
+    at random places."""
+    millis = int(at.timestamp() * 1000) & ((1 << 48) - 1)
+    value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return str(uuid.UUID(int=value))
+
+
 class RealClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -130,7 +143,7 @@ class Runtime:
         and another input raises :class:`ExecutionAlreadyExists`."""
         definition = self.service.workflow(workflow)
         if execution_id is None:
-            name = execution_name or str(uuid.uuid4())
+            name = execution_name or time_ordered_uuid(self.now())
             if not name or len(name) > 512 or any(ord(c) < 32 or c == "\x7f" for c in name):
                 raise InvalidInput(
                     f"invalid execution name {name[:80]!r}: use 1 to 512 printable characters"

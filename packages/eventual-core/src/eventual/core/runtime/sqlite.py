@@ -96,7 +96,8 @@ CREATE TABLE IF NOT EXISTS queue (
 );
 CREATE INDEX IF NOT EXISTS queue_by_execution ON queue (execution_id, id);
 CREATE TABLE IF NOT EXISTS tasks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY, -- no AUTOINCREMENT: rows are never deleted while a runtime runs
+    -- (marked done), so ids only grow; files made before this kept it and work the same.
     execution_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
     attempt INTEGER NOT NULL,
@@ -946,7 +947,7 @@ class SqliteExecutionStore:
 class SqliteTaskDispatcher:
     """Task invocations as rows of ``tasks``; the driver's worker pool takes them. The rows this
     process committed are also kept in memory, in id order, so that taking them needs no read
-    (row ids are contiguous: AUTOINCREMENT, and only this adapter inserts)."""
+    (row ids are contiguous: only this adapter inserts, and no row is deleted while it runs)."""
 
     def __init__(self, db: Database, hooks: _Hooks | None = None) -> None:
         self.db = db
@@ -1273,9 +1274,9 @@ class QueuedEvent:
 
 
 class SqliteExecutionQueue:
-    """Events into executions, in order. Enqueueing a task's result also deletes the task's
-    dispatch row in the same transaction: a dispatch row that is still there after a crash is
-    a task attempt whose result was never delivered."""
+    """Events into executions, in order. Enqueueing a task's result also marks the task's
+    dispatch row done in the same transaction: a dispatch row still pending after a crash is a
+    task attempt whose result was never delivered."""
 
     def __init__(self, db: Database, hooks: _Hooks | None = None) -> None:
         self.db = db
@@ -1291,8 +1292,8 @@ class SqliteExecutionQueue:
             conn.executemany("INSERT INTO queue (execution_id, event) VALUES (?,?)", rows)
             if done:
                 conn.executemany(
-                    "DELETE FROM tasks WHERE execution_id = ? AND seq = ? AND attempt = ? "
-                    "AND state != 'done'",
+                    "UPDATE tasks SET state = 'done' "
+                    "WHERE execution_id = ? AND seq = ? AND attempt = ?",
                     done,
                 )
 

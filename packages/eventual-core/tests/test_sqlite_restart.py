@@ -9,7 +9,7 @@ import time
 import types
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -24,6 +24,8 @@ from eventual.core.runtime.sqlite import (
     DatabaseError,
     DatabaseLocked,
     SqliteRuntime,
+    SqliteTaskDispatcher,
+    _outstanding_attempts,
     open_ports,
 )
 from eventual.core.service import Service, load_service
@@ -278,6 +280,7 @@ async def test_unit_of_work_commits_everything_or_nothing(tmp_path: Path) -> Non
     await db.open()
     try:
         ports = open_ports(db, run_id="test")
+        dispatcher = cast(SqliteTaskDispatcher, ports.tasks)
         record = Execution(
             id="wf/1",
             workflow="wf",
@@ -298,9 +301,10 @@ async def test_unit_of_work_commits_everything_or_nothing(tmp_path: Path) -> Non
                 await ports.executions.commit_step(
                     "wf/1", expected_length=5, events=[started], execution=record
                 )
-        counts = await db.read(lambda c: [_count(c, t) for t in ("tasks", "timers", "queue")])
-        assert counts == [0, 0, 0]
+        counts = await db.read(lambda c: [_count(c, t) for t in ("timers", "queue")])
+        assert counts == [0, 0]
         assert await ports.executions.read_history("wf/1") == []
+        assert not dispatcher.has_pending()  # dispatched only once the unit commits
 
         # Any error rolls back, and a nested block is a savepoint.
         with pytest.raises(RuntimeError, match="boom"):
@@ -319,17 +323,16 @@ async def test_unit_of_work_commits_everything_or_nothing(tmp_path: Path) -> Non
             await ports.executions.commit_step(
                 "wf/1", expected_length=0, events=[started], execution=record
             )
-        counts = await db.read(lambda c: [_count(c, t) for t in ("tasks", "timers", "queue")])
-        assert counts == [0, 1, 0]
+        counts = await db.read(lambda c: [_count(c, t) for t in ("timers", "queue")])
+        assert counts == [1, 0]
         assert await ports.executions.read_history("wf/1") == [started]
         stored = await ports.executions.get("wf/1")
         assert stored is not None and stored.history_length == 1
+        assert not dispatcher.has_pending()  # both dispatches were rolled back
 
-        # Queueing the result of a task attempt marks its dispatch row done, atomically.
+        # Outside a unit, a dispatch is handed to the workers at once.
         await ports.tasks.dispatch(request)
-        await ports.queue.enqueue("wf/1", [TaskSucceeded(seq=0, attempt=1, result=2)])
-        states = await db.read(lambda c: c.execute("SELECT state FROM tasks").fetchall())
-        assert states == [("done",)]
+        assert dispatcher.take(0, 10) == [(1, request)]
     finally:
         await db.close()
 
@@ -491,7 +494,6 @@ async def test_task_results_go_straight_to_the_orchestrator(
         await rt.start_execution("rsCountedWf", None, execution_name="a")
         assert (await rt.wait_for_execution("rsCountedWf/a", timeout=5)).result == "counted"
         writer.set_trace_callback(None)
-        states = await rt.db.read(lambda c: c.execute("SELECT state FROM tasks").fetchall())
         left = await rt.db.read(lambda c: [_count(c, t) for t in ("claims", "queue")])
         claim = await rt.ports.claims.get("rsCountedWf/a", 0, 1)
         token = encode_token("rsCountedWf/a", 0, 1)
@@ -503,10 +505,10 @@ async def test_task_results_go_straight_to_the_orchestrator(
         history = await rt.get_history("rsCountedWf/a")
         still = await rt.ports.claims.get("rsCountedWf/a", 0, 1)
     # The start went through the queue; the task's result did not (no row, no commit of its
-    # own); the step that applied it marked its dispatch row done, which is its finished claim.
+    # own). Neither the dispatch nor the finished claim wrote a row: the history records both.
     assert sum(s.startswith("INSERT INTO queue") for s in statements) == 1
     assert not any(s.startswith("INSERT OR REPLACE INTO claims") for s in statements)
-    assert states == [("done",)]
+    assert not any("tasks" in s for s in statements)
     assert left == [0, 0]
     assert claim is not None and claim.done and not claim.timed_out
     assert still == claim
@@ -534,9 +536,12 @@ async def test_a_result_handed_over_but_never_applied_runs_its_attempt_again(
         rt.orchestrate = orchestrate_or_die  # type: ignore[method-assign]
         await rt.start_execution("rsCountedWf", None, execution_name="b")
         await asyncio.wait_for(dying.wait(), 5)
-        # Nothing durable says the attempt ran: its dispatch row is pending, no queue row.
-        rows = await rt.db.read(lambda c: c.execute("SELECT state FROM tasks").fetchall())
-        assert rows == [("pending",)]
+        # Nothing durable says the attempt ran: the history has its TaskScheduled and no
+        # result, and no queue row holds one: a start finds it outstanding.
+        outstanding = await rt.db.read(_outstanding_attempts)
+        assert [(r.execution_id, r.seq, r.attempt) for r in outstanding] == [
+            ("rsCountedWf/b", 0, 1)
+        ]
         assert await rt.db.read(lambda c: _count(c, "queue")) == 0
     async with runtime(service, db) as rt:
         done = await rt.wait_for_execution("rsCountedWf/b", timeout=5)
@@ -568,3 +573,43 @@ async def test_the_wal_is_checkpointed_off_the_commit_path(tmp_path: Path) -> No
         assert busy == 0 and log == done  # everything is back in the database file
     finally:
         await db.close()
+
+
+async def test_a_schema_1_file_loses_its_tasks_table_and_keeps_its_attempts(
+    service: Service, tmp_path: Path
+) -> None:
+    """Schema 1 kept a row per dispatched attempt; schema 2 finds them in the history."""
+    db = tmp_path / "dev.db"
+    rerun.clear()
+    async with runtime(service, db) as rt:
+        orchestrate = rt.orchestrate
+        dying = asyncio.Event()
+
+        async def orchestrate_or_die(execution_id: str, events: Any) -> None:
+            if any(isinstance(e, TaskSucceeded) for e in events):
+                dying.set()
+                await asyncio.Event().wait()
+            await orchestrate(execution_id, events)
+
+        rt.orchestrate = orchestrate_or_die  # type: ignore[method-assign]
+        await rt.start_execution("rsCountedWf", None, execution_name="old")
+        await asyncio.wait_for(dying.wait(), 5)
+    # What schema 1 left: its version, and the attempt's pending dispatch row.
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        "CREATE TABLE tasks (id INTEGER PRIMARY KEY AUTOINCREMENT, execution_id TEXT, "
+        "seq INTEGER, attempt INTEGER, request TEXT, state TEXT DEFAULT 'pending');"
+        "INSERT INTO tasks (execution_id, seq, attempt, request) "
+        "VALUES ('rsCountedWf/old', 0, 1, '{}'); PRAGMA user_version = 1;"
+    )
+    conn.close()
+    async with runtime(service, db) as rt:
+        done = await rt.wait_for_execution("rsCountedWf/old", timeout=5)
+        tables = await rt.db.read(
+            lambda c: c.execute("SELECT name FROM sqlite_master WHERE name = 'tasks'").fetchall()
+        )
+        version = await rt.db.read(lambda c: c.execute("PRAGMA user_version").fetchone()[0])
+    assert done.result == "counted"
+    assert rerun == [1, 1]
+    assert tables == []
+    assert version == 2

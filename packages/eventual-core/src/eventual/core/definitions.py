@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
 from ._context import current_ops, current_runtime, task_context_var
+from ._record import FrozenRecord, init_field
 from .errors import EventualError, Timeout
 from .serialization import Signature, from_json, to_json
 
@@ -200,15 +201,26 @@ def task(name: Any = None, fn: Any = None, /, **options: Any) -> Any:
 # ---------------------------------------------------------------- task context
 
 
-@dataclass(frozen=True)
-class TaskContext:
-    """Where a running task comes from (``task_context()`` inside a task)."""
+class TaskContext(FrozenRecord):
+    """Where a running task comes from (``task_context()`` inside a task). Immutable, compared
+    and hashed by its fields, like a frozen dataclass (it is not one: a dataclass compiles its
+    methods on import, which every AWS handler's cold start would pay)."""
 
+    __slots__ = _fields = ("execution_id", "workflow_name", "task_name", "seq", "attempt")
     execution_id: str
     workflow_name: str
     task_name: str
     seq: int
     attempt: int
+
+    def __init__(
+        self, execution_id: str, workflow_name: str, task_name: str, seq: int, attempt: int
+    ) -> None:
+        init_field(self, "execution_id", execution_id)
+        init_field(self, "workflow_name", workflow_name)
+        init_field(self, "task_name", task_name)
+        init_field(self, "seq", seq)
+        init_field(self, "attempt", attempt)
 
     @property
     def token(self) -> str:

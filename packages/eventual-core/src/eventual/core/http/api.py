@@ -286,14 +286,16 @@ def _normalise_path(path: str) -> str:
     return path
 
 
-_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(\+)?\}")
+# A pattern string, compiled (and cached by ``re``) when a service first declares a path: a
+# service without REST paths does not pay for it on a Lambda's cold start.
+_PARAM = r"\{([A-Za-z_][A-Za-z0-9_]*)(\+)?\}"
 
 
 def compile_path(path: str) -> re.Pattern[str]:
     """``/users/{id}`` -> a regex with named groups; ``{rest+}`` matches several segments."""
     out = ""
     pos = 0
-    for m in _PARAM.finditer(path):
+    for m in re.finditer(_PARAM, path):
         out += re.escape(path[pos : m.start()])
         out += f"(?P<{m.group(1)}>.+)" if m.group(2) else f"(?P<{m.group(1)}>[^/]+)"
         pos = m.end()

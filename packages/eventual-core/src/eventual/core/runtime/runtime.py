@@ -529,7 +529,7 @@ class Runtime:
 
     async def deliver_task_result(self, request: TaskRequest, event: InputEvent) -> None:
         """Mark a finished attempt done and deliver its result to the execution, in one unit
-        of work. The SQLite driver, whose dispatch row keeps an attempt durable until its result
+        of work. The SQLite driver, whose history keeps an attempt outstanding until its result
         is applied, hands the result straight to the orchestrator instead."""
         ports = self.ports
         async with ports.unit_of_work():

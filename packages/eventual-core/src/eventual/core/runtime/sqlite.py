@@ -5,9 +5,9 @@ Everything lives in one database file (default ``.eventual/dev.db``) in WAL mode
 serialised by an asyncio lock. Inside :meth:`Database.transaction` (what ``Ports.unit_of_work``
 opens) every adapter write joins one atomic unit, and units that end in the same turn of the
 event loop share one ``COMMIT`` (group commit; each waits for it before returning). An
-orchestration step therefore commits its history events, the execution record, the task
-dispatch rows, timers, signals to other executions, published events, its logs, the deletion
-of the queue rows it consumed and the settlement of the task results handed to it in memory
+orchestration step therefore commits its history events (whose ``TaskScheduled`` events are
+the durable record of the task attempts it dispatches), the execution record, timers, signals to
+other executions, published events, its logs and the deletion of the queue rows it consumed
 atomically.
 
 Statements run on the event loop by default: with ``synchronous=NORMAL`` in WAL mode a commit
@@ -40,18 +40,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-import pydantic_core
-
 from ..engine.executor import LogEntry
 from ..history import (
     EmittedEvent,
     HistoryEvent,
     InputEvent,
     ParentRef,
-    TaskFailed,
-    TaskHeartbeatTimedOut,
-    TaskSucceeded,
-    TaskTimedOut,
+    TaskScheduled,
     event_adapter,
 )
 from ..models import Execution, ExecutionStatus
@@ -71,7 +66,7 @@ logger = logging.getLogger("eventual.runtime.sqlite")
 T = TypeVar("T")
 
 DEFAULT_DB_PATH = Path(".eventual") / "dev.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -95,16 +90,9 @@ CREATE TABLE IF NOT EXISTS queue (
     event TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS queue_by_execution ON queue (execution_id, id);
-CREATE TABLE IF NOT EXISTS tasks (
-    id INTEGER PRIMARY KEY, -- no AUTOINCREMENT: rows are never deleted while a runtime runs
-    -- (marked done), so ids only grow; files made before this kept it and work the same.
-    execution_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    attempt INTEGER NOT NULL,
-    request TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',
-    UNIQUE (execution_id, seq, attempt)
-);
+-- Schema 1 kept a row per dispatched task attempt; the history is that record now (its
+-- pending attempts are found there on start), so a file of schema 1 loses the table.
+DROP TABLE IF EXISTS tasks;
 CREATE TABLE IF NOT EXISTS claims (
     execution_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -141,8 +129,6 @@ CREATE TABLE IF NOT EXISTS logs (
 );
 CREATE INDEX IF NOT EXISTS logs_by_execution ON logs (execution_id, id);
 """
-
-_RESULT_EVENTS = (TaskSucceeded, TaskFailed, TaskTimedOut, TaskHeartbeatTimedOut)
 
 
 class DatabaseError(RuntimeError):
@@ -665,13 +651,17 @@ def _unlock_file(fd: int) -> None:
     os.close(fd)
 
 
-# A claim: its row in ``claims``, or else a dispatch row marked done (an attempt this process
-# ran to a result; the time it was claimed is not kept, and a finished claim does not need it).
+_TASK_RESULTS = "('TaskSucceeded', 'TaskFailed', 'TaskTimedOut', 'TaskHeartbeatTimedOut')"
+
+# A claim: its row in ``claims``, or else the attempt's result in the history (an attempt this
+# process ran to a result writes no claim row; the time it was claimed is not kept, and a
+# finished claim does not need it).
 _SELECT_CLAIM = (
     "SELECT claimed_at, last_heartbeat, details, done, timed_out FROM claims "
     "WHERE execution_id = ? AND seq = ? AND attempt = ? "
-    "UNION ALL SELECT '1970-01-01T00:00:00+00:00', NULL, NULL, 1, 0 FROM tasks "
-    "WHERE execution_id = ? AND seq = ? AND attempt = ? AND state = 'done' LIMIT 1"
+    "UNION ALL SELECT '1970-01-01T00:00:00+00:00', NULL, NULL, 1, 0 FROM history "
+    f"WHERE execution_id = ? AND json_extract(event, '$.type') IN {_TASK_RESULTS} "
+    "AND json_extract(event, '$.seq') = ? AND json_extract(event, '$.attempt') = ? LIMIT 1"
 )
 
 # An execution's record and its history's length (the history table is the one count).
@@ -728,26 +718,6 @@ def _timer_from(text: str) -> TimerRequest:
         if heartbeat is not None
         else None,
     )
-
-
-def _task_json(request: TaskRequest) -> str:
-    # pydantic-core's encoder: the arguments are JSON values already (as in the history).
-    return pydantic_core.to_json(
-        {
-            "execution_id": request.execution_id,
-            "workflow": request.workflow,
-            "seq": request.seq,
-            "attempt": request.attempt,
-            "name": request.name,
-            "args": request.args,
-            "timeout": request.timeout,
-            "heartbeat_timeout": request.heartbeat_timeout,
-        }
-    ).decode()
-
-
-def _task_from(text: str) -> TaskRequest:
-    return TaskRequest(**json.loads(text))
 
 
 # ---------------------------------------------------------------- hooks the driver sets
@@ -945,103 +915,55 @@ class SqliteExecutionStore:
 
 
 class SqliteTaskDispatcher:
-    """Task invocations as rows of ``tasks``; the driver's worker pool takes them. The rows this
-    process committed are also kept in memory, in id order, so that taking them needs no read
-    (row ids are contiguous: only this adapter inserts, and no row is deleted while it runs)."""
+    """The task attempts this process dispatched, in memory, in dispatch order; the driver's
+    worker pool takes them. Nothing is written for them: the step that dispatches an attempt
+    records its ``TaskScheduled`` event in the same transaction, and the history is what makes
+    the attempt durable. On start the driver finds the attempts a previous process left
+    without a result (:func:`_outstanding_attempts`) and restores them here."""
 
     def __init__(self, db: Database, hooks: _Hooks | None = None) -> None:
         self.db = db
         self.hooks = hooks or _Hooks()
-        self._fresh: deque[tuple[int, TaskRequest]] = deque()
-        # Set by a read that found every pending row: from then on, every pending row above
-        # the taker's cursor is in ``_fresh`` (only this adapter inserts).
-        self._complete = False
+        self._pending: deque[tuple[int, TaskRequest]] = deque()
+        self._last_id = 0
 
     async def dispatch(self, request: TaskRequest) -> None:
-        body = _task_json(request)
-        inserted: list[int] = []
-
-        def op(conn: sqlite3.Connection) -> None:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO tasks (execution_id, seq, attempt, request) "
-                "VALUES (?,?,?,?)",
-                (request.execution_id, request.seq, request.attempt, body),
-            )
-            if cur.rowcount == 1 and cur.lastrowid is not None:
-                inserted.append(cur.lastrowid)
-
         def committed() -> None:
-            if inserted:
-                self._fresh.append((inserted[0], request))
+            self._append(request)
             self.hooks.tasks_changed()
 
-        await self.db.defer(op)
         self.db.after_commit(committed)
 
-    def take_fresh(self, after_id: int, limit: int) -> list[tuple[int, TaskRequest]] | None:
-        """The rows right after ``after_id`` from memory, without a read; None when memory
-        does not hold them (the table must be read)."""
-        fresh = self._fresh
-        while fresh and fresh[0][0] <= after_id:
-            fresh.popleft()
-        if not fresh:
-            return [] if self._complete else None
-        if fresh[0][0] != after_id + 1:
-            return None
+    def _append(self, request: TaskRequest) -> None:
+        self._last_id += 1
+        self._pending.append((self._last_id, request))
+
+    def restore(self, requests: Sequence[TaskRequest]) -> None:
+        """Attempts found outstanding on start: dispatched again."""
+        for request in requests:
+            self._append(request)
+
+    def take(self, after_id: int, limit: int) -> list[tuple[int, TaskRequest]]:
+        """Up to ``limit`` attempts dispatched after the one numbered ``after_id``."""
+        pending = self._pending
+        while pending and pending[0][0] <= after_id:
+            pending.popleft()
         taken: list[tuple[int, TaskRequest]] = []
-        while fresh and len(taken) < limit:
-            taken.append(fresh.popleft())
+        while pending and len(taken) < limit:
+            taken.append(pending.popleft())
         return taken
 
-    async def take(self, after_id: int, limit: int) -> list[tuple[int, TaskRequest]]:
-        """Pending invocations with an id above ``after_id``, oldest first."""
-        taken = self.take_fresh(after_id, limit)
-        if taken is not None:
-            return taken
-        rows = await self.db.read(
-            lambda conn: conn.execute(
-                "SELECT id, request FROM tasks WHERE id > ? AND state = 'pending' "
-                "ORDER BY id LIMIT ?",
-                (after_id, limit),
-            ).fetchall()
-        )
-        if len(rows) < limit and not self.db.in_transaction():
-            # Every pending row was read; rows committed since are in _fresh.
-            self._complete = True
-        return [(r[0], _task_from(r[1])) for r in rows]
-
-    def may_have_pending(self, after_id: int) -> bool:
-        """Whether a pending row above ``after_id`` may exist (False only when memory knows)."""
-        fresh = self._fresh
-        return not self._complete or (bool(fresh) and fresh[-1][0] > after_id)
-
-    async def mark_done(self, row_ids: Sequence[int]) -> None:
-        """Attempts of this process whose results were applied (joins the current transaction).
-        The row stays, as the record of the finished claim (one statement on the page the
-        next dispatch writes anyway, where a claim row of its own would cost another)."""
-        ids = [(i,) for i in row_ids]
-        if ids:
-            await self.db.defer(
-                lambda conn: conn.executemany("UPDATE tasks SET state = 'done' WHERE id = ?", ids)
-            )
-
-    async def mark_waiting(self, row_id: int) -> None:
-        """The handler returned without a result (it completes later by token): a restart must
-        not run it again."""
-        await self.db.defer(
-            lambda conn: conn.execute(
-                "UPDATE tasks SET state = 'async' WHERE id = ? AND state = 'pending'", (row_id,)
-            )
-        )
+    def has_pending(self) -> bool:
+        return bool(self._pending)
 
 
 class SqliteClaimStore:
     """Task claims. A claim this process makes stays in memory while its attempt runs: a
-    crash would lose it, but a restart releases the claims of interrupted attempts anyway (they
-    run again), so writing it up front would only cost a commit per task. The claim reaches the
-    database when the attempt finishes, in the transaction that enqueues its result, or when it
-    is left waiting for a completion by token (:meth:`keep`), so that it outlives the process.
-    """
+    crash loses it, and the attempt runs again on the next start, so writing it up front would
+    only cost a commit per task. An attempt that runs to a result here never gets a row: its
+    result in the history is its finished claim. A row is written when the attempt is left
+    waiting for a completion by token (:meth:`keep`), so that it outlives the process, or when it
+    finishes otherwise (a timeout, a completion by token), with the event that says so."""
 
     def __init__(self, db: Database, run_id: str) -> None:
         self.db = db
@@ -1049,10 +971,8 @@ class SqliteClaimStore:
         self._running: dict[tuple[str, int, int], TaskClaim] = {}
 
     async def claim(self, execution_id: str, seq: int, attempt: int, now: datetime) -> bool:
-        # No read: every attempt this process runs comes from a pending dispatch row, and a
-        # pending row never has a claim row. A claim is written only in the transaction that
-        # deletes its row (the result, or a timeout, was delivered) or marks it waiting
-        # (keep), and a start deletes the claims of the rows still pending.
+        # No read: every attempt this process runs was dispatched by a step of this process,
+        # or found outstanding on start, which means it has no claim row.
         key = (execution_id, seq, attempt)
         if key in self._running:
             return False
@@ -1171,8 +1091,8 @@ class SqliteClaimStore:
         return done
 
     def settle(self, claims: Sequence[TaskClaim]) -> None:
-        """Finished claims whose dispatch rows the current transaction marks done (that row is
-        their record: see :data:`_SELECT_CLAIM`): forget them once it commits."""
+        """Finished claims whose results the current transaction records in the history (their
+        record: see :data:`_SELECT_CLAIM`): forget them once it commits."""
         for claim in claims:
             key = (claim.execution_id, claim.seq, claim.attempt)
             self.db.after_commit(lambda key=key, claim=claim: self._forget(key, claim))
@@ -1274,9 +1194,8 @@ class QueuedEvent:
 
 
 class SqliteExecutionQueue:
-    """Events into executions, in order. Enqueueing a task's result also marks the task's
-    dispatch row done in the same transaction: a dispatch row still pending after a crash is a
-    task attempt whose result was never delivered."""
+    """Events into executions, in order (a task result waiting here is one reason an attempt
+    is not outstanding on start: see :func:`_outstanding_attempts`)."""
 
     def __init__(self, db: Database, hooks: _Hooks | None = None) -> None:
         self.db = db
@@ -1286,16 +1205,9 @@ class SqliteExecutionQueue:
         if not events:
             return
         rows = [(execution_id, _event_json(e)) for e in events]
-        done = [(execution_id, e.seq, e.attempt) for e in events if isinstance(e, _RESULT_EVENTS)]
 
         def op(conn: sqlite3.Connection) -> None:
             conn.executemany("INSERT INTO queue (execution_id, event) VALUES (?,?)", rows)
-            if done:
-                conn.executemany(
-                    "UPDATE tasks SET state = 'done' "
-                    "WHERE execution_id = ? AND seq = ? AND attempt = ?",
-                    done,
-                )
 
         await self.db.defer(op)
         self.db.after_commit(lambda: self.hooks.queue_changed(execution_id))
@@ -1398,8 +1310,8 @@ class _Consuming:
 
 class _Handoff:
     """A task result handed from a worker of this process straight to the orchestrator. Until
-    the step that applies it commits, the attempt's dispatch row stays pending, so a crash
-    runs the attempt again; the commit marks that row done (its finished claim)."""
+    the step that applies it commits, nothing durable says the attempt finished, so a crash
+    runs it again; the commit records the result in the history (its finished claim)."""
 
     __slots__ = ("claim", "event", "row_id")
 
@@ -1409,11 +1321,9 @@ class _Handoff:
         self.event = event
 
 
-async def _settle_handoffs(ports: SqlitePorts, handoffs: Sequence[_Handoff]) -> None:
-    if not handoffs:
-        return
-    cast(SqliteClaimStore, ports.claims).settle([h.claim for h in handoffs])
-    await cast(SqliteTaskDispatcher, ports.tasks).mark_done([h.row_id for h in handoffs])
+def _settle_handoffs(ports: SqlitePorts, handoffs: Sequence[_Handoff]) -> None:
+    if handoffs:
+        cast(SqliteClaimStore, ports.claims).settle([h.claim for h in handoffs])
 
 
 _consuming: contextvars.ContextVar[_Consuming | None] = contextvars.ContextVar(
@@ -1439,7 +1349,7 @@ class SqlitePorts(Ports):
             if outermost and consuming is not None:
                 queue = cast(SqliteExecutionQueue, self.queue)
                 await queue.delete(consuming.row_ids)
-                await _settle_handoffs(self, consuming.handoffs)
+                _settle_handoffs(self, consuming.handoffs)
         if outermost and consuming is not None:
             consuming.deleted[0] = True
 
@@ -1457,6 +1367,50 @@ def open_ports(db: Database, *, run_id: str, hooks: _Hooks | None = None) -> Sql
         logs=SqliteLogSink(db),
         db=db,
     )
+
+
+# ---------------------------------------------------------------- recovery
+
+
+def _outstanding_attempts(conn: sqlite3.Connection) -> list[TaskRequest]:
+    """The task attempts a previous process dispatched and never finished: ``TaskScheduled``
+    in the history of an execution in progress, with no result in its history or its queue,
+    and no claim row (one is written for an attempt left waiting for its token, and for one
+    finished by a timeout or by token). In dispatch order within each execution."""
+    scheduled: dict[tuple[str, int, int], TaskRequest] = {}
+    finished: set[tuple[str, int, int]] = set()
+    rows = conn.execute(
+        "SELECT h.execution_id, e.workflow, h.event FROM history h "
+        "JOIN executions e ON e.id = h.execution_id WHERE e.status = 'IN_PROGRESS' AND "
+        f"json_extract(h.event, '$.type') IN ('TaskScheduled', {_TASK_RESULTS[1:-1]}) "
+        "ORDER BY h.execution_id, h.position"
+    ).fetchall()
+    queued = conn.execute(
+        "SELECT execution_id, NULL, event FROM queue "
+        f"WHERE json_extract(event, '$.type') IN {_TASK_RESULTS}"
+    ).fetchall()
+    for execution_id, workflow, text in [*rows, *queued]:
+        event = _event_from(text)
+        key = (execution_id, event.seq, event.attempt)
+        if isinstance(event, TaskScheduled):
+            scheduled[key] = TaskRequest(
+                execution_id,
+                workflow,
+                event.seq,
+                event.attempt,
+                event.name,
+                event.args,
+                event.timeout,
+                event.heartbeat_timeout,
+            )
+        else:
+            finished.add(key)
+    claimed = conn.execute(
+        "SELECT c.execution_id, c.seq, c.attempt FROM claims c "
+        "JOIN executions e ON e.id = c.execution_id WHERE e.status = 'IN_PROGRESS'"
+    ).fetchall()
+    finished.update(tuple(r) for r in claimed)
+    return [request for key, request in scheduled.items() if key not in finished]
 
 
 # ---------------------------------------------------------------- the runtime
@@ -1606,27 +1560,13 @@ class SqliteRuntime(Runtime):
         await self.db.close()
 
     async def _recover(self) -> None:
-        """Make what a previous process left runnable again."""
-        run_id = self.run_id
-
-        def op(conn: sqlite3.Connection) -> int:
-            # Dispatched attempts of finished executions: nobody awaits their result any more.
-            conn.execute(
-                "DELETE FROM tasks WHERE state != 'done' AND execution_id IN "
-                "(SELECT id FROM executions WHERE status != 'IN_PROGRESS')"
-            )
-            # A pending dispatch row is an attempt whose result never reached the queue: its
-            # claim (by a process that is gone) is released so the attempt runs again.
-            cur = conn.execute(
-                "DELETE FROM claims WHERE run_id != ? AND (execution_id, seq, attempt) IN "
-                "(SELECT execution_id, seq, attempt FROM tasks WHERE state = 'pending')",
-                (run_id,),
-            )
-            return cur.rowcount
-
-        released = await self.db.write(op)
-        if released:
-            logger.info("%d task attempt(s) interrupted by a stop will run again", released)
+        """Make what a previous process left runnable again: the task attempts it dispatched
+        and never finished are dispatched again (queued events and timers need nothing: their
+        rows are still there)."""
+        outstanding = await self.db.read(_outstanding_attempts)
+        if outstanding:
+            logger.info("%d task attempt(s) interrupted by a stop will run again", len(outstanding))
+            cast(SqliteTaskDispatcher, self.ports.tasks).restore(outstanding)
 
     @property
     def sqlite_ports_queue(self) -> SqliteExecutionQueue:
@@ -1826,7 +1766,7 @@ class SqliteRuntime(Runtime):
                     # crash before this line redelivers them and they are dropped again.
                     async with self.db.transaction():
                         await queue.delete(row_ids)
-                        await _settle_handoffs(self.sqlite_ports, handoffs)
+                        _settle_handoffs(self.sqlite_ports, handoffs)
                 if not (consuming.deleted[0] and self.db.group_commit):
                     # Inline statements never suspend: let other work run between batches.
                     # (A group commit suspended the step until the COMMIT, which ran the
@@ -1844,45 +1784,47 @@ class SqliteRuntime(Runtime):
         if free <= 0:
             return  # a finishing task wakes the pump again
         dispatcher = cast(SqliteTaskDispatcher, self.ports.tasks)
-        self._start_tasks(await dispatcher.take(self._task_cursor, free), free)
+        self._start_tasks(dispatcher.take(self._task_cursor, free), free)
 
     def _tasks_committed(self) -> None:
-        """Dispatch rows were committed: start them at once when they are the next ones and
-        a worker is free (no read, no turn of the pump); else let the pump scan."""
-        free = self.max_concurrent_tasks - self._running_tasks
-        dispatcher = cast(SqliteTaskDispatcher, self.ports.tasks)
-        rows = dispatcher.take_fresh(self._task_cursor, free) if free > 0 else None
-        if not rows or self._closing or not self.workers:
-            self._tasks_wake.set()
+        """Task attempts were dispatched (their step committed): start them at once while
+        workers are free (no turn of the pump); else the pump starts them as workers free up."""
+        if self._closing or not self.workers:
             return
-        self._start_tasks(rows, free)
+        free = self.max_concurrent_tasks - self._running_tasks
+        if free <= 0:
+            return  # a finishing task wakes the pump
+        dispatcher = cast(SqliteTaskDispatcher, self.ports.tasks)
+        self._start_tasks(dispatcher.take(self._task_cursor, free), free)
 
-    def _start_tasks(self, rows: list[tuple[int, TaskRequest]], free: int) -> None:
-        for row_id, request in rows:
-            self._task_cursor = max(self._task_cursor, row_id)
+    def _start_tasks(self, taken: list[tuple[int, TaskRequest]], free: int) -> None:
+        for number, request in taken:
+            self._task_cursor = max(self._task_cursor, number)
+            key = (request.execution_id, request.seq, request.attempt)
+            if key in self._task_rows:
+                continue  # already running here (dispatched twice): once is enough
             self._running_tasks += 1
-            self._task_rows[(request.execution_id, request.seq, request.attempt)] = row_id
-            self._spawn(self._work_task(row_id, request), f"task {request.name}")
-        if len(rows) == free:
+            self._task_rows[key] = number
+            self._spawn(self._work_task(number, request), f"task {request.name}")
+        if len(taken) == free:
             self._tasks_wake.set()
 
-    async def _work_task(self, row_id: int, request: TaskRequest) -> None:
+    async def _work_task(self, number: int, request: TaskRequest) -> None:
         try:
             if await self.run_task(request):
-                # No result yet: the task completes later by its token. Its claim and the
-                # "do not run again" mark are written together.
+                # No result yet: the task completes later by its token. Its claim row is the
+                # "do not run again" mark a restart looks for.
                 async with self.db.transaction():
                     await cast(SqliteClaimStore, self.ports.claims).keep(
                         request.execution_id, request.seq, request.attempt
                     )
-                    await cast(SqliteTaskDispatcher, self.ports.tasks).mark_waiting(row_id)
         finally:
             key = (request.execution_id, request.seq, request.attempt)
-            if self._task_rows.get(key) == row_id:
+            if self._task_rows.get(key) == number:
                 del self._task_rows[key]
             self._running_tasks -= 1
-            # A worker is free: wake the pump only if rows may be waiting for one.
-            if cast(SqliteTaskDispatcher, self.ports.tasks).may_have_pending(self._task_cursor):
+            # A worker is free: wake the pump only if attempts are waiting for one.
+            if cast(SqliteTaskDispatcher, self.ports.tasks).has_pending():
                 self._tasks_wake.set()
 
     async def deliver_task_result(self, request: TaskRequest, event: InputEvent) -> None:

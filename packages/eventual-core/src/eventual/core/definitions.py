@@ -235,6 +235,9 @@ def task_context() -> TaskContext:
     ctx = task_context_var().get()
     if ctx is None:
         raise RuntimeError("task_context() is only available inside a task run by a runtime")
+    if not isinstance(ctx, TaskContext):
+        # The runtime sets the attempt's request (most tasks never ask for their context).
+        ctx = TaskContext(ctx.execution_id, ctx.workflow, ctx.name, ctx.seq, ctx.attempt)
     return ctx
 
 

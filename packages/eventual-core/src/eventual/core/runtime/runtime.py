@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .._context import task_context_var, use_runtime
-from ..definitions import AsyncResult, TaskContext
+from ..definitions import AsyncResult
 from ..engine import (
     CancelTimer,
     Command,
@@ -499,18 +499,12 @@ class Runtime:
                 message=f"this service has no task {request.name!r}",
             )
         else:
-            ctx = TaskContext(
-                execution_id=request.execution_id,
-                workflow_name=request.workflow,
-                task_name=request.name,
-                seq=request.seq,
-                attempt=request.attempt,
-            )
             key = (request.execution_id, request.seq, request.attempt)
             current = asyncio.current_task()
             if current is not None:
                 self._attempts[key] = current
-            reset = task_context_var().set(ctx)
+            # The request itself: task_context() makes a TaskContext of it if asked.
+            reset = task_context_var().set(request)
             try:
                 with use_runtime(self):
                     event = await self._invoke_task(definition, request)  # type: ignore[assignment]

@@ -28,10 +28,13 @@ def to_json(value: Any, tp: Any = Any) -> Any:
         return adapter(Any).dump_python(value, mode="json")
 
 
+_PLAIN = frozenset({int, str, float, bool})
+
+
 def from_json(value: Any, tp: Any = Any) -> Any:
     """Validate a JSON-compatible value into ``tp`` (a pydantic ``ValidationError`` if bad)."""
-    if tp is Any:
-        return value
+    if tp is Any or (type(value) is tp and tp in _PLAIN):
+        return value  # nothing pydantic would change
     return adapter(tp).validate_python(value)
 
 

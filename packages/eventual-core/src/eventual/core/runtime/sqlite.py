@@ -849,6 +849,10 @@ class SqliteExecutionStore:
         return [Execution.model_validate_json(r[0]) for r in page], token
 
     async def read_history(self, execution_id: str) -> list[HistoryEvent]:
+        if not self.db.in_transaction():
+            cached = self._cache.get(execution_id)
+            if cached is not None and cached[0].history_length == 0:
+                return []  # a new execution (the cache holds what was committed)
         rows = await self.db.read(
             lambda conn: conn.execute(
                 "SELECT event FROM history WHERE execution_id = ? ORDER BY position",
@@ -1490,6 +1494,7 @@ class SqliteRuntime(Runtime):
         self._started = False
         self._closing = False
         self._context = contextvars.Context()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one it was started on
         self._work: set[asyncio.Task[Any]] = set()
         self._pumps: list[asyncio.Task[None]] = []
         self._consumers: dict[str, asyncio.Task[Any]] = {}
@@ -1666,9 +1671,10 @@ class SqliteRuntime(Runtime):
 
     def _create_task(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
         # A clean context: work never inherits a caller's transaction or use_runtime().
-        return asyncio.get_running_loop().create_task(
-            coro, name=f"eventual-sqlite-{name}", context=self._context.copy()
-        )
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop.create_task(coro, name=f"eventual-sqlite-{name}", context=self._context.copy())
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = self._create_task(self._guard(coro, name), name)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -222,10 +222,23 @@ class Ports:
     queue: ExecutionQueue
     logs: LogSink
 
-    @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[None]:
+    def unit_of_work(self) -> AbstractAsyncContextManager[None]:
         """One orchestration step's writes; a transactional adapter set overrides this."""
-        yield
+        return _NO_UNIT
+
+
+class _NoUnit:
+    """The unit of work of adapters without transactions: nothing to do (and no generator
+    to make for each step, as an ``asynccontextmanager`` would)."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_UNIT = _NoUnit()
 
 
 # ---------------------------------------------------------------- task tokens

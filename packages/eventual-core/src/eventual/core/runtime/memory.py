@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import heapq
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -172,6 +173,42 @@ class MemoryLogSink:
 # ---------------------------------------------------------------- queues driven in-process
 
 
+class _Work:
+    """One piece of work the driver spawned: whether it may adopt work it causes right now,
+    and what it adopted (run after itself, in its own asyncio task)."""
+
+    __slots__ = ("adopted", "adopting")
+
+    def __init__(self) -> None:
+        self.adopting = False
+        self.adopted: Callable[[], Coroutine[Any, Any, Any]] | None = None
+
+
+_current_work: contextvars.ContextVar[_Work | None] = contextvars.ContextVar(
+    "eventual_memory_work", default=None
+)
+
+
+class _Adopting:
+    """``with _Adopting():`` the current piece of work runs no user code in the block (user
+    code might wait for the very work it causes), so it may adopt that work
+    (:meth:`_Driver.spawn_or_adopt`)."""
+
+    __slots__ = ("_work",)
+
+    def __enter__(self) -> None:
+        work = _current_work.get()
+        if work is not None and not work.adopting:
+            work.adopting = True
+            self._work: _Work | None = work
+        else:
+            self._work = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self._work is not None:
+            self._work.adopting = False
+
+
 class _Driver:
     """Spawns the work the adapters receive as asyncio tasks, and knows when all is quiet."""
 
@@ -181,11 +218,6 @@ class _Driver:
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: set[asyncio.Task[Any]] = set()
-        # Work that a running piece of work took on to do after itself (spawn_or_adopt), and
-        # the tasks that may take it on right now (never while they run user code, which
-        # might wait for that very work).
-        self._adopted: dict[asyncio.Task[Any], Callable[[], Coroutine[Any, Any, Any]]] = {}
-        self._adopting: set[asyncio.Task[Any]] = set()
         self._closing = False
         self.errors: list[BaseException] = []
 
@@ -198,33 +230,21 @@ class _Driver:
 
     def spawn_or_adopt(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         """Run ``make()`` soon: in the piece of work that asks, once it is done, if it may
-        (see :meth:`adopting`: a task worker queueing its result goes on to orchestrate that
+        (see :class:`_Adopting`: a task worker queueing its result goes on to orchestrate that
         step, with no task of its own to create), or else in a task of its own."""
-        current = asyncio.current_task()
-        if current is not None and current in self._adopting and current not in self._adopted:
-            self._adopted[current] = make
+        work = _current_work.get()
+        if work is not None and work.adopting and work.adopted is None:
+            work.adopted = make
             return
         self.spawn(make)
 
-    @contextlib.contextmanager
-    def adopting(self) -> Iterator[None]:
-        """Within this block, the current piece of work (one this driver spawned) runs no user
-        code, so it may adopt work it causes (:meth:`spawn_or_adopt`)."""
-        current = asyncio.current_task()
-        if current is None or current not in self._tasks or current in self._adopting:
-            yield
-            return
-        self._adopting.add(current)
-        try:
-            yield
-        finally:
-            self._adopting.discard(current)
-
     async def _run(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
-        current = asyncio.current_task()
+        work = _Work()
+        _current_work.set(work)  # in this task's own context
         try:
             await make()
-            while (follow := self._adopted.pop(current, None)) is not None:  # type: ignore[arg-type]
+            while (follow := work.adopted) is not None:
+                work.adopted = None
                 await follow()
         except asyncio.CancelledError:
             raise
@@ -232,7 +252,7 @@ class _Driver:
             logger.exception("runtime work failed")
             self.errors.append(exc)
         finally:
-            left = self._adopted.pop(current, None)  # type: ignore[arg-type]
+            left, work.adopted = work.adopted, None
             if left is not None and not self._closing:
                 self.spawn(left)  # adopted by work that failed: it still runs
             self._outstanding -= 1
@@ -273,7 +293,7 @@ class MemoryExecutionQueue:
         assert runtime is not None
         queue = self._queues[execution_id]
         try:
-            with self._driver.adopting():  # orchestration runs no user code outside the engine
+            with _Adopting():  # orchestration runs no user code outside the engine
                 while queue:
                     batch = list(queue)
                     queue.clear()
@@ -423,7 +443,7 @@ class InMemoryRuntime(Runtime):
 
     async def deliver_task_result(self, request: TaskRequest, event: InputEvent) -> None:
         # The worker's handler has returned: it may go on to orchestrate the step itself.
-        with self._driver.adopting():
+        with _Adopting():
             await super().deliver_task_result(request, event)
 
     @property

@@ -19,22 +19,34 @@ each against ``import boto3`` plus the same clients, which is what a hand-writte
 pays. This pair carries the 150 ms budget.
 
 Every process runs with bytecode (a private ``PYTHONPYCACHEPREFIX``, written by one unmeasured
-run of each case first), as a Lambda runs its runtime's boto3. The eventual.cdk bundle ships no
-bytecode today, and a Lambda's code directory is read-only, so a deployed function also compiles
-pydantic, eventual and the service on every cold start: a cost this figure leaves out (see
-docs/benchmarks.md for its size).
+run of each case first), as a deployed function does: the Lambda runtime's boto3 comes with its
+bytecode, and the eventual.cdk bundle ships bytecode compiled for the function's Python
+(``unchecked-hash`` pycs; see the eventual-cdk README). Only a bundle synthesized where no
+interpreter of that Python version was found ships sources alone (the bundler warns); a
+Lambda's code directory is read-only, so that function would also compile pydantic, eventual
+and the service on every cold start: a cost this figure leaves out (see docs/benchmarks.md for
+its size).
+
+CPU times on a shared machine move from run to run by tens of ms, and by hundreds when other
+work keeps its cores busy. With ``--instructions`` (or
+``EVENTUAL_BENCH_INSTRUCTIONS=1`` in the suite), each first-invocation case and its peer also
+run once under ``valgrind --tool=cachegrind``, and a note gives the instructions each executes,
+as a multiple of the peer's: the figure that does not move with the machine's load.
 
 ``benchmarks/aws_cold_start.py`` (the AWS runtime's own, ``python -X importtime``) stays a
 standalone script: it breaks the import down by module.
 
     uv run python -m benchmarks cold_start
+    uv run python -m benchmarks.cold_start --instructions
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -180,7 +192,72 @@ def measure(cases: dict[str, str], rounds: int) -> dict[str, float]:
     return best
 
 
-def run(quick: bool = False) -> Section:
+def count_instructions(code: str, env: dict[str, str]) -> int | None:
+    """Instructions a fresh ``python -c code`` process executes (cachegrind), or ``None``
+    without valgrind."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    proc = subprocess.run(
+        [
+            valgrind,
+            "--tool=cachegrind",
+            "--cache-sim=no",
+            "--cachegrind-out-file=/dev/null",
+            sys.executable,
+            "-c",
+            code,
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found = re.search(r"I\s+refs:\s+([\d,]+)", proc.stderr)
+    if proc.returncode != 0 or found is None:
+        raise RuntimeError(f"valgrind python -c {code!r} failed:\n{proc.stderr[-1500:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def instruction_notes(cases: dict[str, str], kinds: list[str]) -> list[str]:
+    """One note per handler: its first-invocation instructions against its peer's."""
+    env = _env()
+    counts: dict[str, int] = {}
+
+    def count(name: str) -> int | None:
+        if name not in counts:
+            found = count_instructions(cases[name], env)
+            if found is None:
+                return None
+            counts[name] = found
+        return counts[name]
+
+    floor_base = f"boto3 {DEFAULT_CLIENTS}"
+    floor, floor_peer = count("pydantic"), count(floor_base)
+    if floor is None or floor_peer is None:
+        return ["instructions: not counted (valgrind is not installed)"]
+    notes = []
+    for kind in kinds:
+        if f"init {kind}" not in cases:
+            continue
+        names = CLIENTS.get(kind, DEFAULT_CLIENTS)
+        ours, peer = count(f"init {kind}"), count(f"boto3 {names}")
+        assert ours is not None and peer is not None
+        notes.append(
+            f"{kind}: instructions (cachegrind) {ours / peer:.3f}x those of boto3 + "
+            f"{'/'.join(names)} clients ({(ours - peer) / 1e6:+.0f}M)"
+        )
+    notes.append(
+        f"instructions of the pydantic + asyncio floor: {floor / floor_peer:.3f}x those of "
+        f"boto3 + {'/'.join(DEFAULT_CLIENTS)} clients ({(floor - floor_peer) / 1e6:+.0f}M)"
+    )
+    return notes
+
+
+def run(quick: bool = False, instructions: bool | None = None) -> Section:
+    if instructions is None:
+        instructions = os.environ.get("EVENTUAL_BENCH_INSTRUCTIONS", "") not in ("", "0")
     rounds = 2 if quick else 5
     section = Section(NAME, TITLE, "python -c pass / boto3")
     kinds = handler_kinds() if find_module("eventual.aws_runtime.handlers") else []
@@ -263,14 +340,22 @@ def run(quick: bool = False) -> Section:
         f"each figure: CPU time of a fresh `python -c` process, best of {rounds} interleaved "
         "runs; the ms figures and the budget are this machine's"
     )
+    if instructions and kinds:
+        log(f"[{NAME}] counting instructions (valgrind)")
+        section.notes.extend(instruction_notes(cases, kinds))
     return section
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds, to check it runs")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count each first invocation's instructions with valgrind (a few minutes)",
+    )
     args = parser.parse_args(argv)
-    print(render_text([run(quick=args.quick)]))
+    print(render_text([run(quick=args.quick, instructions=args.instructions or None)]))
     return 0
 
 

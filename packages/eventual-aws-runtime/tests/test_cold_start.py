@@ -96,6 +96,25 @@ def run_fresh(tmp_path: Path, body: str) -> Any:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+# What a handler module must not load when it is imported (``python -c pass`` loads none of
+# them): the container pays for them on its first invocation, and only if that needs them.
+HEAVY_ON_IMPORT = ("logging", "datetime", "asyncio", "pydantic", "eventual.core", "boto3")
+
+
+@pytest.mark.parametrize(
+    "kind", ["command", "orchestrator", "subscription", "system", "task", "timer"]
+)
+def test_importing_a_handler_loads_nothing_heavy(tmp_path: Path, kind: str) -> None:
+    result = run_fresh(
+        tmp_path,
+        f"""
+        import eventual.aws_runtime.handlers.{kind}
+        result = sorted(m for m in {HEAVY_ON_IMPORT!r} if m in sys.modules)
+        """,
+    )
+    assert result == []
+
+
 def test_a_command_first_request_loads_neither_the_runtime_nor_boto3(tmp_path: Path) -> None:
     result = run_fresh(
         tmp_path,

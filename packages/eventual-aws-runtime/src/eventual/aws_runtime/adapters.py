@@ -27,7 +27,6 @@ import math
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -973,11 +972,15 @@ class CloudWatchLogSink:
 # ---------------------------------------------------------------- all together
 
 
-@dataclass
 class AwsPorts(Ports):
-    """The ports on AWS, with the concrete adapter types for handlers that need them."""
+    """The ports on AWS, with the payload store the handlers decode their events with. (A
+    plain subclass: a dataclass would compile its methods on every cold start.)"""
 
-    payloads: PayloadStore | None = None
+    payloads: PayloadStore | None
+
+    def __init__(self, *, payloads: PayloadStore | None = None, **ports: Any) -> None:
+        super().__init__(**ports)
+        self.payloads = payloads
 
 
 def build_ports(names: n.ServiceNames, clock: Clock, *, cache_commits: bool = False) -> AwsPorts:

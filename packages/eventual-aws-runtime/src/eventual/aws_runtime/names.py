@@ -94,13 +94,13 @@ EXECUTION_QUEUE_VISIBILITY_TIMEOUT = 180
 TIMER_QUEUE_VISIBILITY_TIMEOUT = 60
 EVENT_SOURCE_PREFIX = "eventual."
 
-_SAFE = re.compile(r"[^A-Za-z0-9_-]")
+_SAFE = r"[^A-Za-z0-9_-]"  # compiled (and cached by ``re``) on first use, not on import
 
 
 def _fit(name: str, limit: int, *, suffix: str = "") -> str:
     """``name`` made of safe characters and at most ``limit`` long (with ``suffix``),
     shortened with a stable hash when needed."""
-    clean = _SAFE.sub("-", name)
+    clean = re.sub(_SAFE, "-", name)
     if len(clean) + len(suffix) <= limit:
         return clean + suffix
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import TYPE_CHECKING, Any, cast
 
 from . import _common
@@ -36,6 +34,8 @@ def to_request(event: dict[str, Any]) -> Request:
         headers["cookie"] = "; ".join(cookies)
     body: bytes | str = event.get("body") or b""
     if body and event.get("isBase64Encoded"):
+        import base64
+
         body = base64.b64decode(body)
     return Request(method, path + (f"?{query}" if query else ""), headers=headers, body=body)
 
@@ -55,12 +55,16 @@ def from_response(response: Response) -> dict[str, Any]:
         out["body"] = text
         out["isBase64Encoded"] = False
     else:
+        import base64
+
         out["body"] = base64.b64encode(body).decode()
         out["isBase64Encoded"] = True
     return out
 
 
 def _not_found(message: str) -> dict[str, Any]:
+    import json
+
     return {
         "statusCode": 404,
         "headers": {"content-type": "application/json"},

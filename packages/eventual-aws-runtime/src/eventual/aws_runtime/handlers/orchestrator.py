@@ -10,12 +10,12 @@ without reading the execution or its history.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from . import _common
 
-logger = logging.getLogger("eventual.aws.orchestrator")
+# ``logging`` is imported when a group fails: importing the module stays cheap.
+LOGGER = "eventual.aws.orchestrator"
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -41,7 +41,9 @@ async def _handle(event: dict[str, Any]) -> dict[str, Any]:
             for execution_id, events in by_execution.items():
                 await rt.orchestrate(execution_id, events)
         except Exception:
-            logger.exception(
+            import logging
+
+            logging.getLogger(LOGGER).exception(
                 "orchestrating message group %s failed; its %d message(s) return to the queue",
                 group,
                 len(records),

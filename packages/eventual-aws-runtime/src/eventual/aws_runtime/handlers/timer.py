@@ -4,15 +4,15 @@ directly. A timer that arrives early is re-armed; a due one goes to ``Runtime.fi
 
 from __future__ import annotations
 
-import logging
-from datetime import timedelta
 from typing import Any
 
 from . import _common
 
-logger = logging.getLogger("eventual.aws.timer")
+# ``logging`` is imported when a message fails: importing the module stays cheap.
+LOGGER = "eventual.aws.timer"
 
-EARLY = timedelta(seconds=1)
+EARLY_SECONDS = 1.0
+"""A timer due later than this is re-armed instead of fired."""
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any] | None:
@@ -24,7 +24,7 @@ async def _fire(body: Any) -> None:
 
     rt = _common.runtime("timer")
     timer = decode_timer(body)
-    if timer.due - rt.now() > EARLY:
+    if (timer.due - rt.now()).total_seconds() > EARLY_SECONDS:
         await rt.ports.timers.schedule(timer)
         return
     await rt.fire_timer(timer)
@@ -40,7 +40,9 @@ async def _handle(event: dict[str, Any]) -> dict[str, Any] | None:
         try:
             await _fire(record["body"])
         except Exception:
-            logger.exception(
+            import logging
+
+            logging.getLogger(LOGGER).exception(
                 "timer message %s failed; it returns to the queue", record["messageId"]
             )
             failed.append(record["messageId"])

@@ -23,10 +23,10 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .._record import FrozenRecord, Record, init_field
 from ..definitions import (
     SignalDefinition,
     SignalHandle,
@@ -87,48 +87,88 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # ---------------------------------------------------------------- step results
 
 
-@dataclass(frozen=True)
-class LogEntry:
+# Records and plain classes, not dataclasses: a dataclass compiles its methods when the module
+# is imported, which every AWS handler's cold start would pay (see ``eventual.core._record``).
+
+
+class LogEntry(FrozenRecord):
+    __slots__ = _fields = ("timestamp", "level", "logger", "message")
     timestamp: datetime
     level: str
     logger: str
     message: str
 
+    def __init__(self, timestamp: datetime, level: str, logger: str, message: str) -> None:
+        init_field(self, "timestamp", timestamp)
+        init_field(self, "level", level)
+        init_field(self, "logger", logger)
+        init_field(self, "message", message)
 
-@dataclass
-class StepResult:
+
+class StepResult(Record):
     """What one step produced: events to append, work to dispatch, the outcome if any."""
 
-    events: list[HistoryEvent] = field(default_factory=list)
-    commands: list[Command] = field(default_factory=list)
-    dropped: list[HistoryEvent] = field(default_factory=list)
-    completion: WorkflowSucceeded | WorkflowFailed | None = None
-    logs: list[LogEntry] = field(default_factory=list)
+    __slots__ = _fields = ("events", "commands", "dropped", "completion", "logs")
+    events: list[HistoryEvent]
+    commands: list[Command]
+    dropped: list[HistoryEvent]
+    completion: WorkflowSucceeded | WorkflowFailed | None
+    logs: list[LogEntry]
+
+    def __init__(
+        self,
+        events: list[HistoryEvent] | None = None,
+        commands: list[Command] | None = None,
+        dropped: list[HistoryEvent] | None = None,
+        completion: WorkflowSucceeded | WorkflowFailed | None = None,
+        logs: list[LogEntry] | None = None,
+    ) -> None:
+        self.events = [] if events is None else events
+        self.commands = [] if commands is None else commands
+        self.dropped = [] if dropped is None else dropped
+        self.completion = completion
+        self.logs = [] if logs is None else logs
 
 
 # ---------------------------------------------------------------- pending calls
 
 
-@dataclass(eq=False)
 class _TaskCall:
-    definition: TaskDefinition[Any, Any] | None
-    name: str
-    args: list[Any]
-    future: asyncio.Future[Any]
-    attempt: int = 1
-    waiting_retry: bool = False
+    __slots__ = ("args", "attempt", "definition", "future", "name", "waiting_retry")
+
+    def __init__(
+        self,
+        definition: TaskDefinition[Any, Any] | None,
+        name: str,
+        args: list[Any],
+        future: asyncio.Future[Any],
+        attempt: int = 1,
+        waiting_retry: bool = False,
+    ) -> None:
+        self.definition = definition
+        self.name = name
+        self.args = args
+        self.future = future
+        self.attempt = attempt
+        self.waiting_retry = waiting_retry
 
 
-@dataclass(eq=False)
 class _TimerCall:
-    handle: asyncio.TimerHandle
-    until: datetime
+    __slots__ = ("handle", "until")
+
+    def __init__(self, handle: asyncio.TimerHandle, until: datetime) -> None:
+        self.handle = handle
+        self.until = until
 
 
-@dataclass(eq=False)
 class _ChildCall:
-    definition: WorkflowDefinition[Any, Any]
-    future: asyncio.Future[Any]
+    __slots__ = ("definition", "future")
+
+    def __init__(
+        self, definition: WorkflowDefinition[Any, Any], future: asyncio.Future[Any]
+    ) -> None:
+        self.definition = definition
+        self.future = future
 
 
 _Pending = _TaskCall | _TimerCall | _ChildCall

@@ -516,26 +516,30 @@ async def test_task_results_go_straight_to_the_orchestrator(
     assert rerun == [1]
 
 
+async def _die_before_applying_the_result(rt: SqliteRuntime, name: str) -> None:
+    """Start rsCountedWf/``name``; its task's result is handed over, and the process "dies"
+    (hangs) before the step that applies it commits."""
+    orchestrate = rt.orchestrate
+    dying = asyncio.Event()
+
+    async def orchestrate_or_die(execution_id: str, events: Any) -> None:
+        if any(isinstance(e, TaskSucceeded) for e in events):
+            dying.set()
+            await asyncio.Event().wait()
+        await orchestrate(execution_id, events)
+
+    rt.orchestrate = orchestrate_or_die  # type: ignore[method-assign]
+    await rt.start_execution("rsCountedWf", None, execution_name=name)
+    await asyncio.wait_for(dying.wait(), 5)
+
+
 async def test_a_result_handed_over_but_never_applied_runs_its_attempt_again(
     service: Service, tmp_path: Path
 ) -> None:
     db = tmp_path / "dev.db"
     rerun.clear()
     async with runtime(service, db) as rt:
-        orchestrate = rt.orchestrate
-        dying = asyncio.Event()
-
-        async def orchestrate_or_die(execution_id: str, events: Any) -> None:
-            if any(isinstance(e, TaskSucceeded) for e in events):
-                # The result was handed over, and the process "dies" before the step that
-                # applies it commits.
-                dying.set()
-                await asyncio.Event().wait()
-            await orchestrate(execution_id, events)
-
-        rt.orchestrate = orchestrate_or_die  # type: ignore[method-assign]
-        await rt.start_execution("rsCountedWf", None, execution_name="b")
-        await asyncio.wait_for(dying.wait(), 5)
+        await _die_before_applying_the_result(rt, "b")
         # Nothing durable says the attempt ran: the history has its TaskScheduled and no
         # result, and no queue row holds one: a start finds it outstanding.
         outstanding = await rt.db.read(_outstanding_attempts)
@@ -582,18 +586,7 @@ async def test_a_schema_1_file_loses_its_tasks_table_and_keeps_its_attempts(
     db = tmp_path / "dev.db"
     rerun.clear()
     async with runtime(service, db) as rt:
-        orchestrate = rt.orchestrate
-        dying = asyncio.Event()
-
-        async def orchestrate_or_die(execution_id: str, events: Any) -> None:
-            if any(isinstance(e, TaskSucceeded) for e in events):
-                dying.set()
-                await asyncio.Event().wait()
-            await orchestrate(execution_id, events)
-
-        rt.orchestrate = orchestrate_or_die  # type: ignore[method-assign]
-        await rt.start_execution("rsCountedWf", None, execution_name="old")
-        await asyncio.wait_for(dying.wait(), 5)
+        await _die_before_applying_the_result(rt, "old")
     # What schema 1 left: its version, and the attempt's pending dispatch row.
     conn = sqlite3.connect(db)
     conn.executescript(

@@ -928,34 +928,23 @@ class SqliteTaskDispatcher:
     def __init__(self, db: Database, hooks: _Hooks | None = None) -> None:
         self.db = db
         self.hooks = hooks or _Hooks()
-        self._pending: deque[tuple[int, TaskRequest]] = deque()
-        self._last_id = 0
+        self._pending: deque[TaskRequest] = deque()
 
     async def dispatch(self, request: TaskRequest) -> None:
         def committed() -> None:
-            self._append(request)
+            self._pending.append(request)
             self.hooks.tasks_changed()
 
         self.db.after_commit(committed)
 
-    def _append(self, request: TaskRequest) -> None:
-        self._last_id += 1
-        self._pending.append((self._last_id, request))
-
     def restore(self, requests: Sequence[TaskRequest]) -> None:
         """Attempts found outstanding on start: dispatched again."""
-        for request in requests:
-            self._append(request)
+        self._pending.extend(requests)
 
-    def take(self, after_id: int, limit: int) -> list[tuple[int, TaskRequest]]:
-        """Up to ``limit`` attempts dispatched after the one numbered ``after_id``."""
+    def take(self, limit: int) -> list[TaskRequest]:
+        """Up to ``limit`` attempts, oldest dispatch first (they leave the queue)."""
         pending = self._pending
-        while pending and pending[0][0] <= after_id:
-            pending.popleft()
-        taken: list[tuple[int, TaskRequest]] = []
-        while pending and len(taken) < limit:
-            taken.append(pending.popleft())
-        return taken
+        return [pending.popleft() for _ in range(min(limit, len(pending)))]
 
     def has_pending(self) -> bool:
         return bool(self._pending)
@@ -1317,10 +1306,9 @@ class _Handoff:
     the step that applies it commits, nothing durable says the attempt finished, so a crash
     runs it again; the commit records the result in the history (its finished claim)."""
 
-    __slots__ = ("claim", "event", "row_id")
+    __slots__ = ("claim", "event")
 
-    def __init__(self, row_id: int, claim: TaskClaim, event: InputEvent) -> None:
-        self.row_id = row_id
+    def __init__(self, claim: TaskClaim, event: InputEvent) -> None:
         self.claim = claim
         self.event = event
 
@@ -1503,13 +1491,12 @@ class SqliteRuntime(Runtime):
         # results handed over in memory (see _Handoff), by execution.
         self._queued: set[str] = set()
         self._inbox: dict[str, list[_Handoff]] = {}
-        self._task_rows: dict[tuple[str, int, int], int] = {}
+        # The task attempts running in this process's worker pool.
+        self._running_attempts: set[tuple[str, int, int]] = set()
         self._tasks_wake = asyncio.Event()
         self._timers_wake = asyncio.Event()
         self._outbox_wake = asyncio.Event()
         self._scanning = 0
-        self._running_tasks = 0
-        self._task_cursor = 0
         self._deliveries = 0
         self._outbox_cursor = 0
         self._firing: set[int] = set()
@@ -1786,36 +1773,32 @@ class SqliteRuntime(Runtime):
     # ------------------------------------------------------------ task workers
 
     async def _scan_tasks(self) -> None:
-        free = self.max_concurrent_tasks - self._running_tasks
+        free = self.max_concurrent_tasks - len(self._running_attempts)
         if free <= 0:
             return  # a finishing task wakes the pump again
-        dispatcher = cast(SqliteTaskDispatcher, self.ports.tasks)
-        self._start_tasks(dispatcher.take(self._task_cursor, free), free)
+        self._start_tasks(cast(SqliteTaskDispatcher, self.ports.tasks).take(free), free)
 
     def _tasks_committed(self) -> None:
         """Task attempts were dispatched (their step committed): start them at once while
         workers are free (no turn of the pump); else the pump starts them as workers free up."""
         if self._closing or not self.workers:
             return
-        free = self.max_concurrent_tasks - self._running_tasks
+        free = self.max_concurrent_tasks - len(self._running_attempts)
         if free <= 0:
             return  # a finishing task wakes the pump
-        dispatcher = cast(SqliteTaskDispatcher, self.ports.tasks)
-        self._start_tasks(dispatcher.take(self._task_cursor, free), free)
+        self._start_tasks(cast(SqliteTaskDispatcher, self.ports.tasks).take(free), free)
 
-    def _start_tasks(self, taken: list[tuple[int, TaskRequest]], free: int) -> None:
-        for number, request in taken:
-            self._task_cursor = max(self._task_cursor, number)
+    def _start_tasks(self, taken: list[TaskRequest], free: int) -> None:
+        for request in taken:
             key = (request.execution_id, request.seq, request.attempt)
-            if key in self._task_rows:
+            if key in self._running_attempts:
                 continue  # already running here (dispatched twice): once is enough
-            self._running_tasks += 1
-            self._task_rows[key] = number
-            self._spawn(self._work_task(number, request), f"task {request.name}")
+            self._running_attempts.add(key)
+            self._spawn(self._work_task(key, request), f"task {request.name}")
         if len(taken) == free:
             self._tasks_wake.set()
 
-    async def _work_task(self, number: int, request: TaskRequest) -> None:
+    async def _work_task(self, key: tuple[str, int, int], request: TaskRequest) -> None:
         try:
             if await self.run_task(request):
                 # No result yet: the task completes later by its token. Its claim row is the
@@ -1825,24 +1808,21 @@ class SqliteRuntime(Runtime):
                         request.execution_id, request.seq, request.attempt
                     )
         finally:
-            key = (request.execution_id, request.seq, request.attempt)
-            if self._task_rows.get(key) == number:
-                del self._task_rows[key]
-            self._running_tasks -= 1
+            self._running_attempts.discard(key)
             # A worker is free: wake the pump only if attempts are waiting for one.
             if cast(SqliteTaskDispatcher, self.ports.tasks).has_pending():
                 self._tasks_wake.set()
 
     async def deliver_task_result(self, request: TaskRequest, event: InputEvent) -> None:
         key = (request.execution_id, request.seq, request.attempt)
-        row_id = self._task_rows.get(key)
-        claims = cast(SqliteClaimStore, self.ports.claims)
-        claim = claims.finish_running(key) if row_id is not None and not self._closing else None
-        if row_id is None or claim is None:
+        claim = None
+        if key in self._running_attempts and not self._closing:
+            claim = cast(SqliteClaimStore, self.ports.claims).finish_running(key)
+        if claim is None:
             await super().deliver_task_result(request, event)
             return
         # Straight to the orchestrator: no queue row, no commit of its own (see _Handoff).
-        self._inbox.setdefault(request.execution_id, []).append(_Handoff(row_id, claim, event))
+        self._inbox.setdefault(request.execution_id, []).append(_Handoff(claim, event))
         self._wake_consumer(request.execution_id)
 
     # ------------------------------------------------------------ event delivery

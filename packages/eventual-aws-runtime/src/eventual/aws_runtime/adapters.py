@@ -36,6 +36,7 @@ from eventual.core.history import (
     HistoryEvent,
     InputEvent,
     event_adapter,
+    event_json,
     history_adapter,
 )
 from eventual.core.models import Execution, ExecutionStatus
@@ -561,7 +562,7 @@ class DynamoClaimStore:
 
 
 def encode_queue_event(execution_id: str, event: InputEvent, payloads: PayloadStore) -> str:
-    data = event_adapter.dump_json(event)  # type: ignore[arg-type]
+    data = event_json(event)
     return json.dumps(
         {"executionId": execution_id, "event": payloads.wrap(data, n.MESSAGE_INLINE_LIMIT)}
     )

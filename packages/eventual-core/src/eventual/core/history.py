@@ -334,6 +334,12 @@ history_adapter: TypeAdapter[list[HistoryEvent]] = TypeAdapter(list[HistoryEvent
 event_adapter: TypeAdapter[HistoryEvent] = TypeAdapter(HistoryEvent)
 
 
+def event_json(event: HistoryEvent) -> bytes:
+    """One event's JSON: what ``event_adapter.dump_json`` writes, through the event's own
+    serializer (without the union's dispatch on ``type``, which costs as much again)."""
+    return event.__pydantic_serializer__.to_json(event)
+
+
 def parse_history(data: Any) -> list[HistoryEvent]:
     """Events from their JSON form: a list, or an export ``{"version": 1, "events": [...]}``."""
     if isinstance(data, (str, bytes)):

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..engine.executor import LogEntry
-from ..history import EmittedEvent, HistoryEvent, InputEvent, history_adapter
+from ..history import EmittedEvent, HistoryEvent, InputEvent, event_json, history_adapter
 from ..models import Execution, ExecutionStatus
 from ..service import Service
 from .ports import (
@@ -100,8 +100,7 @@ class MemoryExecutionStore:
     ) -> None:
         if self._lengths[execution_id] != expected_length:
             raise ConflictError(execution_id)
-        # Each event by its own serializer (the union's adapter would dispatch on each).
-        blob = b",".join([e.__pydantic_serializer__.to_json(e) for e in events])
+        blob = b",".join([event_json(e) for e in events])
         self._history[execution_id].append(b"[" + blob + b"]")
         self._lengths[execution_id] = expected_length + len(events)
         self._records[execution_id] = execution
@@ -139,16 +138,7 @@ class MemoryClaimStore:
         claim = self._claims.get(key)
         if claim is None or claim.done:
             return False
-        self._claims[key] = TaskClaim(
-            execution_id,
-            seq,
-            attempt,
-            claimed_at=claim.claimed_at,
-            last_heartbeat=claim.last_heartbeat,
-            heartbeat_details=claim.heartbeat_details,
-            done=True,
-            timed_out=timed_out,
-        )
+        self._claims[key] = claim.finished(timed_out=timed_out)
         return True
 
 

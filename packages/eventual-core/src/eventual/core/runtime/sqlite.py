@@ -48,6 +48,7 @@ from ..history import (
     ParentRef,
     TaskScheduled,
     event_adapter,
+    event_json,
 )
 from ..models import Execution, ExecutionStatus
 from ..service import Service
@@ -682,8 +683,7 @@ def _dt(value: str | None) -> datetime | None:
 
 
 def _event_json(event: HistoryEvent | InputEvent) -> str:
-    # The event's own serializer: the same JSON as the union's adapter, without its dispatch.
-    return event.__pydantic_serializer__.to_json(event).decode()
+    return event_json(event).decode()
 
 
 def _event_from(text: str) -> Any:
@@ -1048,7 +1048,7 @@ class SqliteClaimStore:
         if running is not None:
             if running.done:
                 return False
-            done = dataclasses.replace(running, done=True, timed_out=timed_out)
+            done = running.finished(timed_out=timed_out)
             self._running[key] = done
             # Joins the caller's transaction (the one enqueueing the result); the memory copy
             # goes once the row is committed.
@@ -1071,15 +1071,7 @@ class SqliteClaimStore:
         running = self._running.get(key)
         if running is None or running.done:
             return None
-        done = TaskClaim(
-            running.execution_id,
-            running.seq,
-            running.attempt,
-            claimed_at=running.claimed_at,
-            last_heartbeat=running.last_heartbeat,
-            heartbeat_details=running.heartbeat_details,
-            done=True,
-        )
+        done = running.finished()
         self._running[key] = done
         return done
 

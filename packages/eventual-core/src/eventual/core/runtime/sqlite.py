@@ -652,7 +652,8 @@ def _unlock_file(fd: int) -> None:
     os.close(fd)
 
 
-_TASK_RESULTS = "('TaskSucceeded', 'TaskFailed', 'TaskTimedOut', 'TaskHeartbeatTimedOut')"
+# The history event types that end a task attempt, as the body of an SQL ``IN (...)`` list.
+_TASK_RESULTS = "'TaskSucceeded', 'TaskFailed', 'TaskTimedOut', 'TaskHeartbeatTimedOut'"
 
 # A claim: its row in ``claims``, or else the attempt's result in the history (an attempt this
 # process ran to a result writes no claim row; the time it was claimed is not kept, and a
@@ -661,7 +662,7 @@ _SELECT_CLAIM = (
     "SELECT claimed_at, last_heartbeat, details, done, timed_out FROM claims "
     "WHERE execution_id = ? AND seq = ? AND attempt = ? "
     "UNION ALL SELECT '1970-01-01T00:00:00+00:00', NULL, NULL, 1, 0 FROM history "
-    f"WHERE execution_id = ? AND json_extract(event, '$.type') IN {_TASK_RESULTS} "
+    f"WHERE execution_id = ? AND json_extract(event, '$.type') IN ({_TASK_RESULTS}) "
     "AND json_extract(event, '$.seq') = ? AND json_extract(event, '$.attempt') = ? LIMIT 1"
 )
 
@@ -1366,12 +1367,12 @@ def _outstanding_attempts(conn: sqlite3.Connection) -> list[TaskRequest]:
     rows = conn.execute(
         "SELECT h.execution_id, e.workflow, h.event FROM history h "
         "JOIN executions e ON e.id = h.execution_id WHERE e.status = 'IN_PROGRESS' AND "
-        f"json_extract(h.event, '$.type') IN ('TaskScheduled', {_TASK_RESULTS[1:-1]}) "
+        f"json_extract(h.event, '$.type') IN ('TaskScheduled', {_TASK_RESULTS}) "
         "ORDER BY h.execution_id, h.position"
     ).fetchall()
     queued = conn.execute(
         "SELECT execution_id, NULL, event FROM queue "
-        f"WHERE json_extract(event, '$.type') IN {_TASK_RESULTS}"
+        f"WHERE json_extract(event, '$.type') IN ({_TASK_RESULTS})"
     ).fetchall()
     for execution_id, workflow, text in [*rows, *queued]:
         event = _event_from(text)

@@ -17,30 +17,25 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from .definitions import (
-        SignalDefinition,
-        TaskDefinition,
-        WorkflowDefinition,
-    )
+    from .definitions.base import Definition
     from .history import HistoryEvent
     from .models import Execution, ExecutionStatus
 
 
 class WorkflowOps(Protocol):
-    """What workflow-time operations need from the engine."""
+    """What workflow-time operations need from the engine. The definitions pass themselves
+    (a ``TaskDefinition`` to ``call_task``, a ``WorkflowDefinition`` to ``call_child``, a
+    ``SignalDefinition`` to the signal operations); this layer names only their base, so that
+    it stays below the definitions it serves."""
 
-    def call_task(
-        self, task: TaskDefinition[Any, Any], args: tuple[Any, ...]
-    ) -> Awaitable[Any]: ...
+    def call_task(self, task: Definition, args: list[Any]) -> Awaitable[Any]: ...
     def call_child(
-        self, workflow: WorkflowDefinition[Any, Any], input: Any, execution_name: str | None
+        self, workflow: Definition, input: Any, execution_name: str | None
     ) -> Awaitable[Any]: ...
     def send_signal(self, execution_id: str, signal: str, payload: Any) -> Awaitable[None]: ...
     def emit_events(self, event: str, payloads: Sequence[Any]) -> Awaitable[None]: ...
-    def on_signal(self, signal: SignalDefinition[Any], handler: Callable[[Any], Any]) -> Any: ...
-    def expect_signal(
-        self, signal: SignalDefinition[Any], timeout: float | None
-    ) -> Awaitable[Any]: ...
+    def on_signal(self, signal: Definition, handler: Callable[[Any], Any]) -> Any: ...
+    def expect_signal(self, signal: Definition, timeout: float | None) -> Awaitable[Any]: ...
     def condition(
         self, predicate: Callable[[], bool], timeout: float | None
     ) -> Awaitable[bool]: ...

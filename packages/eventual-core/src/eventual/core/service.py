@@ -200,12 +200,6 @@ def load_service(
     return Service(service_name, collect(package, exact=module_only), entry=module.__name__)
 
 
-def spec_of(entry: str) -> dict[str, Any]:
-    from .spec import build_spec
-
-    return build_spec(load_service(entry))
-
-
 def find_spec(entry: str) -> bool:
     """Whether an entry module can be found without importing it."""
     try:

@@ -17,10 +17,20 @@ import asyncio
 import contextvars
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .executor import WorkflowExecutor
+
+class LoopDriver(Protocol):
+    """What the loop needs from whoever drives it (the engine's ``WorkflowExecutor``): the
+    workflow clock, durable timers, task tracking and error reporting. The driver is also the
+    ``eventual_ops`` the loop carries for the definitions (see ``eventual.core._context``)."""
+
+    @property
+    def clock_seconds(self) -> float: ...
+    def start_timer(self, handle: asyncio.TimerHandle, when: float) -> None: ...
+    def timer_cancelled(self, handle: asyncio.TimerHandle) -> None: ...
+    def track_task(self, task: asyncio.Task[Any]) -> None: ...
+    def loop_exception(self, context: dict[str, Any]) -> None: ...
 
 
 class WorkflowLoopError(RuntimeError):
@@ -39,9 +49,10 @@ def _refuse(name: str) -> Any:
 
 
 class WorkflowLoop(asyncio.AbstractEventLoop):
-    """One per execution; driven synchronously by :class:`WorkflowExecutor`."""
+    """One per execution; driven synchronously by a :class:`LoopDriver` (the engine's
+    ``WorkflowExecutor``)."""
 
-    def __init__(self, executor: WorkflowExecutor) -> None:
+    def __init__(self, executor: LoopDriver) -> None:
         self.eventual_ops = executor
         self._executor = executor
         self._ready: deque[asyncio.Handle] = deque()

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Generic, Protocol, TypeVar, cast, overload
 from urllib.parse import parse_qsl, urlsplit
 
-from ..definitions import Definition, _register
+from ..definitions.base import Definition, _register
 from ..errors import EventualError
 from ..serialization import Signature, from_json, to_json
 

@@ -11,8 +11,6 @@ orchestration step must commit the new history events and the new status togethe
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -23,6 +21,8 @@ from .._record import Record
 from ..engine.executor import LogEntry
 from ..history import EmittedEvent, HistoryEvent, InputEvent
 from ..models import Execution, ExecutionStatus
+from ..tokens import decode_token as decode_token  # re-exported: the runtime's callers use it
+from ..tokens import encode_token
 
 
 class ConflictError(Exception):
@@ -253,22 +253,3 @@ class _NoUnit:
 
 
 _NO_UNIT = _NoUnit()
-
-
-# ---------------------------------------------------------------- task tokens
-
-
-def encode_token(execution_id: str, seq: int, attempt: int) -> str:
-    raw = json.dumps([execution_id, seq, attempt], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_token(token: str) -> tuple[str, int, int]:
-    from ..errors import InvalidTaskToken
-
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        execution_id, seq, attempt = json.loads(raw)
-        return str(execution_id), int(seq), int(attempt)
-    except Exception:
-        raise InvalidTaskToken(f"{token[:40]!r} is not a task token") from None

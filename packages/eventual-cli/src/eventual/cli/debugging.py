@@ -1,5 +1,4 @@
-"""Time-machine debugging: ``eventual replay`` and ``eventual timeline``. Registered on the
-main app when ``eventual.cli.main`` is imported."""
+"""Time-machine debugging: ``eventual replay`` and ``eventual timeline``."""
 
 from __future__ import annotations
 
@@ -13,25 +12,19 @@ from rich.markup import escape
 
 from eventual.core.service import load_service
 
-from .errors import CliError
-from .main import (
+from .common import (
     RegionOption,
     ServiceOption,
     UrlOption,
-    _client,
-    _target,
-    app,
+    command_client,
+    command_target,
     err,
     friendly,
-    out,
+    out_line,
 )
+from .errors import CliError
 from .replaying import ENTRY_ENV, entry_from_project, replay_execution
 from .timeline import EXECUTIONS_PATH, timeline_path
-
-
-def out_line(text: str) -> None:
-    """One line of output, never wrapped (scripts and tests read it)."""
-    out.print(text, soft_wrap=True)
 
 
 def _entry(entry: str | None) -> str:
@@ -44,7 +37,6 @@ def _entry(entry: str | None) -> str:
     return found
 
 
-@app.command()
 @friendly
 def replay(
     ctx: typer.Context,
@@ -68,7 +60,7 @@ def replay(
     `breakpoint()` in the workflow stops there with the values of that past run. Exits 0 when
     the replay reaches the recorded outcome, 1 when it does not (with the seq that differs)."""
     service = load_service(_entry(entry))
-    with _client(ctx, url) as client:
+    with command_client(ctx, url) as client:
         execution = client.get_execution(execution_id)
         events = client.history(execution_id)
     report = replay_execution(service, execution, events, debug=debug)
@@ -101,7 +93,6 @@ def replay(
     raise typer.Exit(1)
 
 
-@app.command()
 @friendly
 def timeline(
     ctx: typer.Context,
@@ -133,7 +124,7 @@ def timeline(
     local URL and runs until Ctrl-C."""
     from .deployed import connect_target
 
-    target = _target(ctx, url, service, region)
+    target = command_target(ctx, url, service, region)
     with connect_target(target) as client:
         if execution_id is not None:
             client.get_execution(execution_id)  # a clear error if there is no such execution

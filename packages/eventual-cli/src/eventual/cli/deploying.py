@@ -1,6 +1,5 @@
 """Deployed services: ``eventual service`` (what a service is and where), ``eventual synth`` and
-``eventual deploy`` (the CDK app, through the CDK CLI from the npm registry). Registered on the
-main app when ``eventual.cli.main`` is imported."""
+``eventual deploy`` (the CDK app, through the CDK CLI from the npm registry)."""
 
 from __future__ import annotations
 
@@ -14,29 +13,29 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import CliError
-from .main import (
+from .common import (
     JsonOption,
     RegionOption,
     ServiceOption,
     State,
     UrlOption,
-    app,
     emit_json,
     err,
     friendly,
     out,
 )
+from .errors import CliError
 
 CDK_PACKAGE = "aws-cdk@2"
 CDK_ENV = "EVENTUAL_CDK"
 """Overrides the command that runs the CDK CLI (default ``npx --yes aws-cdk@2``)."""
+CDK_COMMAND_SETTINGS: dict[str, Any] = {"allow_extra_args": True, "ignore_unknown_options": True}
+"""The click settings of ``synth`` and ``deploy``: what follows ``--`` goes to the CDK CLI."""
 
 
 # ---------------------------------------------------------------- eventual service
 
 
-@app.command("service")
 @friendly
 def service_command(
     ctx: typer.Context,
@@ -234,7 +233,6 @@ def _finish(action: str, app_dir: Path, code: int) -> None:
         raise CliError(f"cdk {action} in {app_dir} failed with exit status {code} (see above)")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @friendly
 def synth(
     app_dir: AppDirOption = Path("infra"),
@@ -262,7 +260,6 @@ def _synth_output(app_dir: Path, args: list[str]) -> Path:
     return app_dir / "cdk.out"
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @friendly
 def deploy(
     app_dir: AppDirOption = Path("infra"),

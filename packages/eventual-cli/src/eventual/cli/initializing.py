@@ -1,5 +1,4 @@
-"""Project commands: ``eventual init`` (a new project, or ``--into`` an existing repository).
-Registered on the main app when ``eventual.cli.main`` is imported."""
+"""Project commands: ``eventual init`` (a new project, or ``--into`` an existing repository)."""
 
 from __future__ import annotations
 
@@ -9,17 +8,11 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from .common import emit_json, err, fail, out_line
 from .into import KIND_LABELS, apply, plan_into
-from .main import app, emit_json, err, fail, out
 from .scaffold import ScaffoldError, scaffold
 
 
-def out_line(text: str) -> None:
-    """One line of output, never wrapped (scripts and tests read it)."""
-    out.print(text, soft_wrap=True)
-
-
-@app.command()
 def init(
     name: Annotated[
         str,

@@ -1,0 +1,115 @@
+"""Messages to a service: ``eventual signal`` (to an execution), ``emit`` (events to its
+subscriptions) and ``invoke`` (one of its commands)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from .common import (
+    RegionOption,
+    ServiceOption,
+    UrlOption,
+    command_client,
+    emit_json,
+    friendly,
+    out,
+)
+from .errors import CliError
+from .parsing import input_value, parse_headers, parse_value, read_text
+
+
+@friendly
+def signal(
+    ctx: typer.Context,
+    execution_id: Annotated[
+        str, typer.Argument(metavar="ID", help="The execution id (workflow/name).")
+    ],
+    signal_name: Annotated[str, typer.Argument(metavar="SIGNAL", help="The signal's name.")],
+    payload: Annotated[
+        str | None,
+        typer.Argument(help="The payload as JSON (text that is not JSON is sent as a string)."),
+    ] = None,
+    signal_id: Annotated[
+        str | None,
+        typer.Option("--id", help="A deduplication id: sending the same id twice delivers once."),
+    ] = None,
+    url: UrlOption = None,
+    service: ServiceOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Send a signal to a running execution."""
+    with command_client(ctx, url, service, region) as client:
+        client.send_signal(execution_id, signal_name, parse_value(payload), signal_id=signal_id)
+    out.print(f"Sent signal [bold]{escape(signal_name)}[/] to {escape(execution_id)}")
+
+
+@friendly
+def emit(
+    ctx: typer.Context,
+    event: Annotated[str, typer.Argument(help="The event's name.")],
+    payloads: Annotated[
+        list[str] | None,
+        typer.Argument(help="One or more payloads as JSON (each one is an event)."),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file", "-f", help="Read payloads from a file: one JSON value, or JSON Lines."
+        ),
+    ] = None,
+    url: UrlOption = None,
+    service: ServiceOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Emit events to the service's subscriptions."""
+    values = [parse_value(p) for p in payloads or []]
+    if file is not None:
+        text = read_text(file)
+        try:
+            values.append(json.loads(text))
+        except ValueError:
+            for n, line in enumerate(text.splitlines(), start=1):
+                if not line.strip():
+                    continue
+                try:
+                    values.append(json.loads(line))
+                except ValueError as exc:
+                    raise CliError(f"{file} line {n} is not valid JSON: {exc}") from None
+    if not values:
+        raise CliError("give at least one payload, as an argument or with --file")
+    with command_client(ctx, url, service, region) as client:
+        client.emit(event, values)
+    out.print(f"Emitted {len(values)} [bold]{escape(event)}[/] event(s)")
+
+
+@friendly
+def invoke(
+    ctx: typer.Context,
+    command: Annotated[str, typer.Argument(help="The command's name.")],
+    input: Annotated[
+        str | None,
+        typer.Argument(help="The input as JSON (text that is not JSON is sent as a string)."),
+    ] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option("--header", "-H", help="An HTTP header, 'Name: value' (repeatable)."),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", help="Read the JSON input from a file (- for stdin)."),
+    ] = None,
+    url: UrlOption = None,
+    service: ServiceOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Call a command (POST /rpc/COMMAND) and print its JSON output."""
+    value = input_value(input, file)
+    headers = parse_headers(header)
+    with command_client(ctx, url, service, region) as client:
+        result = client.invoke(command, value, headers)
+    emit_json(result)

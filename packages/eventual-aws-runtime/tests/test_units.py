@@ -128,7 +128,7 @@ def test_put_events_retries_the_entries_eventbridge_failed(
                 return {"FailedEntryCount": 2, "Entries": results}
             return {"FailedEntryCount": 0, "Entries": [{"EventId": "x"}] * len(Entries)}
 
-    monkeypatch.setattr(adapters, "client", lambda service: FlakyEvents())
+    monkeypatch.setattr(adapters.event_bus, "client", lambda service: FlakyEvents())
     names = n.ServiceNames.for_service("svc")
     bus = adapters.EventBridgeBus(names, adapters.PayloadStore(names))
     asyncio.run(bus.publish([EmittedEvent(name="E", payload={"i": i}) for i in range(12)]))

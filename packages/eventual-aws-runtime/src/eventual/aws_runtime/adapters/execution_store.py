@@ -1,0 +1,317 @@
+"""The ExecutionStore port on DynamoDB: the executions and history tables (S3 for large JSON),
+one ``TransactWriteItems`` per orchestration step, and listing over the sharded indexes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from eventual.core.history import HistoryEvent, history_adapter
+from eventual.core.models import Execution, ExecutionStatus
+from eventual.core.runtime.ports import ConflictError, StoredExecution
+
+from .. import names as n
+from ..clients import client, error_code
+from ._codec import _iso, _n, _s
+from .payload_store import PayloadStore
+
+
+class DynamoExecutionStore:
+    """Execution records, their histories (one item per step) and listing indexes.
+
+    With ``cache_commits`` (the orchestrator's setting) the store remembers each record it
+    committed, so a warm orchestrator's next step reads nothing: the commit is conditional on
+    the history length anyway, and a conflict drops the remembered record, so the step is
+    recomputed from a fresh read.
+    """
+
+    def __init__(
+        self,
+        names: n.ServiceNames,
+        payloads: PayloadStore,
+        *,
+        cache_commits: bool = False,
+        cache_size: int = 4096,
+    ) -> None:
+        self.names = names
+        self.payloads = payloads
+        self.cache_commits = cache_commits
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, StoredExecution] = OrderedDict()
+
+    # ------------------------------------------------------------ items
+
+    def _record_attrs(self, execution: Execution) -> dict[str, Any]:
+        data = execution.model_dump_json().encode()
+        if len(data) <= n.ITEM_INLINE_LIMIT:
+            return {"data": _s(data.decode())}
+        return {"data_ref": _s(self.payloads.put(data))}
+
+    def _record_of(self, item: dict[str, Any]) -> Execution:
+        if "data" in item:
+            return Execution.model_validate_json(item["data"]["S"])
+        return Execution.model_validate_json(self.payloads.get(item["data_ref"]["S"]))
+
+    def _item(self, execution: Execution) -> dict[str, Any]:
+        shard = n.list_shard(execution.id)
+        return {
+            n.EXECUTIONS_PK: _s(execution.id),
+            "workflow": _s(execution.workflow),
+            "status": _s(execution.status.value),
+            "len": _n(0),
+            n.EXECUTIONS_START_KEY: _s(f"{_iso(execution.start_time)}|{execution.id}"),
+            n.EXECUTIONS_LIST_SHARD: _s(str(shard)),
+            n.EXECUTIONS_WORKFLOW_SHARD: _s(f"{execution.workflow}#{shard}"),
+            **self._record_attrs(execution),
+        }
+
+    # ------------------------------------------------------------ the port
+
+    async def create(self, execution: Execution) -> tuple[StoredExecution, bool]:
+        try:
+            client("dynamodb").put_item(
+                TableName=self.names.executions_table,
+                Item=self._item(execution),
+                ConditionExpression="attribute_not_exists(#id)",
+                ExpressionAttributeNames={"#id": n.EXECUTIONS_PK},
+            )
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            stored = await self._read(execution.id)
+            if stored is None:  # deleted in between: a conflict the caller may retry
+                raise
+            return stored, False
+        return StoredExecution(execution, 0), True
+
+    async def get(self, execution_id: str) -> StoredExecution | None:
+        if self.cache_commits:
+            cached = self._cache.get(execution_id)
+            if cached is not None:
+                self._cache.move_to_end(execution_id)
+                return cached
+        return await self._read(execution_id)
+
+    async def _read(self, execution_id: str) -> StoredExecution | None:
+        response = client("dynamodb").get_item(
+            TableName=self.names.executions_table,
+            Key={n.EXECUTIONS_PK: _s(execution_id)},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if item is None:
+            return None
+        return StoredExecution(self._record_of(item), int(item["len"]["N"]))
+
+    async def read_history(self, execution_id: str) -> list[HistoryEvent]:
+        events: list[HistoryEvent] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.names.history_table,
+            "KeyConditionExpression": "#pk = :id",
+            "ExpressionAttributeNames": {"#pk": n.HISTORY_PK},
+            "ExpressionAttributeValues": {":id": _s(execution_id)},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = client("dynamodb").query(**kwargs)
+            for item in response.get("Items", []):
+                if "events" in item:
+                    data: str | bytes = item["events"]["S"]
+                else:
+                    data = self.payloads.get(item["events_ref"]["S"])
+                events.extend(history_adapter.validate_json(data))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return events
+            kwargs["ExclusiveStartKey"] = last
+
+    async def commit_step(
+        self,
+        execution_id: str,
+        *,
+        expected_length: int,
+        events: Sequence[HistoryEvent],
+        execution: Execution,
+    ) -> None:
+        body = history_adapter.dump_json(list(events))
+        # The same step sent again (a retry) has the same token; a recomputed step differs.
+        token = hashlib.sha256(f"{execution_id}|{expected_length}|".encode() + body).hexdigest()
+        token = token[:32]
+        step: dict[str, Any] = {
+            n.HISTORY_PK: _s(execution_id),
+            n.HISTORY_SK: _n(expected_length),
+            "count": _n(len(events)),
+            "step": _s(token),
+        }
+        if len(body) <= n.ITEM_INLINE_LIMIT:
+            step["events"] = _s(body.decode())
+        else:
+            step["events_ref"] = _s(self.payloads.put(body))
+        new_length = expected_length + len(events)
+        sets = ["#len = :new"]
+        removes: list[str] = []
+        values: dict[str, Any] = {":new": _n(new_length), ":expected": _n(expected_length)}
+        attr_names = {"#len": "len"}
+        if execution.status is not ExecutionStatus.IN_PROGRESS:
+            sets.append("#status = :status")
+            attr_names["#status"] = "status"
+            values[":status"] = _s(execution.status.value)
+            record = self._record_attrs(execution)
+            for name, value in record.items():
+                sets.append(f"#{name} = :{name}")
+                attr_names[f"#{name}"] = name
+                values[f":{name}"] = value
+            other = "data_ref" if "data" in record else "data"
+            attr_names[f"#{other}"] = other
+            removes.append(f"#{other}")
+        update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        try:
+            client("dynamodb").transact_write_items(
+                ClientRequestToken=token,
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.names.history_table,
+                            "Item": step,
+                            "ConditionExpression": "attribute_not_exists(#pk)",
+                            "ExpressionAttributeNames": {"#pk": n.HISTORY_PK},
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.names.executions_table,
+                            "Key": {n.EXECUTIONS_PK: _s(execution_id)},
+                            "UpdateExpression": update,
+                            "ConditionExpression": "#len = :expected",
+                            "ExpressionAttributeNames": attr_names,
+                            "ExpressionAttributeValues": values,
+                        }
+                    },
+                ],
+            )
+        except Exception as exc:
+            if error_code(exc) not in (
+                "TransactionCanceledException",
+                "IdempotentParameterMismatchException",
+            ):
+                raise
+            if not self._is_own_step(execution_id, expected_length, token):
+                self._cache.pop(execution_id, None)
+                raise ConflictError(execution_id) from None
+        if self.cache_commits:
+            self._cache[execution_id] = StoredExecution(execution, new_length)
+            self._cache.move_to_end(execution_id)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    def _is_own_step(self, execution_id: str, first: int, token: str) -> bool:
+        """Whether the step at ``first`` is this one: a retried request that had succeeded."""
+        response = client("dynamodb").get_item(
+            TableName=self.names.history_table,
+            Key={n.HISTORY_PK: _s(execution_id), n.HISTORY_SK: _n(first)},
+            ConsistentRead=True,
+            ProjectionExpression="step",
+        )
+        item = response.get("Item")
+        return item is not None and item.get("step", {}).get("S") == token
+
+    def forget(self, execution_id: str | None = None) -> None:
+        """Drop remembered records (all of them without an id)."""
+        if execution_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(execution_id, None)
+
+    # ------------------------------------------------------------ listing
+
+    async def list(
+        self,
+        *,
+        workflow: str | None = None,
+        statuses: Sequence[ExecutionStatus] | None = None,
+        limit: int = 100,
+        next_token: str | None = None,
+    ) -> tuple[list[Execution], str | None]:
+        """Newest first: a merge of the index's shards. The token holds each shard's cursor
+        (the sort key of the last execution returned from it), or ``""`` once it is done."""
+        cursors: dict[str, str | None]
+        if next_token:
+            try:
+                cursors = json.loads(base64.urlsafe_b64decode(next_token.encode()))
+            except ValueError:
+                raise ValueError("next_token is not a token this service returned") from None
+        else:
+            cursors = {str(s): None for s in range(n.LIST_SHARDS)}
+        found: list[tuple[str, str, dict[str, Any]]] = []
+        exhausted: dict[str, bool] = {}
+        for shard, cursor in cursors.items():
+            if cursor == "":
+                continue
+            items, done = self._query_shard(shard, workflow, statuses, cursor, limit)
+            exhausted[shard] = done
+            found.extend((item[n.EXECUTIONS_START_KEY]["S"], shard, item) for item in items)
+        found.sort(key=lambda t: t[0], reverse=True)
+        page = found[:limit]
+        taken: dict[str, int] = {}
+        for start_key, shard, _ in page:
+            cursors[shard] = start_key
+            taken[shard] = taken.get(shard, 0) + 1
+        for shard, done in exhausted.items():
+            fetched = sum(1 for _, s, _ in found if s == shard)
+            if done and taken.get(shard, 0) == fetched:
+                cursors[shard] = ""
+        token = None
+        if any(c != "" for c in cursors.values()):
+            token = base64.urlsafe_b64encode(json.dumps(cursors).encode()).decode()
+        return [self._record_of(item) for _, _, item in page], token
+
+    def _query_shard(
+        self,
+        shard: str,
+        workflow: str | None,
+        statuses: Sequence[ExecutionStatus] | None,
+        cursor: str | None,
+        want: int,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        attr_names = {"#pk": n.EXECUTIONS_LIST_SHARD}
+        values: dict[str, Any] = {":pk": _s(shard)}
+        index = n.EXECUTIONS_INDEX_BY_TIME
+        if workflow is not None:
+            index = n.EXECUTIONS_INDEX_BY_WORKFLOW
+            attr_names["#pk"] = n.EXECUTIONS_WORKFLOW_SHARD
+            values[":pk"] = _s(f"{workflow}#{shard}")
+        condition = "#pk = :pk"
+        if cursor is not None:
+            condition += " AND #sk < :cursor"
+            attr_names["#sk"] = n.EXECUTIONS_START_KEY
+            values[":cursor"] = _s(cursor)
+        kwargs: dict[str, Any] = {
+            "TableName": self.names.executions_table,
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ScanIndexForward": False,
+            "Limit": want,
+        }
+        if statuses:
+            attr_names["#status"] = "status"
+            keys = []
+            for i, status in enumerate(dict.fromkeys(statuses)):
+                values[f":s{i}"] = _s(ExecutionStatus(status).value)
+                keys.append(f":s{i}")
+            kwargs["FilterExpression"] = f"#status IN ({', '.join(keys)})"
+        kwargs["ExpressionAttributeNames"] = attr_names
+        kwargs["ExpressionAttributeValues"] = values
+        items: list[dict[str, Any]] = []
+        while True:
+            response = client("dynamodb").query(**kwargs)
+            items.extend(response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return items[:want], len(items) <= want
+            if len(items) >= want:
+                return items[:want], False
+            kwargs["ExclusiveStartKey"] = last

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -28,6 +28,14 @@ _names: ServiceNames | None = None
 _runtimes: dict[str, Runtime] = {}
 _runner: asyncio.Runner | None = None
 _clock: Clock | None = None
+_on_configure: list[Callable[[], None]] = []
+
+
+def on_configure(reset: Callable[[], None]) -> None:
+    """Call ``reset`` whenever :func:`configure` forgets the container's state: a module that
+    keeps its own per-container cache (the HTTP layer's handlers) registers its reset here."""
+    with _lock:
+        _on_configure.append(reset)
 
 
 def configure(*, clock: Clock | None = None) -> None:
@@ -39,9 +47,8 @@ def configure(*, clock: Clock | None = None) -> None:
         _names = None
         _runtimes.clear()
         _clock = clock
-        from . import _http
-
-        _http.reset()
+        for reset in _on_configure:
+            reset()
         if _runner is not None:
             _runner.close()
             _runner = None

@@ -109,3 +109,6 @@ def serve(event: dict[str, Any], *, system: bool) -> dict[str, Any]:
 
 def reset() -> None:
     _handlers.clear()
+
+
+_common.on_configure(reset)

@@ -1,0 +1,497 @@
+"""The database of the SQLite runtime: one file, its two connections, the lock file that keeps
+other processes out, the schema it is opened with, and transactions (units of work, their
+savepoints, and the group commit that units ending in the same turn of the event loop share).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import os
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .checkpoint import _Checkpointer
+from .schema import _SCHEMA, SCHEMA_VERSION
+
+logger = logging.getLogger("eventual.runtime.sqlite")
+
+T = TypeVar("T")
+
+
+class DatabaseError(RuntimeError):
+    """The database file cannot be used."""
+
+
+class DatabaseLocked(DatabaseError):
+    """Another process has the database open."""
+
+
+class _Transaction:
+    """An open unit of work. Writes whose result nobody needs wait in ``pending`` and go to
+    the database thread together with the next statement that needs one (or the COMMIT),
+    in order, so the transaction behaves exactly as if each had run at once."""
+
+    __slots__ = ("active", "begun", "depth", "flushes", "group", "hooks", "pending")
+
+    def __init__(self, group: _Group | None = None) -> None:
+        self.active = True
+        self.begun = False
+        self.group = group  # the open group commit this unit joins (as a savepoint)
+        self.depth = 0
+        self.flushes = 0
+        self.hooks: list[Callable[[], None]] = []
+        self.pending: list[Callable[[sqlite3.Connection], Any]] = []
+
+
+class _Group:
+    """A SQLite transaction that several units of work share (group commit). It opens when a
+    unit ends without a COMMIT of its own; units that start before it commits join it, each
+    as a savepoint (a unit that fails rolls back to its savepoint, leaving the others); it
+    commits once, on the next turn of the event loop. Every unit in it waits for that COMMIT
+    before its ``transaction()`` block returns, so nothing is reported done before it is on
+    disk, and the after-commit hooks of all of them run, in order, after it."""
+
+    __slots__ = ("done", "hooks", "waiters")
+
+    def __init__(self) -> None:
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.hooks: list[Callable[[], None]] = []
+        # One future per waiting unit (cheaper than shielding ``done`` for each): a waiter
+        # that is cancelled leaves the others and the commit alone.
+        self.waiters: list[asyncio.Future[None]] = []
+
+    def wait(self) -> asyncio.Future[None]:
+        waiter = self.done.get_loop().create_future()
+        self.waiters.append(waiter)
+        return waiter
+
+    def settle(self, exc: Exception | None) -> None:
+        """The COMMIT succeeded (``exc`` None) or failed: tell every unit in the group."""
+        if exc is None:
+            self.done.set_result(None)
+        else:
+            self.done.set_exception(exc)
+            self.done.exception()  # retrieved: waiters may all be gone
+        for waiter in self.waiters:
+            if not waiter.done():
+                if exc is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(exc)
+
+
+_UNIT = "eventual_unit"
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        # Left open by a writer that was cancelled while its BEGIN was running: its writes
+        # are discarded, as its owner gave up on them.
+        conn.execute("ROLLBACK")
+    conn.execute("BEGIN IMMEDIATE")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def _rollback_unit(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute(f"ROLLBACK TO {_UNIT}")
+        conn.execute(f"RELEASE {_UNIT}")
+
+
+def _rollback_to(conn: sqlite3.Connection, name: str) -> None:
+    if conn.in_transaction:
+        conn.execute(f"ROLLBACK TO {name}")
+        conn.execute(f"RELEASE {name}")
+
+
+class Database:
+    """One SQLite file, used by one process at a time (a lock file next to it says so).
+
+    Two connections: the writer, on which every transaction runs, and a read-only connection
+    that serves reads made outside a transaction, so they see committed data only (never the
+    half of an open unit of work). Reads made inside a transaction use the writer and see its
+    own writes. Statements run inline on the event loop, or with ``threaded=True`` on one
+    dedicated thread that owns both connections.
+    """
+
+    def __init__(
+        self, path: Path | str, *, synchronous: str = "NORMAL", threaded: bool = False
+    ) -> None:
+        if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
+            raise ValueError(
+                f"synchronous={synchronous!r} is not durable enough; use NORMAL, FULL or EXTRA"
+            )
+        self.path = Path(path)
+        self.synchronous = synchronous.upper()
+        self.threaded = threaded
+        self._open_ = False
+        self._executor: ThreadPoolExecutor | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._tx: contextvars.ContextVar[_Transaction | None] = contextvars.ContextVar(
+            f"eventual_sqlite_tx_{id(self)}", default=None
+        )
+        self._lock_fd: int | None = None
+        self.checkpointer: _Checkpointer | None = None
+        self._group: _Group | None = None
+        self._group_task: asyncio.Task[None] | None = None
+        self.group_commit = True
+        self.commits = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = _lock_file(self.path)
+        except OSError as exc:
+            raise DatabaseError(
+                f"cannot open the database {self.path}: {exc.strerror or exc}; pass a path in "
+                "a writable directory"
+            ) from exc
+        if self.threaded:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eventual-sqlite")
+        self._open_ = True
+        try:
+            await self._call(self._open)
+        except sqlite3.Error as exc:
+            await self.close()
+            raise DatabaseError(
+                f"cannot open the database {self.path}: {exc}; check that it is an Eventual "
+                "database file and that its directory is writable"
+            ) from exc
+        except BaseException:
+            await self.close()
+            raise
+
+    def _open(self) -> None:
+        writer = sqlite3.connect(str(self.path), isolation_level=None)
+        self._writer = writer
+        writer.execute("PRAGMA busy_timeout = 5000")
+        mode = writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise DatabaseError(f"cannot put {self.path} in WAL mode (got {mode!r})")
+        writer.execute(f"PRAGMA synchronous = {self.synchronous}")
+        writer.execute("PRAGMA temp_store = MEMORY")
+        writer.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does it
+        version = writer.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise DatabaseError(
+                f"{self.path} was written by a newer Eventual (schema {version}); upgrade "
+                "eventual-core or use another database file"
+            )
+        # One script, one transaction: the tables and the schema version appear together.
+        writer.executescript(
+            f"BEGIN IMMEDIATE;\n{_SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
+        )
+        reader = sqlite3.connect(str(self.path), isolation_level=None)
+        reader.execute("PRAGMA busy_timeout = 5000")
+        reader.execute("PRAGMA query_only = ON")
+        self._reader = reader
+        self.checkpointer = _Checkpointer(self.path)
+
+    async def close(self) -> None:
+        # A group commit still open is committed first (its units are waiting for it).
+        group = self._group
+        if group is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(group.done)
+        if self._group_task is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(self._group_task)
+        executor = self._executor
+        if executor is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(executor.submit(self._close))
+            executor.shutdown(wait=True)
+            self._executor = None
+        elif self._open_:
+            self._close()
+        self._open_ = False
+        if self._lock_fd is not None:
+            _unlock_file(self._lock_fd)
+            self._lock_fd = None
+
+    def _close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+            self.checkpointer = None
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    _rollback(conn)
+                conn.close()
+        self._reader = self._writer = None
+
+    # ------------------------------------------------------------ running statements
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if not self._open_:
+            raise RuntimeError(f"the database {self.path} is not open")
+        if self._executor is None:
+            return fn(*args)
+        return await asyncio.wrap_future(self._executor.submit(fn, *args))
+
+    def in_transaction(self) -> bool:
+        return self._current() is not None
+
+    def _conn(self, *, write: bool) -> sqlite3.Connection:
+        conn = self._writer if write else self._reader
+        if conn is None:
+            raise RuntimeError(f"the database {self.path} is not open")
+        return conn
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` (inline, or on the database thread); sees committed data
+        (or, inside a transaction, that transaction's writes)."""
+        tx = self._current()
+        if tx is not None:
+            return await self._in_tx(tx, fn)
+        return await self._call(lambda: fn(self._conn(write=False)))
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` in the current transaction, or in one of its own; returns
+        its result."""
+        tx = self._current()
+        if tx is not None:
+            return await self._in_tx(tx, fn)
+        if not self.group_commit:
+            async with self._lock:
+                return await self._call(lambda: self._atomic(fn))
+        async with self.transaction():
+            tx = self._current()
+            assert tx is not None
+            return await self._in_tx(tx, fn)
+
+    async def defer(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        """A write whose result is not needed: inside a transaction it runs with the next
+        statement that needs a result, or the COMMIT; outside, at once in its own."""
+        tx = self._current()
+        if tx is not None:
+            tx.pending.append(fn)
+            return
+        await self.write(fn)
+
+    def _current(self) -> _Transaction | None:
+        tx = self._tx.get()
+        return tx if tx is not None and tx.active else None
+
+    async def _in_tx(self, tx: _Transaction, fn: Callable[[sqlite3.Connection], T]) -> T:
+        ops, tx.pending = tx.pending, []
+        begin = not tx.begun
+        tx.begun = True
+        tx.flushes += 1
+        writer = self._conn(write=True)
+
+        group = tx.group
+
+        def work() -> T:
+            if begin:
+                if group is not None:
+                    writer.execute(f"SAVEPOINT {_UNIT}")
+                else:
+                    _begin(writer)
+            for op in ops:
+                op(writer)
+            return fn(writer)
+
+        return await self._call(work)
+
+    def _atomic(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._conn(write=True)
+        _begin(conn)
+        try:
+            result = fn(conn)
+        except BaseException:
+            _rollback(conn)
+            raise
+        self._commit(conn)
+        return result
+
+    def _commit(self, conn: sqlite3.Connection) -> None:
+        conn.execute("COMMIT")
+        self.commits += 1
+        if self.checkpointer is not None:
+            self.checkpointer.committed()
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` once the current transaction commits (at once outside one)."""
+        tx = self._current()
+        if tx is not None:
+            tx.hooks.append(hook)
+        else:
+            hook()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[bool]:
+        """One atomic unit: every write made inside joins it. Nested blocks are savepoints.
+        Yields whether this block is the outermost one. Rolls back if the block raises.
+        Returns once the unit is committed (units that end in the same turn of the event loop
+        share one COMMIT: see :class:`_Group`)."""
+        tx = self._current()
+        if tx is not None:
+            async with self._savepoint(tx):
+                yield False
+            return
+        committed = False
+        group: _Group | None = None
+        async with self._lock:
+            tx = _Transaction(self._group)
+            token = self._tx.set(tx)
+            try:
+                yield True
+                if tx.group is not None:
+                    group = tx.group
+                    if tx.begun or tx.pending:
+                        await self._in_tx(tx, lambda conn: conn.execute(f"RELEASE {_UNIT}"))
+                    group.hooks.extend(tx.hooks)
+                elif tx.begun or tx.pending:
+                    if self.group_commit:
+                        # Leave the transaction open for the units of this turn; commit after.
+                        await self._in_tx(tx, lambda conn: None)
+                        group = self._group = _Group()
+                        group.hooks.extend(tx.hooks)
+                        loop = asyncio.get_running_loop()
+                        if self._executor is None:
+                            # Statements run inline: a plain callback on the next turn.
+                            loop.call_soon(self._commit_inline, group)
+                        else:
+                            self._group_task = loop.create_task(
+                                self._commit_group(group), name="eventual-sqlite-commit"
+                            )
+                    else:
+                        await self._in_tx(tx, self._commit)
+                committed = True
+            except BaseException:
+                if not committed and tx.begun:
+                    # Queued behind anything still running on the thread; even if this await
+                    # is interrupted, the rollback runs before any later statement.
+                    with contextlib.suppress(BaseException):
+                        if tx.group is not None:
+                            await self._call(_rollback_unit, self._conn(write=True))
+                        else:
+                            await self._call(_rollback, self._conn(write=True))
+                raise
+            finally:
+                tx.active = False
+                self._tx.reset(token)
+        if group is not None:
+            await group.wait()
+            return
+        for hook in tx.hooks:
+            hook()
+
+    def _commit_inline(self, group: _Group) -> None:
+        if self._lock.locked():  # a unit is under way (it joins): commit after it
+            asyncio.get_running_loop().call_soon(self._commit_inline, group)
+            return
+        self._group = None
+        try:
+            self._commit(self._conn(write=True))
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                _rollback(self._conn(write=True))
+            group.settle(exc)
+            return
+        self._finish_group(group)
+
+    def _finish_group(self, group: _Group) -> None:
+        # The hooks first (they only schedule work): a unit that resumes after its commit
+        # then finds what they started already queued behind it.
+        for hook in group.hooks:
+            try:
+                hook()
+            except Exception:
+                logger.exception("an after-commit hook failed")
+        group.settle(None)
+
+    async def _commit_group(self, group: _Group) -> None:
+        await asyncio.sleep(0)  # let the units that are ready this turn join
+        try:
+            async with self._lock:
+                self._group = None
+                await self._call(self._commit, self._conn(write=True))
+        except BaseException as exc:
+            self._group = None
+            with contextlib.suppress(BaseException):
+                await self._call(_rollback, self._conn(write=True))
+            if not group.done.done():
+                group.settle(
+                    exc
+                    if isinstance(exc, Exception)
+                    else DatabaseError(f"commit interrupted: {exc!r}")
+                )
+            if not isinstance(exc, Exception):
+                raise
+            return
+        finally:
+            if self._group_task is asyncio.current_task():
+                self._group_task = None
+        self._finish_group(group)
+
+    @asynccontextmanager
+    async def _savepoint(self, tx: _Transaction) -> AsyncIterator[None]:
+        tx.depth += 1
+        name = f"eventual_sp{tx.depth}"
+        mark, flushes, hooks = len(tx.pending), tx.flushes, len(tx.hooks)
+        tx.pending.append(lambda conn: conn.execute(f"SAVEPOINT {name}"))
+        try:
+            yield
+        except BaseException:
+            del tx.hooks[hooks:]
+            if tx.flushes == flushes:
+                del tx.pending[mark:]  # nothing reached the database yet
+            else:
+                await self._in_tx(tx, lambda conn: _rollback_to(conn, name))
+            raise
+        else:
+            tx.pending.append(lambda conn: conn.execute(f"RELEASE {name}"))
+        finally:
+            tx.depth -= 1
+
+
+def _lock_file(path: Path) -> int:
+    lock_path = f"{path}.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # held by another process
+        os.close(fd)
+        raise DatabaseLocked(
+            f"{path} is in use by another Eventual process (is `eventual dev` already "
+            "running?); stop that process or pass another database path"
+        ) from None
+    return fd
+
+
+def _unlock_file(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        if sys.platform == "win32":
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)

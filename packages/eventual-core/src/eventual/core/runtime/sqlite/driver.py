@@ -1,0 +1,520 @@
+"""The driver of the SQLite runtime: :class:`SqliteRuntime`, which opens the database, recovers
+what a previous process left, and runs the orchestrator, the task workers, event delivery and
+timers in one asyncio process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import uuid
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from ...history import EmittedEvent, InputEvent, ParentRef
+from ...models import Execution, ExecutionStatus
+from ...service import Service
+from ..ports import TaskRequest, TimerRequest
+from ..runtime import RealClock, Runtime
+from .claims import SqliteClaimStore
+from .database import Database
+from .event_bus import SqliteEventBus
+from .execution_queue import QueuedEvent, SqliteExecutionQueue
+from .hooks import _Hooks
+from .ports import _Consuming, _consuming, _Handoff, _settle_handoffs, open_ports
+from .recovery import _outstanding_attempts
+from .tasks import SqliteTaskDispatcher
+from .timers import SqliteTimerScheduler
+
+logger = logging.getLogger("eventual.runtime.sqlite")
+
+T = TypeVar("T")
+
+DEFAULT_DB_PATH = Path(".eventual") / "dev.db"
+
+
+class _DriverHooks(_Hooks):
+    def __init__(self) -> None:
+        self.runtime: SqliteRuntime | None = None
+
+    def queue_changed(self, execution_id: str) -> None:
+        if self.runtime is not None:
+            self.runtime._queue_changed(execution_id)
+
+    def tasks_changed(self) -> None:
+        if self.runtime is not None:
+            self.runtime._tasks_committed()
+
+    def timers_changed(self) -> None:
+        if self.runtime is not None:
+            self.runtime._timers_wake.set()
+
+    def outbox_changed(self) -> None:
+        if self.runtime is not None:
+            self.runtime._outbox_wake.set()
+
+    def execution_finished(self, execution_id: str) -> None:
+        if self.runtime is not None:
+            self.runtime._pulse_executions()
+
+
+class SqliteRuntime(Runtime):
+    """The durable runtime of ``eventual dev``: ``async with SqliteRuntime(service,
+    db_path=...) as rt``.
+
+    On entry it opens (or creates) the database, recovers what a previous process left (task
+    attempts that never delivered a result run again, queued events are delivered, timers
+    re-armed, those already due fire at once) and starts the workers: one orchestrator per
+    execution with queued events (in order), a task worker pool of ``max_concurrent_tasks``,
+    event delivery to subscriptions and the timer scheduler on the real clock. On exit it
+    cancels the work in flight (it runs again on the next start) and closes the database.
+
+    With ``workers=False`` nothing runs: the runtime only reads and writes the database (to
+    inspect it, or to queue work for the next process that runs it).
+    """
+
+    def __init__(
+        self,
+        service: Service,
+        *,
+        db_path: Path | str | None = None,
+        max_concurrent_tasks: int = 32,
+        max_concurrent_deliveries: int = 16,
+        synchronous: str = "NORMAL",
+        threaded: bool | None = None,
+        workers: bool = True,
+        cache_size: int = 1024,
+        batch_size: int = 100,
+    ) -> None:
+        if max_concurrent_tasks < 1 or max_concurrent_deliveries < 1:
+            raise ValueError("max_concurrent_tasks and max_concurrent_deliveries must be >= 1")
+        self.db_path = Path(db_path) if db_path is not None else DEFAULT_DB_PATH
+        if threaded is None:
+            # NORMAL commits do not wait for the disk (no fsync): statements take a fraction
+            # of a millisecond and run inline. FULL and EXTRA fsync every commit: a thread.
+            threaded = synchronous.upper() != "NORMAL"
+        self.db = Database(self.db_path, synchronous=synchronous, threaded=threaded)
+        self.run_id = uuid.uuid4().hex
+        self._hooks = _DriverHooks()
+        ports = open_ports(self.db, run_id=self.run_id, hooks=self._hooks)
+        super().__init__(service, ports, clock=RealClock(), cache_size=cache_size)
+        self.sqlite_ports = ports
+        self.max_concurrent_tasks = max_concurrent_tasks
+        self.max_concurrent_deliveries = max_concurrent_deliveries
+        self.batch_size = batch_size
+        self.workers = workers
+        self.errors: list[BaseException] = []
+        self._started = False
+        self._closing = False
+        self._context = contextvars.Context()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one it was started on
+        self._work: set[asyncio.Task[Any]] = set()
+        self._pumps: list[asyncio.Task[None]] = []
+        self._consumers: dict[str, asyncio.Task[Any]] = {}
+        self._dirty: set[str] = set()
+        # Executions whose queue table may hold rows (the rest need no read), and the task
+        # results handed over in memory (see _Handoff), by execution.
+        self._queued: set[str] = set()
+        self._inbox: dict[str, list[_Handoff]] = {}
+        # The task attempts running in this process's worker pool.
+        self._running_attempts: set[tuple[str, int, int]] = set()
+        self._tasks_wake = asyncio.Event()
+        self._timers_wake = asyncio.Event()
+        self._outbox_wake = asyncio.Event()
+        self._scanning = 0
+        self._deliveries = 0
+        self._outbox_cursor = 0
+        self._firing: set[int] = set()
+        self._next_due: float | None = None
+        self._pulse = asyncio.Event()
+        self._execution_pulse = asyncio.Event()
+        self._service_generation = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> SqliteRuntime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        if self._started:
+            raise RuntimeError("this SqliteRuntime was already started")
+        self._started = True
+        await self.db.open()
+        try:
+            await self._recover()
+        except BaseException:
+            await self.db.close()
+            raise
+        self._hooks.runtime = self
+        if not self.workers:
+            return
+        for wake in (self._tasks_wake, self._timers_wake, self._outbox_wake):
+            wake.set()
+        self._pumps = [
+            self._create_task(self._pump(self._tasks_wake, self._scan_tasks), "tasks"),
+            self._create_task(self._pump(self._outbox_wake, self._scan_outbox), "events"),
+            self._create_task(self._timer_pump(), "timers"),
+        ]
+        for execution_id in await self.sqlite_ports_queue.executions_with_events():
+            self._queue_changed(execution_id)
+
+    async def stop(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._hooks.runtime = None
+        tasks = [*self._pumps, *self._work]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self.clear_cache()
+        await self.db.close()
+
+    async def _recover(self) -> None:
+        """Make what a previous process left runnable again: the task attempts it dispatched
+        and never finished are dispatched again (queued events and timers need nothing: their
+        rows are still there)."""
+        outstanding = await self.db.read(_outstanding_attempts)
+        if outstanding:
+            logger.info("%d task attempt(s) interrupted by a stop will run again", len(outstanding))
+            cast(SqliteTaskDispatcher, self.ports.tasks).restore(outstanding)
+
+    @property
+    def sqlite_ports_queue(self) -> SqliteExecutionQueue:
+        return cast(SqliteExecutionQueue, self.ports.queue)
+
+    def replace_service(self, service: Service) -> None:
+        """Swap the service's handlers (``--reload``): keep the database and every execution;
+        the next step of each execution replays its history against the new code."""
+        self.service = service
+        self._service_generation += 1
+        self.clear_cache()
+
+    # ------------------------------------------------------------ atomic client operations
+
+    async def start_execution(
+        self,
+        workflow: str,
+        input: Any,
+        *,
+        execution_name: str | None = None,
+        timeout: timedelta | None = None,
+        execution_id: str | None = None,
+        parent: ParentRef | None = None,
+    ) -> str:
+        # The record and its WorkflowStarted event are written in one transaction.
+        async with self.db.transaction():
+            return await super().start_execution(
+                workflow,
+                input,
+                execution_name=execution_name,
+                timeout=timeout,
+                execution_id=execution_id,
+                parent=parent,
+            )
+
+    async def send_task_success(self, token: str, result: Any = None) -> None:
+        async with self.db.transaction():
+            await super().send_task_success(token, result)
+
+    async def send_task_failure(self, token: str, error: str, message: str = "") -> None:
+        async with self.db.transaction():
+            await super().send_task_failure(token, error, message)
+
+    # ------------------------------------------------------------ waiting
+
+    def _pulse_now(self) -> None:
+        pulse, self._pulse = self._pulse, asyncio.Event()
+        pulse.set()
+
+    def _pulse_executions(self) -> None:
+        pulse, self._execution_pulse = self._execution_pulse, asyncio.Event()
+        pulse.set()
+
+    def _quiet(self) -> bool:
+        if self._work or self._consumers or self._scanning:
+            return False
+        if self._tasks_wake.is_set() or self._outbox_wake.is_set() or self._timers_wake.is_set():
+            return False
+        due = self._next_due
+        return due is None or due > self.clock.now().timestamp()
+
+    async def idle(self) -> None:
+        """Wait until no work is queued or running: no queued events, no task running or
+        waiting for a worker, no event being delivered, no timer due (future timers and tasks
+        waiting for an asynchronous completion aside)."""
+        if not self.workers:
+            return
+        while True:
+            if self._quiet():
+                await asyncio.sleep(0)
+                if self._quiet():
+                    return
+            pulse = self._pulse
+            if self._next_due is not None and not (self._work or self._consumers):
+                # Only a timer is about to fall due: wake up when it has.
+                delay = max(0.0, self._next_due - self.clock.now().timestamp()) + 0.001
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(pulse.wait(), delay)
+            else:
+                await pulse.wait()
+
+    async def wait_for_execution(self, execution_id: str, *, timeout: float = 30.0) -> Execution:
+        """Wait until an execution is no longer in progress; ``TimeoutError`` after
+        ``timeout`` seconds."""
+
+        async def done() -> Execution:
+            while True:
+                pulse = self._execution_pulse
+                execution = await self.get_execution(execution_id)
+                if execution.status is not ExecutionStatus.IN_PROGRESS:
+                    return execution
+                await pulse.wait()
+
+        return await asyncio.wait_for(done(), timeout)
+
+    # ------------------------------------------------------------ spawning work
+
+    def _create_task(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        # A clean context: work never inherits a caller's transaction or use_runtime().
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop.create_task(coro, name=f"eventual-sqlite-{name}", context=self._context.copy())
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = self._create_task(self._guard(coro, name), name)
+        self._work.add(task)
+        task.add_done_callback(lambda done: self._work_done(done, coro))
+        return task
+
+    def _work_done(self, task: asyncio.Task[Any], coro: Coroutine[Any, Any, Any]) -> None:
+        # Closing is a no-op for a coroutine that ran; one cancelled before it started is
+        # discarded quietly.
+        coro.close()
+        self._work.discard(task)
+        self._pulse_now()
+
+    async def _guard(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception("runtime work failed: %s", name)
+            self.errors.append(exc)
+
+    async def _pump(
+        self, wake: asyncio.Event, scan: Callable[[], Coroutine[Any, Any, None]]
+    ) -> None:
+        while True:
+            await wake.wait()
+            wake.clear()
+            self._scanning += 1
+            try:
+                await scan()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.exception("runtime scan failed")
+                self.errors.append(exc)
+            finally:
+                self._scanning -= 1
+                self._pulse_now()
+
+    # ------------------------------------------------------------ the orchestrator
+
+    def _queue_changed(self, execution_id: str) -> None:
+        self._queued.add(execution_id)
+        self._wake_consumer(execution_id)
+
+    def _wake_consumer(self, execution_id: str) -> None:
+        if self._closing or not self.workers:
+            return
+        if execution_id in self._consumers:
+            self._dirty.add(execution_id)
+            return
+        self._consumers[execution_id] = self._spawn(
+            self._consume(execution_id), f"orchestrate {execution_id}"
+        )
+
+    async def _consume(self, execution_id: str) -> None:
+        queue = self.sqlite_ports_queue
+        try:
+            while True:
+                self._dirty.discard(execution_id)
+                batch: list[QueuedEvent] = []
+                if execution_id in self._queued:
+                    # Discarded before the read: a row committed after it marks it again.
+                    self._queued.discard(execution_id)
+                    batch = await queue.peek(execution_id, self.batch_size)
+                    if len(batch) == self.batch_size:
+                        self._queued.add(execution_id)
+                handoffs = tuple(self._inbox.pop(execution_id, ()))
+                if not batch and not handoffs:
+                    if execution_id in self._dirty:
+                        continue
+                    return
+                row_ids = tuple(q.row_id for q in batch)
+                consuming = _Consuming(self.db, row_ids, [False], handoffs)
+                generation = self._service_generation
+                token = _consuming.set(consuming)
+                try:
+                    await self.orchestrate(
+                        execution_id, [q.event for q in batch] + [h.event for h in handoffs]
+                    )
+                except BaseException:
+                    if handoffs and not consuming.deleted[0]:
+                        # Kept for the next try, like the queued rows (a stop loses them:
+                        # their attempts run again on the next start).
+                        self._inbox[execution_id] = [*handoffs, *self._inbox.get(execution_id, ())]
+                    raise
+                finally:
+                    _consuming.reset(token)
+                if generation != self._service_generation:
+                    self._evict(execution_id)  # built with the handlers that were replaced
+                if not consuming.deleted[0]:
+                    # Nothing was committed (the events were all stale): drop them now. A
+                    # crash before this line redelivers them and they are dropped again.
+                    async with self.db.transaction():
+                        await queue.delete(row_ids)
+                        _settle_handoffs(self.sqlite_ports, handoffs)
+                if not (consuming.deleted[0] and self.db.group_commit):
+                    # Inline statements never suspend: let other work run between batches.
+                    # (A group commit suspended the step until the COMMIT, which ran the
+                    # work it started first: often a task whose result is here already.)
+                    await asyncio.sleep(0)
+        finally:
+            # On an unexpected error the events stay queued: they are retried on the
+            # execution's next event or on the next start.
+            self._consumers.pop(execution_id, None)
+
+    # ------------------------------------------------------------ task workers
+
+    async def _scan_tasks(self) -> None:
+        free = self.max_concurrent_tasks - len(self._running_attempts)
+        if free <= 0:
+            return  # a finishing task wakes the pump again
+        self._start_tasks(cast(SqliteTaskDispatcher, self.ports.tasks).take(free), free)
+
+    def _tasks_committed(self) -> None:
+        """Task attempts were dispatched (their step committed): start them at once while
+        workers are free (no turn of the pump); else the pump starts them as workers free up."""
+        if self._closing or not self.workers:
+            return
+        free = self.max_concurrent_tasks - len(self._running_attempts)
+        if free <= 0:
+            return  # a finishing task wakes the pump
+        self._start_tasks(cast(SqliteTaskDispatcher, self.ports.tasks).take(free), free)
+
+    def _start_tasks(self, taken: list[TaskRequest], free: int) -> None:
+        for request in taken:
+            key = (request.execution_id, request.seq, request.attempt)
+            if key in self._running_attempts:
+                continue  # already running here (dispatched twice): once is enough
+            self._running_attempts.add(key)
+            self._spawn(self._work_task(key, request), f"task {request.name}")
+        if len(taken) == free:
+            self._tasks_wake.set()
+
+    async def _work_task(self, key: tuple[str, int, int], request: TaskRequest) -> None:
+        try:
+            if await self.run_task(request):
+                # No result yet: the task completes later by its token. Its claim row is the
+                # "do not run again" mark a restart looks for.
+                async with self.db.transaction():
+                    await cast(SqliteClaimStore, self.ports.claims).keep(
+                        request.execution_id, request.seq, request.attempt
+                    )
+        finally:
+            self._running_attempts.discard(key)
+            # A worker is free: wake the pump only if attempts are waiting for one.
+            if cast(SqliteTaskDispatcher, self.ports.tasks).has_pending():
+                self._tasks_wake.set()
+
+    async def deliver_task_result(self, request: TaskRequest, event: InputEvent) -> None:
+        key = (request.execution_id, request.seq, request.attempt)
+        claim = None
+        if key in self._running_attempts and not self._closing:
+            claim = cast(SqliteClaimStore, self.ports.claims).finish_running(key)
+        if claim is None:
+            await super().deliver_task_result(request, event)
+            return
+        # Straight to the orchestrator: no queue row, no commit of its own (see _Handoff).
+        self._inbox.setdefault(request.execution_id, []).append(_Handoff(claim, event))
+        self._wake_consumer(request.execution_id)
+
+    # ------------------------------------------------------------ event delivery
+
+    async def _scan_outbox(self) -> None:
+        free = self.max_concurrent_deliveries - self._deliveries
+        if free <= 0:
+            return
+        bus = cast(SqliteEventBus, self.ports.events)
+        rows = await bus.take(self._outbox_cursor, free)
+        for row_id, event in rows:
+            self._outbox_cursor = max(self._outbox_cursor, row_id)
+            self._deliveries += 1
+            self._spawn(self._deliver(row_id, event), f"deliver {event.name}")
+        if len(rows) == free:
+            self._outbox_wake.set()
+
+    async def _deliver(self, row_id: int, event: EmittedEvent) -> None:
+        try:
+            try:
+                # At least once: a failing subscription is retried (with backoff) before the
+                # row goes; a crash meanwhile delivers the event again.
+                await self.deliver_event_retrying(event, asyncio.sleep)
+            finally:
+                await cast(SqliteEventBus, self.ports.events).delete(row_id)
+        finally:
+            self._deliveries -= 1
+            self._outbox_wake.set()
+
+    # ------------------------------------------------------------ timers
+
+    async def _timer_pump(self) -> None:
+        timers = cast(SqliteTimerScheduler, self.ports.timers)
+        while True:
+            self._timers_wake.clear()
+            self._scanning += 1
+            try:
+                now = self.clock.now().timestamp()
+                for row_id, timer in await timers.due(now):
+                    if row_id not in self._firing:
+                        self._firing.add(row_id)
+                        self._spawn(self._fire(row_id, timer), f"timer {timer.timer_id}")
+                self._next_due = await timers.next_due(now)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.exception("timer scan failed")
+                self.errors.append(exc)
+                self._next_due = self.clock.now().timestamp() + 1.0
+            finally:
+                self._scanning -= 1
+                self._pulse_now()
+            due = self._next_due
+            wait = None if due is None else max(0.0, due - self.clock.now().timestamp())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._timers_wake.wait(), wait)
+
+    async def _fire(self, row_id: int, timer: TimerRequest) -> None:
+        timers = cast(SqliteTimerScheduler, self.ports.timers)
+        try:
+            # Firing is one transaction: the timer row goes with the event it delivers (or
+            # the heartbeat check it reschedules).
+            async with self.db.transaction():
+                await timers.delete_row(row_id)
+                await self.fire_timer(timer)
+        finally:
+            self._firing.discard(row_id)

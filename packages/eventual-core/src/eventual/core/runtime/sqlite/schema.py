@@ -1,0 +1,66 @@
+"""The tables of the SQLite runtime's database file, and the schema version it records
+(``PRAGMA user_version``); :meth:`Database.open` applies them."""
+
+SCHEMA_VERSION = 2
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY,
+    workflow TEXT NOT NULL,
+    status TEXT NOT NULL,
+    start_ts REAL NOT NULL,
+    history_length INTEGER NOT NULL DEFAULT 0, -- not kept: the history table counts
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS executions_by_start ON executions (start_ts DESC, id DESC);
+CREATE TABLE IF NOT EXISTS history (
+    execution_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    PRIMARY KEY (execution_id, position)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id TEXT NOT NULL,
+    event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS queue_by_execution ON queue (execution_id, id);
+-- Schema 1 kept a row per dispatched task attempt; the history is that record now (its
+-- pending attempts are found there on start), so a file of schema 1 loses the table.
+DROP TABLE IF EXISTS tasks;
+CREATE TABLE IF NOT EXISTS claims (
+    execution_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    run_id TEXT NOT NULL,
+    claimed_at TEXT NOT NULL,
+    last_heartbeat TEXT,
+    details TEXT,
+    done INTEGER NOT NULL DEFAULT 0,
+    timed_out INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (execution_id, seq, attempt)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS timers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timer_id TEXT NOT NULL UNIQUE,
+    execution_id TEXT NOT NULL,
+    due REAL NOT NULL,
+    request TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS timers_by_due ON timers (due, id);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS logs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id TEXT NOT NULL,
+    workflow TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    level TEXT NOT NULL,
+    logger TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_execution ON logs (execution_id, id);
+"""

@@ -48,7 +48,8 @@ TITLE = "durable local throughput, 10-step workflows on SQLite"
 
 def _our_pragmas() -> dict[str, str]:
     """The pragmas of our SQLite runtime (see ``Database._open`` in
-    eventual/core/runtime/sqlite.py); ``synchronous`` is read from the runtime's default."""
+    eventual/core/runtime/sqlite/database.py); ``synchronous`` is read from the runtime's
+    default."""
     from eventual.core.runtime.sqlite import SqliteRuntime
 
     default = inspect.signature(SqliteRuntime).parameters["synchronous"].default

@@ -1,0 +1,311 @@
+"""The system commands as requests and answers: the wire format of ``POST /rpc/_system/{name}``.
+
+The request bodies are those of the TypeScript Eventual's HTTP client (and what
+``eventual.core.http.system`` serves): camelCase fields, ``getExecution`` taking the bare
+execution id as a JSON string, ``sendSignal`` naming the signal ``signalId``, ``updateTask``
+discriminated by ``type``.
+
+:class:`SystemCalls` builds every request and reads every answer once, into the result types
+defined here (:class:`ExecutionPage`, :class:`LogEntry`); the async and sync clients only send
+them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from eventual.core.definitions import (
+    EventDefinition,
+    SignalDefinition,
+    WorkflowDefinition,
+)
+from eventual.core.history import HistoryEvent, parse_history
+from eventual.core.http.system import execution_from_wire
+from eventual.core.models import Execution, ExecutionStatus
+from eventual.core.serialization import to_json
+
+from ._core import Call, UnexpectedResponse, system_path
+
+WorkflowArg = WorkflowDefinition[Any, Any] | str
+SignalArg = SignalDefinition[Any] | str
+EventArg = EventDefinition[Any] | str
+
+
+class HasExecutionId(Protocol):
+    """An execution handle or record: anything with an ``execution_id``."""
+
+    @property
+    def execution_id(self) -> str: ...
+
+
+ExecutionArg = str | HasExecutionId
+
+
+@dataclass(frozen=True)
+class ExecutionPage:
+    """One page of :meth:`EventualClient.list_executions`; iterate it for the executions."""
+
+    executions: list[Execution]
+    next_token: str | None = None
+
+    def __iter__(self) -> Iterator[Execution]:
+        return iter(self.executions)
+
+    def __len__(self) -> int:
+        return len(self.executions)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """A log line written by workflow or task code."""
+
+    execution_id: str
+    timestamp: datetime
+    level: str
+    message: str
+
+
+@dataclass(frozen=True)
+class StartedExecution:
+    execution_id: str
+    already_running: bool = False
+    workflow: WorkflowDefinition[Any, Any] | None = field(default=None, compare=False)
+
+
+def _name(obj: Any, kind: str) -> str:
+    if isinstance(obj, str):
+        return obj
+    name = getattr(obj, "name", None)
+    if not isinstance(name, str):
+        raise TypeError(f"expected a {kind} definition or a {kind} name, got {obj!r}")
+    return name
+
+
+def execution_id_of(execution: Any) -> str:
+    if isinstance(execution, str):
+        return execution
+    value = getattr(execution, "execution_id", None)
+    if not isinstance(value, str):
+        raise TypeError(f"expected an execution id or an execution, got {execution!r}")
+    return value
+
+
+def _seconds(value: float | timedelta | None) -> float | None:
+    if value is None:
+        return None
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _typed(execution: Execution, workflow: WorkflowDefinition[Any, Any] | None) -> Execution:
+    """The execution with its result built as the workflow's output type, when known."""
+    if workflow is None or execution.status is not ExecutionStatus.SUCCEEDED:
+        return execution
+    try:
+        typed = workflow.output_from_json(execution.result)
+    except Exception as exc:
+        raise UnexpectedResponse(
+            f"execution {execution.id!r} succeeded with {str(execution.result)[:200]!r}, which "
+            f"is not a valid output of workflow {workflow.name!r}: {exc}"
+        ) from None
+    return execution.model_copy(update={"result": typed})
+
+
+def _dict(data: Any, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise UnexpectedResponse(f"{what}: expected a JSON object, got {str(data)[:200]!r}")
+    return data
+
+
+class SystemCalls:
+    """Every system command as a :class:`Call`: request body in, typed result out."""
+
+    @staticmethod
+    def start_execution(
+        workflow: WorkflowArg,
+        input: Any,
+        execution_name: str | None,
+        timeout: float | timedelta | None,
+    ) -> Call[StartedExecution]:
+        name = _name(workflow, "workflow")
+        body: dict[str, Any] = {
+            "workflow": name,
+            "input": workflow.input_to_json(input)
+            if isinstance(workflow, WorkflowDefinition)
+            else to_json(input),
+        }
+        if execution_name is not None:
+            body["executionName"] = execution_name
+        seconds = _seconds(timeout)
+        if seconds is not None:
+            body["timeout"] = {"type": "Duration", "dur": seconds, "unit": "seconds"}
+        what = f"start_execution({name!r})"
+        definition = workflow if isinstance(workflow, WorkflowDefinition) else None
+
+        def read(data: Any) -> StartedExecution:
+            d = _dict(data, what)
+            return StartedExecution(
+                execution_id=str(d["executionId"]),
+                already_running=bool(d.get("alreadyRunning", False)),
+                workflow=definition,
+            )
+
+        # Starting with a name is idempotent: the same name and input return the same run.
+        return Call(
+            system_path("startExecution"),
+            body,
+            read,
+            idempotent=execution_name is not None,
+            what=what,
+        )
+
+    @staticmethod
+    def get_execution(
+        execution_id: str, workflow: WorkflowDefinition[Any, Any] | None = None
+    ) -> Call[Execution]:
+        what = f"get_execution({execution_id!r})"
+
+        def read(data: Any) -> Execution:
+            return _typed(execution_from_wire(_dict(data, what)), workflow)
+
+        return Call(system_path("getExecution"), execution_id, read, idempotent=True, what=what)
+
+    @staticmethod
+    def list_executions(
+        workflow: WorkflowArg | None,
+        statuses: Sequence[ExecutionStatus | str] | None,
+        max_results: int | None,
+        next_token: str | None,
+        sort_direction: Literal["ASC", "DESC"] | None,
+    ) -> Call[ExecutionPage]:
+        body: dict[str, Any] = {}
+        if workflow is not None:
+            body["workflowName"] = _name(workflow, "workflow")
+        if statuses:
+            body["statuses"] = [ExecutionStatus(s).value for s in statuses]
+        if max_results is not None:
+            body["maxResults"] = max_results
+        if next_token is not None:
+            body["nextToken"] = next_token
+        if sort_direction is not None:
+            body["sortDirection"] = sort_direction
+        what = "list_executions"
+
+        def read(data: Any) -> ExecutionPage:
+            d = _dict(data, what)
+            return ExecutionPage(
+                [execution_from_wire(e) for e in d.get("executions", [])], d.get("nextToken")
+            )
+
+        return Call(system_path("listExecutions"), body, read, idempotent=True, what=what)
+
+    @staticmethod
+    def get_execution_history(execution_id: str) -> Call[list[HistoryEvent]]:
+        what = f"get_execution_history({execution_id!r})"
+
+        def read(data: Any) -> list[HistoryEvent]:
+            return parse_history(_dict(data, what).get("events", []))
+
+        return Call(
+            system_path("getExecutionHistory"),
+            {"executionId": execution_id},
+            read,
+            idempotent=True,
+            what=what,
+        )
+
+    @staticmethod
+    def get_execution_logs(
+        execution_id: str | None, workflow: WorkflowArg | None
+    ) -> Call[list[LogEntry]]:
+        body: dict[str, Any] = {}
+        if execution_id is not None:
+            body["executionId"] = execution_id
+        if workflow is not None:
+            body["workflowName"] = _name(workflow, "workflow")
+        what = "get_execution_logs"
+
+        def read(data: Any) -> list[LogEntry]:
+            return [
+                LogEntry(
+                    execution_id=str(e.get("source", "")),
+                    timestamp=datetime.fromisoformat(str(e["timestamp"]).replace("Z", "+00:00")),
+                    level=str(e.get("level", "")),
+                    message=str(e.get("message", "")),
+                )
+                for e in _dict(data, what).get("events", [])
+            ]
+
+        return Call(system_path("getExecutionLogs"), body, read, idempotent=True, what=what)
+
+    @staticmethod
+    def send_signal(
+        execution_id: str, signal: SignalArg, payload: Any, signal_id: str | None
+    ) -> Call[None]:
+        name = _name(signal, "signal")
+        data = (
+            signal.payload_to_json(payload)
+            if isinstance(signal, SignalDefinition)
+            else to_json(payload)
+        )
+        body = {
+            "executionId": execution_id,
+            "signalId": name,
+            "payload": data,
+            # A dedup id makes the signal safe to retry: the execution keeps one copy.
+            "id": signal_id or str(uuid.uuid4()),
+        }
+        return Call(
+            system_path("sendSignal"),
+            body,
+            lambda _: None,
+            idempotent=True,
+            what=f"send_signal({execution_id!r}, {name!r})",
+        )
+
+    @staticmethod
+    def emit_events(event: EventArg, payloads: Sequence[Any]) -> Call[None]:
+        name = _name(event, "event")
+        events = [
+            {
+                "name": name,
+                "event": event.payload_to_json(p)
+                if isinstance(event, EventDefinition)
+                else to_json(p),
+            }
+            for p in payloads
+        ]
+        return Call(
+            system_path("emitEvents"),
+            {"events": events},
+            lambda _: None,
+            idempotent=False,
+            what=f"emit_events({name!r})",
+        )
+
+    @staticmethod
+    def update_task(body: dict[str, Any], what: str) -> Call[Any]:
+        # Completing a task twice is harmless: the execution drops the duplicate result.
+        return Call(system_path("updateTask"), body, lambda d: d, idempotent=True, what=what)
+
+    @staticmethod
+    def raw(name: str, body: Any, idempotent: bool) -> Call[Any]:
+        if not name or "/" in name:
+            raise ValueError(f"not a system command name: {name!r}")
+        return Call(
+            system_path(name), {} if body is None else body, lambda d: d, idempotent, what=name
+        )
+
+    @staticmethod
+    def list_workflows() -> Call[list[str]]:
+        def read(data: Any) -> list[str]:
+            return [str(w["name"]) for w in _dict(data, "list_workflows").get("workflows", [])]
+
+        return Call(system_path("listWorkflows"), {}, read, idempotent=True, what="list_workflows")
+
+
+def heartbeat_cancelled(data: Any) -> bool:
+    return bool(data.get("cancelled")) if isinstance(data, dict) else False

@@ -10,8 +10,9 @@ from .commands import (
     SendSignal,
     StartChild,
 )
-from .executor import LogEntry, StepResult, WorkflowExecutor
+from .executor import WorkflowExecutor
 from .loop import WorkflowLoop, WorkflowLoopError
+from .results import LogEntry, StepResult
 
 __all__ = [
     "CancelTimer",

@@ -16,21 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import random as _random
 import threading
-import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .._record import FrozenRecord, Record, init_field
 from ..definitions import (
     SignalDefinition,
-    SignalHandle,
-    TaskDefinition,
     WorkflowDefinition,
 )
 from ..errors import (
@@ -45,14 +40,10 @@ from ..errors import (
 )
 from ..history import (
     ChildWorkflowFailed,
-    ChildWorkflowScheduled,
     ChildWorkflowSucceeded,
-    EmittedEvent,
-    EventsEmitted,
     HistoryEvent,
     ParentRef,
     SignalReceived,
-    SignalSent,
     TaskFailed,
     TaskHeartbeatTimedOut,
     TaskRetryDue,
@@ -67,111 +58,21 @@ from ..history import (
     WorkflowSucceeded,
     WorkflowTimedOut,
 )
+from .calls import _ChildCall, _Pending, _TaskCall, _TimerCall
 from .commands import (
     CancelTimer,
     Command,
     DispatchTask,
-    EmitEvents,
     NotifyParent,
     ScheduleTimer,
-    SendSignal,
-    StartChild,
 )
 from .loop import WorkflowLoop
+from .operations import WorkflowOperations
+from .results import LogEntry, StepResult
 
 logger = logging.getLogger("eventual.engine")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-# ---------------------------------------------------------------- step results
-
-
-# Records and plain classes, not dataclasses: a dataclass compiles its methods when the module
-# is imported, which every AWS handler's cold start would pay (see ``eventual.core._record``).
-
-
-class LogEntry(FrozenRecord):
-    __slots__ = _fields = ("timestamp", "level", "logger", "message")
-    timestamp: datetime
-    level: str
-    logger: str
-    message: str
-
-    def __init__(self, timestamp: datetime, level: str, logger: str, message: str) -> None:
-        init_field(self, "timestamp", timestamp)
-        init_field(self, "level", level)
-        init_field(self, "logger", logger)
-        init_field(self, "message", message)
-
-
-class StepResult(Record):
-    """What one step produced: events to append, work to dispatch, the outcome if any."""
-
-    __slots__ = _fields = ("events", "commands", "dropped", "completion", "logs")
-    events: list[HistoryEvent]
-    commands: list[Command]
-    dropped: list[HistoryEvent]
-    completion: WorkflowSucceeded | WorkflowFailed | None
-    logs: list[LogEntry]
-
-    def __init__(
-        self,
-        events: list[HistoryEvent] | None = None,
-        commands: list[Command] | None = None,
-        dropped: list[HistoryEvent] | None = None,
-        completion: WorkflowSucceeded | WorkflowFailed | None = None,
-        logs: list[LogEntry] | None = None,
-    ) -> None:
-        self.events = [] if events is None else events
-        self.commands = [] if commands is None else commands
-        self.dropped = [] if dropped is None else dropped
-        self.completion = completion
-        self.logs = [] if logs is None else logs
-
-
-# ---------------------------------------------------------------- pending calls
-
-
-class _TaskCall:
-    __slots__ = ("args", "attempt", "definition", "future", "name", "waiting_retry")
-
-    def __init__(
-        self,
-        definition: TaskDefinition[Any, Any] | None,
-        name: str,
-        args: list[Any],
-        future: asyncio.Future[Any],
-        attempt: int = 1,
-        waiting_retry: bool = False,
-    ) -> None:
-        self.definition = definition
-        self.name = name
-        self.args = args
-        self.future = future
-        self.attempt = attempt
-        self.waiting_retry = waiting_retry
-
-
-class _TimerCall:
-    __slots__ = ("handle", "until")
-
-    def __init__(self, handle: asyncio.TimerHandle, until: datetime) -> None:
-        self.handle = handle
-        self.until = until
-
-
-class _ChildCall:
-    __slots__ = ("definition", "future")
-
-    def __init__(
-        self, definition: WorkflowDefinition[Any, Any], future: asyncio.Future[Any]
-    ) -> None:
-        self.definition = definition
-        self.future = future
-
-
-_Pending = _TaskCall | _TimerCall | _ChildCall
 
 
 # ---------------------------------------------------------------- logging capture
@@ -201,7 +102,7 @@ def _install_log_capture() -> None:
 # ---------------------------------------------------------------- the executor
 
 
-class WorkflowExecutor:
+class WorkflowExecutor(WorkflowOperations):
     """The state of one execution, advanced one input event at a time."""
 
     def __init__(
@@ -719,158 +620,6 @@ class WorkflowExecutor:
             commands,
         )
 
-    # ------------------------------------------------------------ WorkflowOps
-
-    def _refuse_if_closed(self, what: str) -> None:
-        if self._closed:
-            raise RuntimeError(f"{what}: this execution's state was discarded")
-
-    def call_task(
-        self, task: TaskDefinition[Any, Any], args: list[Any]
-    ) -> Coroutine[Any, Any, Any]:
-        """Schedule the task now (taking the next seq); the returned coroutine awaits it."""
-        self._refuse_if_closed(f"task {task.name!r}")
-        fut = self.loop.create_future()
-        if self.completion is None:
-            seq = self._next_seq()
-            call = _TaskCall(task, task.name, args, fut)
-            self._pending[seq] = call
-            self._schedule_task(seq, call)
-        return _await(fut)
-
-    def call_child(
-        self, workflow: WorkflowDefinition[Any, Any], input: Any, execution_name: str | None
-    ) -> Coroutine[Any, Any, Any]:
-        """Start the child now (taking the next seq); the returned coroutine awaits it."""
-        self._refuse_if_closed(f"workflow {workflow.name!r}")
-        fut = self.loop.create_future()
-        if self.completion is not None:
-            return _await(fut)
-        seq = self._next_seq()
-        name = execution_name or f"{self.execution_id.replace('/', '.')}.{seq}"
-        child_id = f"{workflow.name}/{name}"
-        self._pending[seq] = _ChildCall(workflow, fut)
-        parent = ParentRef(execution_id=self.execution_id, seq=seq)
-        self._emit(
-            ChildWorkflowScheduled(
-                timestamp=self._clock,
-                seq=seq,
-                name=workflow.name,
-                input=input,
-                execution_id=child_id,
-            ),
-            [StartChild(parent, workflow.name, child_id, input)],
-        )
-        return _await(fut)
-
-    def _done_future(self) -> asyncio.Future[None]:
-        fut: asyncio.Future[None] = self.loop.create_future()
-        fut.set_result(None)
-        return fut
-
-    def send_signal(self, execution_id: str, signal: str, payload: Any) -> asyncio.Future[None]:
-        self._refuse_if_closed(f"signal {signal!r}")
-        if self.completion is None:
-            seq = self._next_seq()
-            signal_id = f"{self.execution_id}#{seq}"
-            self._emit(
-                SignalSent(
-                    timestamp=self._clock,
-                    seq=seq,
-                    execution_id=execution_id,
-                    signal=signal,
-                    payload=payload,
-                    signal_id=signal_id,
-                ),
-                [SendSignal(execution_id, signal, payload, signal_id)],
-            )
-        return self._done_future()
-
-    def emit_events(self, event: str, payloads: Sequence[Any]) -> asyncio.Future[None]:
-        self._refuse_if_closed(f"event {event!r}")
-        if self.completion is None and payloads:
-            seq = self._next_seq()
-            events = [EmittedEvent(name=event, payload=p) for p in payloads]
-            self._emit(
-                EventsEmitted(timestamp=self._clock, seq=seq, events=events),
-                [EmitEvents(events)],
-            )
-        return self._done_future()
-
-    def on_signal(
-        self, signal: SignalDefinition[Any], handler: Callable[[Any], Any]
-    ) -> SignalHandle:
-        self._refuse_if_closed(f"signal {signal.name!r}")
-        entry = (handler, signal)
-        handlers = self._signal_handlers.setdefault(signal.name, [])
-        handlers.append(entry)
-
-        def dispose() -> None:
-            if entry in handlers:
-                handlers.remove(entry)
-
-        return SignalHandle(dispose)
-
-    async def expect_signal(self, signal: SignalDefinition[Any], timeout: float | None) -> Any:
-        self._refuse_if_closed(f"signal {signal.name!r}")
-        fut: asyncio.Future[Any] = self.loop.create_future()
-        entry = (fut, signal)
-        self._signal_waiters.setdefault(signal.name, []).append(entry)
-        try:
-            if timeout is None:
-                return await fut
-            try:
-                async with asyncio.timeout(timeout):
-                    return await fut
-            except TimeoutError:
-                raise Timeout(f"no signal {signal.name!r} arrived within {timeout:g}s") from None
-        finally:
-            waiters = self._signal_waiters.get(signal.name)
-            if waiters and entry in waiters:
-                waiters.remove(entry)
-
-    async def condition(self, predicate: Callable[[], bool], timeout: float | None) -> bool:
-        self._refuse_if_closed("condition()")
-        if predicate():
-            return True
-        fut: asyncio.Future[bool] = self.loop.create_future()
-        self._conditions.append((predicate, fut))
-        if timeout is None:
-            return await fut
-        try:
-            async with asyncio.timeout(timeout):
-                return await fut
-        except TimeoutError:
-            return False
-
-    async def sleep_until(self, until: datetime) -> None:
-        self._refuse_if_closed("sleep_until()")
-        if until.tzinfo is None:
-            raise ValueError("sleep_until() needs a timezone-aware datetime (use UTC)")
-        fut: asyncio.Future[None] = self.loop.create_future()
-        handle = self.loop.call_at(until.timestamp(), _set_result_unless_done, fut)
-        try:
-            await fut
-        finally:
-            handle.cancel()
-
-    def now(self) -> datetime:
-        return self._clock
-
-    def _random(self) -> _random.Random:
-        rng = self._rng
-        if rng is None:
-            # Seeded from the execution id: the same sequence in every replay.
-            seed = hashlib.sha256(self.execution_id.encode()).digest()
-            rng = self._rng = _random.Random(int.from_bytes(seed[:16], "big"))
-        return rng
-
-    def random(self) -> float:
-        return self._random().random()
-
-    def uuid4(self) -> uuid.UUID:
-        return uuid.UUID(int=self._random().getrandbits(128), version=4)
-
     # ------------------------------------------------------------ loop callbacks
 
     def start_timer(self, handle: asyncio.TimerHandle, when: float) -> None:
@@ -942,12 +691,3 @@ class _Running:
     def __exit__(self, *exc: object) -> None:
         asyncio.events._set_running_loop(self._previous)
         _local.executor = self._previous_ex
-
-
-async def _await(fut: asyncio.Future[Any]) -> Any:
-    return await fut
-
-
-def _set_result_unless_done(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)

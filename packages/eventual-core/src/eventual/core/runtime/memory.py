@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..engine.executor import LogEntry
+from ..engine.results import LogEntry
 from ..history import EmittedEvent, HistoryEvent, InputEvent, event_json, history_adapter
 from ..models import Execution, ExecutionStatus
 from ..service import Service

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from .._record import Record
-from ..engine.executor import LogEntry
+from ..engine.results import LogEntry
 from ..history import EmittedEvent, HistoryEvent, InputEvent
 from ..models import Execution, ExecutionStatus
 from ..tokens import decode_token as decode_token  # re-exported: the runtime's callers use it

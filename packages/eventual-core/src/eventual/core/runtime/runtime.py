@@ -31,7 +31,7 @@ from ..engine import (
     StartChild,
     WorkflowExecutor,
 )
-from ..engine.executor import LogEntry
+from ..engine.results import LogEntry
 from ..errors import (
     DeterminismError,
     EventualError,

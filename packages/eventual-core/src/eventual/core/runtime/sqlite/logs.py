@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ...engine.executor import LogEntry
+from ...engine.results import LogEntry
 from .codec import _ts
 from .database import Database
 

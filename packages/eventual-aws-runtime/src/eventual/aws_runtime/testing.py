@@ -29,7 +29,7 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -85,7 +85,339 @@ class _Clock:
         return self.origin + timedelta(milliseconds=round(millis))
 
 
-class AwsHarness:
+@dataclass
+class LambdaFunction:
+    """One Lambda function as a player runs it: its handler kind (``orchestrator``,
+    ``task``...), its name and ARN, and, when deployed, the environment and role it has.
+
+    ``environment`` is ``None`` for :class:`AwsHarness`'s functions, which run in the
+    process's environment as the harness set it (with ``extra_env`` on top)."""
+
+    name: str
+    kind: str
+    arn: str = ""
+    environment: dict[str, str] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    role: str = ""
+    dead_letter: str = ""
+    container: Any = None
+
+
+_CONTAINER_STATE: list[tuple[str, str, Any]] = [
+    ("eventual.aws_runtime.handlers._common", "_service", lambda: None),
+    ("eventual.aws_runtime.handlers._common", "_names", lambda: None),
+    ("eventual.aws_runtime.handlers._common", "_runtimes", dict),
+    ("eventual.aws_runtime.handlers._common", "_runner", lambda: None),
+    ("eventual.aws_runtime.handlers._http", "_handlers", dict),
+]
+"""The module state a handler keeps for its container's life (``handlers._common``: the
+service, the names, the warm runtimes, the event loop; ``handlers._http``: the HTTP handlers).
+A :class:`Container` swaps it in and out, so each deployed function is its own container."""
+
+
+class Container:
+    """The handlers' per-container state of one function: swapped in around each of its
+    invocations, so functions keep their warm runtimes apart as separate containers do."""
+
+    def __init__(self) -> None:
+        import importlib
+
+        self._state: dict[tuple[str, str], Any] = {}
+        for module, attr, fresh in _CONTAINER_STATE:
+            if not hasattr(importlib.import_module(module), attr):
+                raise HarnessError(
+                    f"{module}.{attr} is gone: the handlers keep their per-container state "
+                    "elsewhere now; update eventual.aws_runtime.testing._CONTAINER_STATE"
+                )
+            self._state[(module, attr)] = fresh()
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        import importlib
+
+        saved: dict[tuple[str, str], Any] = {}
+        for (module, attr), value in self._state.items():
+            mod = importlib.import_module(module)
+            saved[(module, attr)] = getattr(mod, attr)
+            setattr(mod, attr, value)
+        try:
+            yield
+        finally:
+            for (module, attr), value in saved.items():
+                mod = importlib.import_module(module)
+                self._state[(module, attr)] = getattr(mod, attr)
+                setattr(mod, attr, value)
+
+    def close(self) -> None:
+        runner = self._state.get(("eventual.aws_runtime.handlers._common", "_runner"))
+        if runner is not None:
+            runner.close()
+        for key, value in self._state.items():
+            if isinstance(value, dict):
+                value.clear()
+            elif key[1] != "_runtimes":
+                self._state[key] = None
+
+
+class LambdaPlayer:
+    """What Lambda, SQS event source mappings, EventBridge Scheduler and asynchronous invokes
+    do with a service's functions, played in-process with the real handlers. Subclasses say
+    where the functions, queues and schedules are (:class:`AwsHarness`: resources it created;
+    ``testing_stack.StackHarness``: a stack deployed to a moto server) and how one function is
+    called (:meth:`call`)."""
+
+    clock: Any
+    region = REGION
+    account = ACCOUNT
+
+    def __init__(
+        self, *, duplicate_deliveries: bool = False, retry_after: int | None = None
+    ) -> None:
+        self.duplicate_deliveries = duplicate_deliveries
+        self.retry_after = retry_after
+        self.failed_deliveries = 0
+        self.invocations: list[_Invocation] = []
+        self.lost_invocations: list[_Invocation] = []
+        self._seen: set[str] = set()
+        self._receive_counts: Counter[str] = Counter()
+
+    # ------------------------------------------------------------ what subclasses provide
+
+    def admin_client(self, service: str) -> Any:
+        """A client that is not the runtime's (not counted, never faulted)."""
+        raise NotImplementedError
+
+    def call(self, fn: LambdaFunction, event: Any, context: Any) -> Any:
+        """Run ``fn``'s handler on ``event`` as Lambda would (its environment, its container)."""
+        raise NotImplementedError
+
+    def queue_mappings(self) -> list[tuple[str, LambdaFunction, int]]:
+        """(queue URL, function, batch size) of each SQS event source mapping."""
+        raise NotImplementedError
+
+    def invoke_target(self, function: str) -> LambdaFunction | None:
+        """The function a ``lambda:Invoke`` of ``function`` (name or ARN) runs."""
+        raise NotImplementedError
+
+    def schedule_groups(self) -> list[str]:
+        raise NotImplementedError
+
+    def poller(self, fn: LambdaFunction, queue_url: str) -> Any:
+        """A context for the event source mapping's own SQS calls on ``fn``'s behalf."""
+        return nullcontext()
+
+    def on_lost(self, inv: _Invocation) -> None:
+        """An asynchronous invocation failed past Lambda's retries."""
+        self.lost_invocations.append(inv)
+
+    def fire_schedule_target(self, schedule: dict[str, Any]) -> None:
+        """What EventBridge Scheduler does when a schedule is due: send its input to the
+        target queue (the only target kind the runtime creates)."""
+        target = schedule["Target"]
+        arn = target["Arn"]
+        sqs = self.admin_client("sqs")
+        name = arn.rsplit(":", 1)[-1]
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody=target["Input"])
+
+    # ------------------------------------------------------------ SQS event source mappings
+
+    def _sqs_records(self, url: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        arn = f"arn:aws:sqs:{self.region}:{self.account}:{url.rsplit('/', 1)[-1]}"
+        return [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": self.region,
+            }
+            for m in messages
+        ]
+
+    def _settle(self, url: str, messages: list[dict[str, Any]], failed: set[str]) -> None:
+        sqs = self.admin_client("sqs")
+        for m in messages:
+            mid = m["MessageId"]
+            if mid in failed:
+                self.failed_deliveries += 1
+                self._receive_counts[mid] += 1
+                if self._receive_counts[mid] > 25:
+                    raise HarnessError(f"message {mid} keeps failing: {m['Body'][:300]}")
+                if self.retry_after is not None:
+                    sqs.change_message_visibility(
+                        QueueUrl=url,
+                        ReceiptHandle=m["ReceiptHandle"],
+                        VisibilityTimeout=self.retry_after,
+                    )
+                # else it stays in flight until the queue's visibility timeout expires
+            elif self.duplicate_deliveries and mid not in self._seen:
+                self._seen.add(mid)
+                sqs.change_message_visibility(
+                    QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+                )
+            else:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+    def _receive(self, url: str, batch_size: int = 10) -> list[dict[str, Any]]:
+        return (
+            self.admin_client("sqs")
+            .receive_message(
+                QueueUrl=url, MaxNumberOfMessages=min(10, batch_size), AttributeNames=["All"]
+            )
+            .get("Messages", [])
+        )
+
+    def _deliver_queue(self, url: str, fn: LambdaFunction, batch_size: int = 10) -> int:
+        with self.poller(fn, url):
+            messages = self._receive(url, batch_size)
+        if not messages:
+            return 0
+        try:
+            response = self.call(
+                fn, {"Records": self._sqs_records(url, messages)}, self._context(fn)
+            )
+            failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+        except Exception:
+            failed = {m["MessageId"] for m in messages}
+        with self.poller(fn, url):
+            self._settle(url, messages, failed)
+        return len(messages)
+
+    # ------------------------------------------------------------ asynchronous invokes
+
+    def _deliver_invocations(self) -> int:
+        pending, self.invocations = self.invocations, []
+        for inv in pending:
+            fn = self.invoke_target(inv.function)
+            if fn is None:
+                raise HarnessError(f"lambda:Invoke of {inv.function!r}: no such function")
+            for _ in range(3):  # the first try and Lambda's two retries
+                try:
+                    self.call(fn, inv.payload, self._context(fn, inv.request_id))
+                    break
+                except Exception:
+                    self.failed_deliveries += 1
+            else:
+                self.on_lost(inv)
+        return len(pending)
+
+    # ------------------------------------------------------------ EventBridge Scheduler
+
+    def _schedules(self) -> list[tuple[datetime, str, dict[str, Any]]]:
+        scheduler = self.admin_client("scheduler")
+        out = []
+        for group in self.schedule_groups():
+            for s in scheduler.list_schedules(GroupName=group).get("Schedules", []):
+                full = scheduler.get_schedule(Name=s["Name"], GroupName=group)
+                found = re.fullmatch(r"at\((.+)\)", full["ScheduleExpression"])
+                if found is None:
+                    continue
+                due = datetime.fromisoformat(found.group(1)).replace(tzinfo=UTC)
+                out.append((due, group, full))
+        return out
+
+    def _fire_schedules(self) -> int:
+        fired = 0
+        for due, group, schedule in self._schedules():
+            if due > self.clock.now():
+                continue
+            self.fire_schedule_target(schedule)
+            if schedule.get("ActionAfterCompletion") == "DELETE":
+                self.admin_client("scheduler").delete_schedule(
+                    Name=schedule["Name"], GroupName=group
+                )
+            fired += 1
+        return fired
+
+    def _context(self, fn: LambdaFunction, request_id: str | None = None) -> Any:
+        return SimpleNamespace(
+            aws_request_id=request_id or str(uuid.uuid4()),
+            function_name=fn.name,
+            invoked_function_arn=fn.arn,
+            get_remaining_time_in_millis=lambda: 60_000,
+        )
+
+    def deliver(self) -> int:
+        """One round of every delivery; returns how many things were delivered."""
+        done = self._fire_schedules()
+        done += self._deliver_invocations()
+        for url, fn, batch in self.queue_mappings():
+            done += self._deliver_queue(url, fn, batch)
+        return done
+
+    def run_until_idle(self, *, max_rounds: int = 5000) -> None:
+        """Deliver until nothing is deliverable at the current time."""
+        for _ in range(max_rounds):
+            if not self.deliver():
+                return
+        raise HarnessError(f"still busy after {max_rounds} delivery rounds")
+
+    # ------------------------------------------------------------ HTTP through API Gateway
+
+    def http_event(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        query: str = "",
+        binary: bool = False,
+        route_key: str = "$default",
+        path_parameters: dict[str, str] | None = None,
+        api_id: str = "harness",
+        authorizer: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """An API Gateway HTTP API event (payload format 2.0)."""
+        raw: bytes | None = None
+        if body is not None:
+            raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        domain = f"{api_id}.execute-api.{self.region}.amazonaws.com"
+        if api_id == "harness":
+            domain = "api.example.test"
+        h = {"content-type": "application/json", "host": domain}
+        h.update({k.lower(): v for k, v in (headers or {}).items()})
+        event: dict[str, Any] = {
+            "version": "2.0",
+            "routeKey": route_key,
+            "rawPath": path,
+            "rawQueryString": query,
+            "headers": h,
+            "requestContext": {
+                "accountId": self.account,
+                "apiId": api_id,
+                "domainName": domain,
+                "domainPrefix": domain.split(".", 1)[0],
+                "http": {
+                    "method": method,
+                    "path": path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "127.0.0.1",
+                    "userAgent": "eventual-harness",
+                },
+                "requestId": str(uuid.uuid4()),
+                "routeKey": route_key,
+                "stage": "$default",
+                "time": self.clock.now().strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "timeEpoch": int(self.clock.now().timestamp() * 1000),
+            },
+            "isBase64Encoded": binary,
+        }
+        if path_parameters:
+            event["pathParameters"] = path_parameters
+        if authorizer is not None:
+            event["requestContext"]["authorizer"] = authorizer
+        if raw is not None:
+            event["body"] = base64.b64encode(raw).decode() if binary else raw.decode()
+        return event
+
+
+class AwsHarness(LambdaPlayer):
     """``with AwsHarness("my_service") as aws: aws.start(...); aws.run_until_idle()``."""
 
     def __init__(
@@ -103,21 +435,16 @@ class AwsHarness:
         self._service_name = service_name
         start = start or datetime.now(UTC).replace(microsecond=0)
         self.clock = _Clock(start)
+        super().__init__(duplicate_deliveries=duplicate_deliveries, retry_after=retry_after)
         self.fault_rate = fault_rate
-        self.duplicate_deliveries = duplicate_deliveries
-        self.retry_after = retry_after
         self.random = random.Random(seed)
         self.requests: Counter[tuple[str, str]] = Counter()
         self.faults: Counter[str] = Counter()
-        self.failed_deliveries = 0
-        self.invocations: list[_Invocation] = []
-        self.lost_invocations: list[_Invocation] = []
         self.faults_enabled = True
-        self._seen: set[str] = set()
         self._saved_env: dict[str, str | None] = {}
         self._patches: list[tuple[Any, str, Any]] = []
         self._tap_queues: dict[str, str] = {}
-        self._receive_counts: Counter[str] = Counter()
+        self._functions: dict[str, LambdaFunction] = {}
 
     # ------------------------------------------------------------ set-up
 
@@ -138,7 +465,7 @@ class AwsHarness:
         self._patch_time()
         self._admin_session = boto3.Session(region_name=REGION)
         self._admin_clients: dict[str, Any] = {}
-        self.admin = SimpleNamespace(client=self._admin_client)
+        self.admin = SimpleNamespace(client=self.admin_client)
         from eventual.core.service import load_service
 
         service = load_service(self.entry, name=self._service_name)
@@ -154,7 +481,7 @@ class AwsHarness:
         _common.configure(clock=self.clock)
         return self
 
-    def _admin_client(self, service: str) -> Any:
+    def admin_client(self, service: str) -> Any:
         """The harness's own clients (not counted, never faulted)."""
         found = self._admin_clients.get(service)
         if found is None:
@@ -317,143 +644,66 @@ class AwsHarness:
 
         return importlib.import_module(f"eventual.aws_runtime.handlers.{kind}").handler
 
-    def _sqs_records(self, url: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{url.rsplit('/', 1)[-1]}"
+    def _function(self, kind: str, name: str, **extra_env: str) -> LambdaFunction:
+        key = f"{kind}:{extra_env}"
+        found = self._functions.get(key)
+        if found is None:
+            found = LambdaFunction(name=name, kind=kind, extra_env=dict(extra_env))
+            found.arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+            self._functions[key] = found
+        return found
+
+    def call(self, fn: LambdaFunction, event: Any, context: Any) -> Any:
+        """The handler of ``fn``'s kind, in the environment the harness set (plus the
+        function's own variables: ``EVENTUAL_SUBSCRIPTION``), sharing one container."""
+        previous = {k: os.environ.get(k) for k in fn.extra_env}
+        os.environ.update(fn.extra_env)
+        try:
+            return self._handler(fn.kind)(event, context)
+        finally:
+            for key, value in previous.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def queue_mappings(self) -> list[tuple[str, LambdaFunction, int]]:
+        names = self.names
         return [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m.get("MD5OfBody", ""),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-                "awsRegion": REGION,
-            }
-            for m in messages
+            (
+                names.execution_queue_url,
+                self._function("orchestrator", names.orchestrator_function()),
+                n.ORCHESTRATOR_BATCH_SIZE,
+            ),
+            (names.timer_queue_url, self._function("timer", names.timer_function()), 10),
         ]
 
-    def _settle(self, url: str, messages: list[dict[str, Any]], failed: set[str]) -> None:
-        sqs = self.admin.client("sqs")
-        for m in messages:
-            mid = m["MessageId"]
-            if mid in failed:
-                self.failed_deliveries += 1
-                self._receive_counts[mid] += 1
-                if self._receive_counts[mid] > 25:
-                    raise HarnessError(f"message {mid} keeps failing: {m['Body'][:300]}")
-                if self.retry_after is not None:
-                    sqs.change_message_visibility(
-                        QueueUrl=url,
-                        ReceiptHandle=m["ReceiptHandle"],
-                        VisibilityTimeout=self.retry_after,
-                    )
-                # else it stays in flight until the queue's visibility timeout expires
-            elif self.duplicate_deliveries and mid not in self._seen:
-                self._seen.add(mid)
-                sqs.change_message_visibility(
-                    QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
-                )
-            else:
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    def invoke_target(self, function: str) -> LambdaFunction | None:
+        return self._function("task", function.rsplit(":", 1)[-1])
 
-    def _receive(self, url: str) -> list[dict[str, Any]]:
-        return (
-            self.admin.client("sqs")
-            .receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])
-            .get("Messages", [])
-        )
-
-    def _deliver_queue(self, url: str, kind: str) -> int:
-        messages = self._receive(url)
-        if not messages:
-            return 0
-        try:
-            response = self._handler(kind)(
-                {"Records": self._sqs_records(url, messages)}, self._context(kind)
-            )
-            failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
-        except Exception:
-            failed = {m["MessageId"] for m in messages}
-        self._settle(url, messages, failed)
-        return len(messages)
-
-    def _deliver_invocations(self) -> int:
-        pending, self.invocations = self.invocations, []
-        for inv in pending:
-            for _ in range(3):  # the first try and Lambda's two retries
-                try:
-                    self._handler("task")(inv.payload, self._context("task", inv.request_id))
-                    break
-                except Exception:
-                    self.failed_deliveries += 1
-            else:
-                self.lost_invocations.append(inv)
-        return len(pending)
+    def schedule_groups(self) -> list[str]:
+        return [self.names.schedule_group]
 
     def _deliver_subscriptions(self) -> int:
         done = 0
         for sub, url in self._tap_queues.items():
+            fn = self._function(
+                "subscription", self.names.subscription_function(sub), **{n.ENV_SUBSCRIPTION: sub}
+            )
             messages = self._receive(url)
             failed: set[str] = set()
             for m in messages:
-                previous = os.environ.get(n.ENV_SUBSCRIPTION)
-                os.environ[n.ENV_SUBSCRIPTION] = sub
                 try:
-                    self._handler("subscription")(json.loads(m["Body"]), self._context("sub"))
+                    self.call(fn, json.loads(m["Body"]), self._context(fn))
                 except Exception:
                     failed.add(m["MessageId"])
-                finally:
-                    if previous is None:
-                        os.environ.pop(n.ENV_SUBSCRIPTION, None)
-                    else:
-                        os.environ[n.ENV_SUBSCRIPTION] = previous
             self._settle(url, messages, failed)
             done += len(messages)
         return done
 
-    def _schedules(self) -> list[tuple[datetime, dict[str, Any]]]:
-        scheduler = self.admin.client("scheduler")
-        out = []
-        for s in scheduler.list_schedules(GroupName=self.names.schedule_group).get("Schedules", []):
-            full = scheduler.get_schedule(Name=s["Name"], GroupName=self.names.schedule_group)
-            found = re.fullmatch(r"at\((.+)\)", full["ScheduleExpression"])
-            if found is None:
-                continue
-            due = datetime.fromisoformat(found.group(1)).replace(tzinfo=UTC)
-            out.append((due, full))
-        return out
-
-    def _fire_schedules(self) -> int:
-        fired = 0
-        for due, schedule in self._schedules():
-            if due > self.clock.now():
-                continue
-            target = schedule["Target"]
-            self.admin.client("sqs").send_message(
-                QueueUrl=self.names.timer_queue_url, MessageBody=target["Input"]
-            )
-            if schedule.get("ActionAfterCompletion") == "DELETE":
-                self.admin.client("scheduler").delete_schedule(
-                    Name=schedule["Name"], GroupName=self.names.schedule_group
-                )
-            fired += 1
-        return fired
-
-    def _context(self, kind: str, request_id: str | None = None) -> Any:
-        return SimpleNamespace(
-            aws_request_id=request_id or str(uuid.uuid4()),
-            function_name=f"{self.names.service_name}-{kind}",
-            get_remaining_time_in_millis=lambda: 60_000,
-        )
-
     def deliver(self) -> int:
         """One round of every delivery; returns how many things were delivered."""
-        done = self._fire_schedules()
-        done += self._deliver_invocations()
-        done += self._deliver_queue(self.names.execution_queue_url, "orchestrator")
-        done += self._deliver_queue(self.names.timer_queue_url, "timer")
+        done = super().deliver()
         done += self._deliver_subscriptions()
         return done
 
@@ -461,16 +711,13 @@ class AwsHarness:
         """Deliver until nothing is deliverable at the current (virtual) time. A message whose
         handler failed comes back when its visibility timeout expires (``retry_after`` seconds
         when given, else the queue's own timeout): :meth:`advance` past it."""
-        for _ in range(max_rounds):
-            if not self.deliver():
-                return
-        raise HarnessError(f"still busy after {max_rounds} delivery rounds")
+        super().run_until_idle(max_rounds=max_rounds)
 
     def next_due(self) -> datetime | None:
         """When the next schedule, delayed message or message in flight falls due."""
         from moto.sqs.models import sqs_backends
 
-        candidates = [due for due, _ in self._schedules()]
+        candidates = [due for due, _, _ in self._schedules()]
         queues = sqs_backends[ACCOUNT][REGION].queues
         now_ms = self.clock.moto_now()
         urls = [self.names.execution_queue_url, self.names.timer_queue_url]
@@ -500,54 +747,13 @@ class AwsHarness:
 
     # ------------------------------------------------------------ HTTP through API Gateway
 
-    def http_event(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-        query: str = "",
-        binary: bool = False,
-    ) -> dict[str, Any]:
-        """An API Gateway HTTP API event (payload format 2.0)."""
-        raw: bytes | None = None
-        if body is not None:
-            raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        h = {"content-type": "application/json", "host": "api.example.test"}
-        h.update({k.lower(): v for k, v in (headers or {}).items()})
-        event: dict[str, Any] = {
-            "version": "2.0",
-            "routeKey": "$default",
-            "rawPath": path,
-            "rawQueryString": query,
-            "headers": h,
-            "requestContext": {
-                "accountId": ACCOUNT,
-                "apiId": "harness",
-                "domainName": "api.example.test",
-                "http": {
-                    "method": method,
-                    "path": path,
-                    "protocol": "HTTP/1.1",
-                    "sourceIp": "127.0.0.1",
-                    "userAgent": "eventual-harness",
-                },
-                "requestId": str(uuid.uuid4()),
-                "routeKey": "$default",
-                "stage": "$default",
-                "timeEpoch": int(self.clock.now().timestamp() * 1000),
-            },
-            "isBase64Encoded": binary,
-        }
-        if raw is not None:
-            event["body"] = base64.b64encode(raw).decode() if binary else raw.decode()
-        return event
-
     def http(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """Call the command function; returns the API Gateway response."""
-        handler = "system" if path.startswith("/rpc/_system/") else "command"
-        return self._handler(handler)(self.http_event(method, path, **kwargs), self._context("api"))
+        if path.startswith("/rpc/_system/"):
+            fn = self._function("system", self.names.system_function())
+        else:
+            fn = self._function("command", self.names.command_function())
+        return self.call(fn, self.http_event(method, path, **kwargs), self._context(fn))
 
     def system(self, name: str, body: Any = None) -> Any:
         """A system command (faults suspended): its JSON result, or :class:`HarnessError`."""

@@ -1,0 +1,593 @@
+"""Permissions as exercised: every AWS call a handler makes, checked against its role's policies.
+
+- :func:`iam_requests` turns one API call (service, operation, parameters) into the IAM
+  requests AWS authorizes for it: ``dynamodb:PutItem`` on the table's ARN, one request per
+  item of a ``TransactWriteItems``, ``iam:PassRole`` for a schedule's target role...
+- :class:`CallRecorder` hooks a ``boto3.Session`` (``before-parameter-build``) and records
+  each call under the principal that is making it (the deliverer sets it around each handler
+  invocation), plus the calls AWS services make with a role on a function's behalf (the event
+  source mapping's polling, Scheduler's delivery, an EventBridge target's role).
+- :class:`Policy` is a small IAM evaluator: Allow/Deny statements, ``Action``/``NotAction``,
+  ``Resource``/``NotResource`` with ``*`` and ``?`` wildcards, and the few condition operators
+  the construct uses (``StringEquals``, ``StringLike``, ``ArnLike``, ``ArnEquals``).
+- :class:`TemplateResolver` resolves ``Ref``, ``Fn::GetAtt``, ``Fn::Join``, ``Fn::Sub`` and
+  ``Fn::ImportValue`` of a template against a deployed stack's physical ids, and
+  :func:`role_policies` collects a role's statements from the template.
+
+Test support only (no moto needed here; boto3 for the hooks).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+# ---------------------------------------------------------------- IAM requests of an API call
+
+
+@dataclass(frozen=True)
+class IamRequest:
+    action: str
+    resource: str
+    context: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Call:
+    """One authorized request: who (a principal: a role's ARN), what, on which resource."""
+
+    principal: str
+    action: str
+    resource: str
+    operation: str  # "dynamodb.TransactWriteItems"
+    context: tuple[tuple[str, str], ...] = ()
+
+
+def queue_arn(url_or_name: str, region: str, account: str) -> str:
+    if url_or_name.startswith("arn:"):
+        return url_or_name
+    path = urlparse(url_or_name).path if "://" in url_or_name else url_or_name
+    parts = [p for p in path.split("/") if p]
+    name = parts[-1]
+    owner = parts[-2] if len(parts) >= 2 and parts[-2].isdigit() else account
+    return f"arn:aws:sqs:{region}:{owner}:{name}"
+
+
+def _table_arn(name: str, region: str, account: str) -> str:
+    return name if name.startswith("arn:") else f"arn:aws:dynamodb:{region}:{account}:table/{name}"
+
+
+def _log_group_arn(name: str, region: str, account: str) -> str:
+    # IAM's ARN of a log group (what log-group-level actions are authorized on) ends in ":*".
+    return f"arn:aws:logs:{region}:{account}:log-group:{name}:*"
+
+
+def _log_stream_arn(group: str, stream: str, region: str, account: str) -> str:
+    return f"arn:aws:logs:{region}:{account}:log-group:{group}:log-stream:{stream}"
+
+
+def iam_requests(
+    service: str, operation: str, params: Mapping[str, Any], region: str, account: str
+) -> list[IamRequest]:
+    """The IAM requests one call of ``operation`` on ``service`` (its signing name: ``dynamodb``,
+    ``sqs``, ``s3``, ``events``, ``lambda``, ``scheduler``, ``logs``...) is authorized as.
+    Raises ``KeyError`` for an operation this table does not know (add it)."""
+    p = params
+    r: list[IamRequest] = []
+
+    def add(action: str, resource: str, **ctx: str) -> None:
+        r.append(IamRequest(action, resource, tuple(sorted(ctx.items()))))
+
+    if service == "dynamodb":
+        if operation in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"):
+            arn = _table_arn(p["TableName"], region, account)
+            if p.get("IndexName"):
+                arn += f"/index/{p['IndexName']}"
+            add(f"dynamodb:{operation}", arn)
+        elif operation == "TransactWriteItems":
+            # Authorized per item as the underlying write (there is no TransactWriteItems action).
+            kinds = {
+                "Put": "PutItem",
+                "Update": "UpdateItem",
+                "Delete": "DeleteItem",
+                "ConditionCheck": "ConditionCheckItem",
+            }
+            for item in p["TransactItems"]:
+                for kind, action in kinds.items():
+                    if kind in item:
+                        add(
+                            f"dynamodb:{action}",
+                            _table_arn(item[kind]["TableName"], region, account),
+                        )
+        elif operation == "TransactGetItems":
+            for item in p["TransactItems"]:
+                add("dynamodb:GetItem", _table_arn(item["Get"]["TableName"], region, account))
+        elif operation in ("BatchGetItem", "BatchWriteItem"):
+            for table in p["RequestItems"]:
+                add(f"dynamodb:{operation}", _table_arn(table, region, account))
+        elif operation in ("DescribeTable",):
+            add(f"dynamodb:{operation}", _table_arn(p["TableName"], region, account))
+        else:
+            raise KeyError(f"dynamodb.{operation}")
+    elif service == "sqs":
+        single = {
+            "SendMessage": "SendMessage",
+            "SendMessageBatch": "SendMessage",
+            "ReceiveMessage": "ReceiveMessage",
+            "DeleteMessage": "DeleteMessage",
+            "DeleteMessageBatch": "DeleteMessage",
+            "ChangeMessageVisibility": "ChangeMessageVisibility",
+            "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+            "GetQueueAttributes": "GetQueueAttributes",
+        }
+        if operation in single:
+            add(f"sqs:{single[operation]}", queue_arn(p["QueueUrl"], region, account))
+        elif operation == "GetQueueUrl":
+            owner = p.get("QueueOwnerAWSAccountId") or account
+            add("sqs:GetQueueUrl", f"arn:aws:sqs:{region}:{owner}:{p['QueueName']}")
+        else:
+            raise KeyError(f"sqs.{operation}")
+    elif service == "s3":
+        objects = {"GetObject": "GetObject", "HeadObject": "GetObject", "PutObject": "PutObject"}
+        if operation in objects:
+            add(f"s3:{objects[operation]}", f"arn:aws:s3:::{p['Bucket']}/{p['Key']}")
+        elif operation == "DeleteObject":
+            add("s3:DeleteObject", f"arn:aws:s3:::{p['Bucket']}/{p['Key']}")
+        else:
+            raise KeyError(f"s3.{operation}")
+    elif service == "events":
+        if operation == "PutEvents":
+            for entry in p["Entries"]:
+                bus = entry.get("EventBusName") or "default"
+                if not bus.startswith("arn:"):
+                    bus = f"arn:aws:events:{region}:{account}:event-bus/{bus}"
+                add("events:PutEvents", bus)
+        else:
+            raise KeyError(f"events.{operation}")
+    elif service == "lambda":
+        if operation == "Invoke":
+            fn = p["FunctionName"]
+            if not fn.startswith("arn:"):
+                fn = f"arn:aws:lambda:{region}:{account}:function:{fn}"
+            add("lambda:InvokeFunction", fn)
+        else:
+            raise KeyError(f"lambda.{operation}")
+    elif service == "scheduler":
+        if operation in ("CreateSchedule", "UpdateSchedule", "DeleteSchedule", "GetSchedule"):
+            group = p.get("GroupName") or "default"
+            add(
+                f"scheduler:{operation}",
+                f"arn:aws:scheduler:{region}:{account}:schedule/{group}/{p['Name']}",
+            )
+            role = (p.get("Target") or {}).get("RoleArn")
+            if role and operation in ("CreateSchedule", "UpdateSchedule"):
+                add("iam:PassRole", role, **{"iam:PassedToService": "scheduler.amazonaws.com"})
+        else:
+            raise KeyError(f"scheduler.{operation}")
+    elif service == "logs":
+        group = p.get("logGroupName", "")
+        if operation in ("CreateLogStream", "PutLogEvents"):
+            add(f"logs:{operation}", _log_stream_arn(group, p["logStreamName"], region, account))
+        elif operation in ("FilterLogEvents", "DescribeLogStreams", "GetLogEvents"):
+            add(f"logs:{operation}", _log_group_arn(group, region, account))
+        else:
+            raise KeyError(f"logs.{operation}")
+    elif service == "ssm":
+        if operation == "GetParameter":
+            name = p["Name"]
+            add("ssm:GetParameter", f"arn:aws:ssm:{region}:{account}:parameter{name}")
+        else:
+            raise KeyError(f"ssm.{operation}")
+    else:
+        raise KeyError(f"{service}.{operation}")
+    return r
+
+
+class CallRecorder:
+    """Records every call made through ``session`` as :class:`Call` s of :attr:`principal`.
+
+    ``with recorder.acting_as(role_arn): handler(...)`` attributes the calls to that role; a
+    call made while no principal is set is recorded under ``""`` (so it shows up as denied).
+    Operations :func:`iam_requests` does not know land in :attr:`unknown`."""
+
+    def __init__(self, region: str, account: str) -> None:
+        self.region = region
+        self.account = account
+        self.principal = ""
+        self.calls: list[Call] = []
+        self.unknown: list[tuple[str, str]] = []
+
+    def attach(self, session: Any) -> None:
+        session.events.register("before-parameter-build", self._before_parameter_build)
+
+    def _before_parameter_build(self, params: Any = None, model: Any = None, **_: Any) -> None:
+        if model is None:
+            return
+        service = model.service_model.signing_name or model.service_model.endpoint_prefix
+        self.record(self.principal, service, model.name, params or {})
+
+    def record(
+        self, principal: str, service: str, operation: str, params: Mapping[str, Any]
+    ) -> None:
+        try:
+            requests = iam_requests(service, operation, params, self.region, self.account)
+        except KeyError:
+            self.unknown.append((principal, f"{service}.{operation}"))
+            return
+        for req in requests:
+            self.calls.append(
+                Call(principal, req.action, req.resource, f"{service}.{operation}", req.context)
+            )
+
+    def acting_as(self, principal: str) -> _Acting:
+        return _Acting(self, principal)
+
+
+class _Acting:
+    def __init__(self, recorder: CallRecorder, principal: str) -> None:
+        self.recorder = recorder
+        self.principal = principal
+        self.previous = ""
+
+    def __enter__(self) -> None:
+        self.previous, self.recorder.principal = self.recorder.principal, self.principal
+
+    def __exit__(self, *exc: object) -> None:
+        self.recorder.principal = self.previous
+
+
+# ---------------------------------------------------------------- the evaluator
+
+
+def _wildcard(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
+    out = []
+    for ch in pattern:
+        if ch == "*":
+            out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        else:
+            out.append(re.escape(ch))
+    return re.compile("".join(out), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+def action_matches(pattern: str, action: str) -> bool:
+    """IAM actions compare case-insensitively, with ``*`` and ``?`` wildcards."""
+    return _wildcard(pattern, ignore_case=True).fullmatch(action) is not None
+
+
+def resource_matches(pattern: str, resource: str) -> bool:
+    return _wildcard(pattern).fullmatch(resource) is not None
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+@dataclass(frozen=True)
+class Statement:
+    effect: str
+    actions: tuple[str, ...] = ()
+    not_actions: tuple[str, ...] = ()
+    resources: tuple[str, ...] = ()
+    not_resources: tuple[str, ...] = ()
+    conditions: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    sid: str = ""
+    source: str = ""  # the policy's logical id
+
+    @classmethod
+    def from_json(cls, s: Mapping[str, Any], source: str = "") -> Statement:
+        conds = []
+        for op, entries in (s.get("Condition") or {}).items():
+            for key, values in entries.items():
+                conds.append((op, key, tuple(str(v) for v in _as_list(values))))
+        return cls(
+            effect=s["Effect"],
+            actions=tuple(_as_list(s.get("Action"))),
+            not_actions=tuple(_as_list(s.get("NotAction"))),
+            resources=tuple(_as_list(s.get("Resource"))),
+            not_resources=tuple(_as_list(s.get("NotResource"))),
+            conditions=tuple(conds),
+            sid=s.get("Sid", ""),
+            source=source,
+        )
+
+    def matches_action(self, action: str) -> bool:
+        if self.not_actions:
+            return not any(action_matches(a, action) for a in self.not_actions)
+        return any(action_matches(a, action) for a in self.actions)
+
+    def matching_resource(self, resource: str) -> str | None:
+        """The ``Resource`` pattern that covers ``resource`` (or ``"NotResource"``)."""
+        if self.not_resources:
+            if any(resource_matches(r, resource) for r in self.not_resources):
+                return None
+            return "NotResource"
+        for r in self.resources:
+            if resource_matches(r, resource):
+                return r
+        return None
+
+    def conditions_hold(self, context: Mapping[str, str]) -> bool:
+        for op, key, values in self.conditions:
+            if_exists = op.endswith("IfExists")
+            base = op[: -len("IfExists")] if if_exists else op
+            if key not in context:
+                if if_exists:
+                    continue
+                return False
+            actual = context[key]
+            if base in ("StringEquals", "ArnEquals"):
+                ok = actual in values
+            elif base == "StringEqualsIgnoreCase":
+                ok = actual.lower() in {v.lower() for v in values}
+            elif base in ("StringLike", "ArnLike"):
+                ok = any(resource_matches(v, actual) for v in values)
+            elif base in ("StringNotEquals", "ArnNotEquals"):
+                ok = actual not in values
+            elif base == "Bool":
+                ok = actual.lower() in {v.lower() for v in values}
+            else:
+                raise ValueError(f"condition operator {op} is not supported by this evaluator")
+            if not ok:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    by: tuple[tuple[Statement, str, str], ...] = ()  # (statement, action pattern, resource pattern)
+    denied_by: Statement | None = None
+
+
+@dataclass
+class Policy:
+    """The statements of one principal (all its policies together)."""
+
+    statements: list[Statement] = field(default_factory=list)
+
+    def evaluate(self, action: str, resource: str, context: Mapping[str, str] = {}) -> Decision:
+        allows: list[tuple[Statement, str, str]] = []
+        for s in self.statements:
+            if not s.matches_action(action):
+                continue
+            pattern = s.matching_resource(resource)
+            if pattern is None or not s.conditions_hold(context):
+                continue
+            if s.effect == "Deny":
+                return Decision(False, denied_by=s)
+            action_pattern = next((a for a in s.actions if action_matches(a, action)), "NotAction")
+            allows.append((s, action_pattern, pattern))
+        return Decision(bool(allows), by=tuple(allows))
+
+    def grants(self) -> list[tuple[Statement, str, str]]:
+        """Every (statement, action, resource) an Allow statement grants."""
+        return [
+            (s, a, r)
+            for s in self.statements
+            if s.effect == "Allow"
+            for a in (s.actions or ("NotAction",))
+            for r in (s.resources or ("NotResource",))
+        ]
+
+
+# ---------------------------------------------------------------- template resolution
+
+
+class TemplateResolver:
+    """Resolves a template's intrinsic functions against the deployed stack.
+
+    ``physical`` maps logical ids to (resource type, physical id) as ``DescribeStackResources``
+    returns them; ``exports`` maps export names to values (``ListExports``)."""
+
+    def __init__(
+        self,
+        physical: Mapping[str, tuple[str, str]],
+        *,
+        region: str,
+        account: str,
+        stack_name: str,
+        exports: Mapping[str, str] | None = None,
+        stack_id: str = "",
+    ) -> None:
+        self.physical = physical
+        self.region = region
+        self.account = account
+        self.stack_name = stack_name
+        self.stack_id = stack_id
+        self.exports = dict(exports or {})
+
+    def ref(self, name: str) -> str:
+        pseudo = {
+            "AWS::Partition": "aws",
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": self.stack_name,
+            "AWS::StackId": self.stack_id,
+        }
+        if name in pseudo:
+            return pseudo[name]
+        return self.physical[name][1]
+
+    def get_att(self, name: str, attribute: str) -> str:
+        kind, pid = self.physical[name]
+        r, a = self.region, self.account
+        if attribute == "Arn":
+            if pid.startswith("arn:"):
+                return pid
+            arns: dict[str, Callable[[], str]] = {
+                "AWS::DynamoDB::Table": lambda: f"arn:aws:dynamodb:{r}:{a}:table/{pid}",
+                "AWS::SQS::Queue": lambda: queue_arn(pid, r, a),
+                "AWS::S3::Bucket": lambda: f"arn:aws:s3:::{pid}",
+                "AWS::Lambda::Function": lambda: f"arn:aws:lambda:{r}:{a}:function:{pid}",
+                "AWS::IAM::Role": lambda: f"arn:aws:iam::{a}:role/{pid}",
+                "AWS::Events::EventBus": lambda: f"arn:aws:events:{r}:{a}:event-bus/{pid}",
+                "AWS::Logs::LogGroup": lambda: f"arn:aws:logs:{r}:{a}:log-group:{pid}:*",
+                "AWS::Scheduler::ScheduleGroup": lambda: (
+                    f"arn:aws:scheduler:{r}:{a}:schedule-group/{pid}"
+                ),
+                "AWS::Events::Rule": lambda: f"arn:aws:events:{r}:{a}:rule/{pid}",
+            }
+            if kind in arns:
+                return arns[kind]()
+        if kind == "AWS::SQS::Queue" and attribute == "QueueName":
+            return pid.rstrip("/").rsplit("/", 1)[-1]
+        if kind == "AWS::SQS::Queue" and attribute == "QueueUrl":
+            return pid
+        if attribute == "Name":
+            return pid
+        raise KeyError(f"Fn::GetAtt {name}.{attribute} ({kind}) is not known to this resolver")
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, arg), *_ = value.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::GetAtt":
+                name, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+                return self.get_att(name, attribute)
+            if key == "Fn::Join":
+                sep, parts = arg
+                return sep.join(str(self.resolve(p)) for p in self.resolve(parts))
+            if key == "Fn::Sub":
+                text, variables = (arg, {}) if isinstance(arg, str) else arg
+                variables = {k: self.resolve(v) for k, v in variables.items()}
+
+                def sub(m: re.Match[str]) -> str:
+                    name = m.group(1)
+                    if name in variables:
+                        return str(variables[name])
+                    if "." in name:
+                        return self.get_att(*name.split(".", 1))
+                    return self.ref(name)
+
+                return re.sub(r"\$\{([^!}][^}]*)\}", sub, text)
+            if key == "Fn::ImportValue":
+                return self.exports[self.resolve(arg)]
+            if key == "Fn::Select":
+                index, items = arg
+                return self.resolve(items)[int(self.resolve(index))]
+            if key == "Fn::Split":
+                sep, text = arg
+                return str(self.resolve(text)).split(sep)
+        return {k: self.resolve(v) for k, v in value.items()}
+
+
+def role_policies(template: Mapping[str, Any], role: str, resolver: TemplateResolver) -> Policy:
+    """Every statement the template attaches to ``role`` (a logical id): ``AWS::IAM::Policy``
+    and ``AWS::IAM::ManagedPolicy`` resources naming it, and the role's inline policies.
+    An AWS-managed policy (``ManagedPolicyArns``) cannot be read offline: it is refused."""
+    resources = template["Resources"]
+    statements: list[Statement] = []
+    props = resources[role].get("Properties", {})
+    if props.get("ManagedPolicyArns"):
+        raise ValueError(
+            f"role {role} has managed policies {props['ManagedPolicyArns']}: this evaluator "
+            "reads only the policies in the template"
+        )
+    for inline in props.get("Policies", []):
+        doc = resolver.resolve(inline["PolicyDocument"])
+        statements += [
+            Statement.from_json(s, f"{role}.{inline['PolicyName']}") for s in doc["Statement"]
+        ]
+    for logical, resource in resources.items():
+        if resource["Type"] not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            continue
+        p = resource.get("Properties", {})
+        if not any(r == {"Ref": role} for r in p.get("Roles", [])):
+            continue
+        doc = resolver.resolve(p["PolicyDocument"])
+        statements += [Statement.from_json(s, logical) for s in _as_list(doc["Statement"])]
+    return Policy(statements)
+
+
+# ---------------------------------------------------------------- the report
+
+
+@dataclass
+class PermissionReport:
+    denied: list[Call]
+    unused: list[tuple[str, str, str, str]]  # (principal label, sid, action, resource pattern)
+    wildcard_actions: list[tuple[str, str, str]]  # (principal label, sid, action)
+    used: dict[str, set[tuple[str, str]]]
+
+    def lines(self) -> list[str]:
+        out = [f"denied calls: {len(self.denied)}"]
+        out += [
+            f"  DENIED {c.principal}: {c.action} on {c.resource} ({c.operation})"
+            for c in self.denied
+        ]
+        out.append(f"granted but unused: {len(self.unused)}")
+        out += [f"  UNUSED {p} [{sid or '-'}]: {a} on {r}" for p, sid, a, r in self.unused]
+        out.append(f"wildcard actions: {len(self.wildcard_actions)}")
+        out += [f"  WILDCARD {p} [{sid or '-'}]: {a}" for p, sid, a in self.wildcard_actions]
+        return out
+
+
+def check_calls(
+    calls: Iterable[Call],
+    policies: Mapping[str, Policy],
+    *,
+    labels: Mapping[str, str] | None = None,
+) -> PermissionReport:
+    """Evaluates every call against its principal's policy; lists the denied calls, the
+    grants (statement, action, resource pattern) no call used, and any wildcard action."""
+    labels = labels or {}
+    denied: list[Call] = []
+    used_grants: set[tuple[str, int, str, str]] = set()
+    used: dict[str, set[tuple[str, str]]] = {}
+    for call in calls:
+        policy = policies.get(call.principal)
+        decision = (
+            policy.evaluate(call.action, call.resource, dict(call.context))
+            if policy is not None
+            else Decision(False)
+        )
+        if not decision.allowed:
+            denied.append(call)
+            continue
+        used.setdefault(call.principal, set()).add((call.action, call.resource))
+        for statement, action, resource in decision.by:
+            used_grants.add((call.principal, id(statement), action, resource))
+    unused = []
+    wildcards = []
+    for principal, policy in policies.items():
+        label = labels.get(principal, principal)
+        for statement, action, resource in policy.grants():
+            if "*" in action or "?" in action:
+                wildcards.append((label, statement.sid, action))
+            if (principal, id(statement), action, resource) not in used_grants:
+                unused.append((label, statement.sid, action, resource))
+    return PermissionReport(
+        denied=sorted(set(denied), key=lambda c: (c.principal, c.action, c.resource)),
+        unused=sorted(set(unused)),
+        wildcard_actions=sorted(set(wildcards)),
+        used=used,
+    )
+
+
+__all__ = [
+    "Call",
+    "CallRecorder",
+    "IamRequest",
+    "PermissionReport",
+    "Policy",
+    "Statement",
+    "TemplateResolver",
+    "action_matches",
+    "check_calls",
+    "iam_requests",
+    "resource_matches",
+    "role_policies",
+]

@@ -13,7 +13,7 @@ table of events. An exported history is ``{"version": 1, "events": [...]}``.
 # No ``from __future__ import annotations`` here: pydantic would have to compile every field's
 # annotation from its string when the module is imported; evaluated ones cost nothing more.
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -31,8 +31,15 @@ def _empty_list() -> list[Any]:
     return []
 
 
+# ``defer_build``: a model's validator and serializer are built when it is first used, not at
+# import. A Lambda handler's first event uses two or three of these twenty models; building all
+# of them (and the union of all of them) at import was most of what eventual-core cost a cold
+# start.
+_CONFIG = ConfigDict(frozen=True, defer_build=True)
+
+
 class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = _CONFIG
     timestamp: datetime = _EPOCH
 
     @property
@@ -68,7 +75,7 @@ class _AttemptInput(_Input):
 
 
 class ParentRef(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = _CONFIG
     execution_id: str
     seq: int
 
@@ -252,7 +259,7 @@ class SignalSent(_Call):
 
 
 class EmittedEvent(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = _CONFIG
     name: str
     payload: Any = None
 
@@ -330,8 +337,94 @@ CallEvent = (
 )
 HistoryEvent = Annotated[InputEvent | CallEvent, Field(discriminator="type")]
 
-history_adapter: TypeAdapter[list[HistoryEvent]] = TypeAdapter(list[HistoryEvent])
-event_adapter: TypeAdapter[HistoryEvent] = TypeAdapter(HistoryEvent)
+if TYPE_CHECKING:
+    # Built on first use (module ``__getattr__`` below): each builds every event's model.
+    history_adapter: TypeAdapter[list[HistoryEvent]]
+    event_adapter: TypeAdapter[HistoryEvent]
+
+_adapters: dict[str, TypeAdapter[Any]] = {}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "history_adapter" or name == "event_adapter":
+        found = _adapters.get(name)
+        if found is None:
+            tp = list[HistoryEvent] if name == "history_adapter" else HistoryEvent
+            found = _adapters[name] = TypeAdapter(tp)
+        return found
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_EVENT_TYPES: dict[str, type[BaseModel]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (
+        WorkflowStarted,
+        TaskSucceeded,
+        TaskFailed,
+        TaskTimedOut,
+        TaskHeartbeatTimedOut,
+        TaskRetryDue,
+        TimerCompleted,
+        ChildWorkflowSucceeded,
+        ChildWorkflowFailed,
+        SignalReceived,
+        WorkflowTimedOut,
+        TaskScheduled,
+        TaskRetryScheduled,
+        TimerScheduled,
+        ChildWorkflowScheduled,
+        SignalSent,
+        EventsEmitted,
+        WorkflowSucceeded,
+        WorkflowFailed,
+    )
+}
+
+
+def validate_event(data: Any) -> HistoryEvent:
+    """One event from its JSON-compatible form (or its JSON text): what
+    ``event_adapter.validate_python`` returns, through the model its ``type`` names, so only
+    the models actually met are ever built."""
+    if isinstance(data, (str, bytes, bytearray)):
+        import json
+
+        data = json.loads(data)
+    if isinstance(data, BaseModel):
+        return data  # type: ignore[return-value]
+    cls = _EVENT_TYPES.get(data.get("type")) if isinstance(data, dict) else None
+    if cls is not None:
+        try:
+            return cls.model_validate(data)  # type: ignore[return-value]
+        except ValueError:
+            pass  # the union's own error, below
+    return __getattr__("event_adapter").validate_python(data)  # type: ignore[no-any-return]
+
+
+def validate_events(data: Any) -> list[HistoryEvent]:
+    """A list of events from its JSON-compatible form (or its JSON text), as
+    ``history_adapter.validate_python`` reads it."""
+    if isinstance(data, (str, bytes, bytearray)):
+        import json
+
+        data = json.loads(data)
+    if not isinstance(data, list):
+        return __getattr__("history_adapter").validate_python(data)  # type: ignore[no-any-return]
+    try:
+        return [validate_event(e) for e in data]
+    except Exception:
+        # Report the error the way the list adapter does (with the item's index).
+        return __getattr__("history_adapter").validate_python(data)  # type: ignore[no-any-return]
+
+
+def events_json(events: list[HistoryEvent]) -> bytes:
+    """A list of events' JSON: what ``history_adapter.dump_json`` writes, byte for byte."""
+    return b"[" + b",".join(event_json(e) for e in events) + b"]"
+
+
+def event_dict(event: HistoryEvent) -> dict[str, Any]:
+    """One event's JSON-compatible form: what ``event_adapter.dump_python(mode="json")``
+    returns."""
+    return event.model_dump(mode="json")
 
 
 def event_json(event: HistoryEvent) -> bytes:
@@ -356,12 +449,12 @@ def parse_history(data: Any) -> list[HistoryEvent]:
         data = data.get("events", [])
     if data and all(isinstance(e, BaseModel) for e in data):
         return list(data)
-    return history_adapter.validate_python(data)
+    return validate_events(data)
 
 
 def export_history(events: list[HistoryEvent]) -> dict[str, Any]:
     """The versioned JSON form of a history."""
     return {
         "version": HISTORY_FORMAT_VERSION,
-        "events": history_adapter.dump_python(events, mode="json"),
+        "events": [event_dict(e) for e in events],
     }

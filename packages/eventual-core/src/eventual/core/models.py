@@ -21,7 +21,7 @@ class ExecutionStatus(StrEnum):
 class Execution(BaseModel):
     """An execution's record: what ``get_status()`` and ``getExecution`` return."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     workflow: str

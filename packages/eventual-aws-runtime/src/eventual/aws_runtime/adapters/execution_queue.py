@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from eventual.core.history import InputEvent, event_adapter, event_json
+from eventual.core.history import InputEvent, event_json, validate_event
 
 from .. import names as n
 from ..clients import client
@@ -25,7 +25,7 @@ def encode_queue_event(execution_id: str, event: InputEvent, payloads: PayloadSt
 
 def decode_queue_event(body: str, payloads: PayloadStore) -> tuple[str, InputEvent]:
     message = json.loads(body)
-    event = event_adapter.validate_json(payloads.unwrap(message["event"]))
+    event = validate_event(payloads.unwrap(message["event"]))
     return message["executionId"], event  # type: ignore[return-value]
 
 

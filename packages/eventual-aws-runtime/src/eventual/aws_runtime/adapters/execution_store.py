@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from eventual.core.history import HistoryEvent, history_adapter
+from eventual.core.history import HistoryEvent, events_json, validate_events
 from eventual.core.models import Execution, ExecutionStatus
 from eventual.core.runtime.ports import ConflictError, StoredExecution
 
@@ -123,7 +123,7 @@ class DynamoExecutionStore:
                     data: str | bytes = item["events"]["S"]
                 else:
                     data = self.payloads.get(item["events_ref"]["S"])
-                events.extend(history_adapter.validate_json(data))
+                events.extend(validate_events(data))
             last = response.get("LastEvaluatedKey")
             if not last:
                 return events
@@ -137,7 +137,7 @@ class DynamoExecutionStore:
         events: Sequence[HistoryEvent],
         execution: Execution,
     ) -> None:
-        body = history_adapter.dump_json(list(events))
+        body = events_json(list(events))
         # The same step sent again (a retry) has the same token; a recomputed step differs.
         token = hashlib.sha256(f"{execution_id}|{expected_length}|".encode() + body).hexdigest()
         token = token[:32]

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from eventual.core.history import event_adapter
+from eventual.core.history import event_dict, validate_event
 from eventual.core.runtime.ports import Clock, TimerRequest
 
 from .. import names as n
@@ -24,9 +24,7 @@ def encode_timer(timer: TimerRequest) -> str:
                 "id": timer.timer_id,
                 "executionId": timer.execution_id,
                 "due": _iso(timer.due),
-                "event": event_adapter.dump_python(timer.event, mode="json")  # type: ignore[arg-type]
-                if timer.event is not None
-                else None,
+                "event": event_dict(timer.event) if timer.event is not None else None,
                 "heartbeat": list(timer.heartbeat) if timer.heartbeat is not None else None,
             }
         }
@@ -49,7 +47,7 @@ def decode_timer(data: Any) -> TimerRequest:
         timer_id=t["id"],
         execution_id=t["executionId"],
         due=_parse_iso(t["due"]),
-        event=event_adapter.validate_python(t["event"]) if t.get("event") else None,  # type: ignore[arg-type]
+        event=validate_event(t["event"]) if t.get("event") else None,  # type: ignore[arg-type]
         heartbeat=(int(hb[0]), int(hb[1]), float(hb[2])) if hb else None,
     )
 

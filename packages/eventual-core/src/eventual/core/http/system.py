@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ExecutionNotFound
-from ..history import HistoryEvent, ParentRef, history_adapter
+from ..history import HistoryEvent, ParentRef, event_dict
 from ..models import Execution, ExecutionStatus
 from .api import HttpError
 
@@ -79,7 +79,7 @@ def execution_from_wire(data: dict[str, Any]) -> Execution:
 
 
 def events_to_wire(events: list[HistoryEvent]) -> list[Any]:
-    return history_adapter.dump_python(events, mode="json")
+    return [event_dict(e) for e in events]
 
 
 def _iso(t: datetime) -> str:

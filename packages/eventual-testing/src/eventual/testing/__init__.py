@@ -15,23 +15,17 @@ from typing import TYPE_CHECKING
 from eventual.core._lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from ._environment import (
-        DEFAULT_START,
-        EnvironmentClient,
-        ExecutionList,
-        TestEnvironment,
-        TestExecutionHandle,
-        TestSubscription,
-    )
+    from ._client import EnvironmentClient, ExecutionList, TestExecutionHandle
+    from ._environment import DEFAULT_START, TestEnvironment, TestSubscription
     from ._mocks import TaskMock
     from ._replay import ReplayResult, replay
 
 _EXPORTS = {
     "DEFAULT_START": "_environment",
-    "EnvironmentClient": "_environment",
-    "ExecutionList": "_environment",
+    "EnvironmentClient": "_client",
+    "ExecutionList": "_client",
     "TestEnvironment": "_environment",
-    "TestExecutionHandle": "_environment",
+    "TestExecutionHandle": "_client",
     "TestSubscription": "_environment",
     "TaskMock": "_mocks",
     "ReplayResult": "_replay",

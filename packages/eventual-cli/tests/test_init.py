@@ -58,6 +58,35 @@ def test_init_scaffolds_a_workspace(tmp_path: Path) -> None:
     assert "not a valid project name" in bad.output
 
 
+def test_init_from_a_clone_needs_no_dev_source(tmp_path: Path) -> None:
+    """This CLI runs from a clone (the workspace's editable install): that clone is used."""
+    result = runner.invoke(app, ["init", "shop", "-C", str(tmp_path), "--no-git"])
+    assert result.exit_code == 0, result.output
+    assert f"Using the eventual packages of {CHECKOUT}" in result.output
+    pyproject = (tmp_path / "shop" / "pyproject.toml").read_text()
+    assert f'path = "{CHECKOUT.as_posix()}/packages/eventual-cli"' in pyproject
+
+
+def test_init_outside_a_clone_says_what_it_needs_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import eventual.cli.sources
+
+    # As when the CLI is installed from a wheel: no clone around its own files.
+    monkeypatch.setattr(eventual.cli.sources, "running_checkout", lambda: None)
+    for args in (["init", "shop", "-C", str(tmp_path)], ["init", "shop", "--into", str(tmp_path)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1
+        assert "not on a package index yet" in result.output
+        assert "--dev-source" in result.output
+        assert "Nothing was written" in result.output
+        assert list(tmp_path.iterdir()) == []
+    wrong = runner.invoke(app, ["init", "shop", "-C", str(tmp_path), "--dev-source", str(tmp_path)])
+    assert wrong.exit_code == 1
+    assert "is not an Eventual for Python checkout" in wrong.output
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---------------------------------------------------------------- the scaffolded project, for real
 
 
@@ -110,15 +139,15 @@ def stop(process: subprocess.Popen[str]) -> None:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """`eventual init demo-shop --frontend`, then `uv sync` in it."""
+    """`eventual init demo-shop --frontend` as a newcomer runs it in a clone (no
+    --dev-source), then `uv sync` in it."""
     if shutil.which("uv") is None:
         pytest.skip("needs uv on PATH")
     parent = tmp_path_factory.mktemp("init")
     result = runner.invoke(
         app,
-        ["init", "demo-shop", "-C", str(parent), "--no-git", "--frontend",
-         "--dev-source", str(CHECKOUT)],
-    )  # fmt: skip
+        ["init", "demo-shop", "-C", str(parent), "--no-git", "--frontend"],
+    )
     assert result.exit_code == 0, result.output
     assert "uv sync" in result.output  # the next steps it prints
     project = Project(parent / "demo-shop", project_env())

@@ -118,6 +118,22 @@ def reported_edits(output: str) -> dict[str, list[tuple[int, str | None, str]]]:
     return edits
 
 
+def dev_requirements(first_line: int) -> list[tuple[int, None, str]]:
+    """The requirements lines that take the eventual packages from this clone (init --into
+    run from a clone uses it, as `--dev-source` would)."""
+    names = ("eventual-core", "eventual-aws-runtime", "eventual-cdk")
+    return [(first_line + i, None, f"-e {CHECKOUT.as_posix()}/packages/{n}") for i, n in
+            enumerate(names)]  # fmt: skip
+
+
+def without_dev_sources(
+    changes: list[tuple[int, str | None, str]],
+) -> list[tuple[int, str | None, str]]:
+    """The changes other than `[tool.uv.sources]` lines pointing at this clone."""
+    clone = f'{{ path = "{CHECKOUT.as_posix()}/packages/eventual-'
+    return [c for c in changes if clone not in c[2] and c[2] != "[tool.uv.sources]"]
+
+
 def created_files(output: str) -> list[str]:
     files: list[str] = []
     in_block = False
@@ -188,7 +204,7 @@ def test_into_a_python_cdk_app_adds_the_construct_and_it_synthesizes(tmp_path: P
             (14, None, '        self.billing_service = Service(self, "BillingService", '
                        'entry="billing.service", name="billing")'),
         ],
-        "requirements.txt": [(3, None, "eventual-cdk"), (4, None, "-e ./services/billing")],
+        "requirements.txt": [*dev_requirements(3), (6, None, "-e ./services/billing")],
     }  # fmt: skip
     assert "npx aws-cdk@2 synth" in output
     assert_only_reported_changes(before, repo, output)
@@ -244,8 +260,8 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
     assert output.startswith("Dry run: nothing was changed.\nFound a Python CDK app.\n")
     assert "Would add services/billing" in output
     assert reported_edits(output)["requirements.txt"] == [
-        (3, None, "eventual-cdk"),
-        (4, None, "-e ./services/billing"),
+        *dev_requirements(3),
+        (6, None, "-e ./services/billing"),
     ]
     assert snapshot(repo) == before
     code, output = init_into(repo, "--dry-run", "--json", "--path", "backend/billing")
@@ -445,19 +461,20 @@ def test_into_an_sst_app_in_a_uv_workspace(tmp_path: Path) -> None:
     code, output = init_into(repo)
     assert code == 0, output
     assert output.startswith("Found an SST app (a uv workspace).\n")
-    assert reported_edits(output) == {
-        "pyproject.toml": [
-            (7, 'members = ["packages/*"]  # the Python side',
-             'members = ["packages/*", "services/billing"]  # the Python side'),
-        ]
-    }  # fmt: skip
+    edits = reported_edits(output)
+    assert list(edits) == ["pyproject.toml"]
+    assert without_dev_sources(edits["pyproject.toml"]) == [
+        (7, 'members = ["packages/*"]  # the Python side',
+         'members = ["packages/*", "services/billing"]  # the Python side'),
+    ]  # fmt: skip
+    assert len(edits["pyproject.toml"]) > 1  # the eventual packages come from this clone
     assert "in sst.config.ts, read the SSM parameter /eventual/services/billing" in output
     assert "uv sync --all-packages" in output
     assert_only_reported_changes(before, repo, output)
     # A member already covered by a glob is not added again.
     code, output = init_into(repo, "--path", "packages/billing", "--dry-run")
     assert code == 0, output
-    assert reported_edits(output) == {}
+    assert [without_dev_sources(c) for c in reported_edits(output).values()] in ([], [[]])
 
 
 def test_windows_line_ends_are_kept(tmp_path: Path) -> None:
@@ -472,7 +489,11 @@ def test_windows_line_ends_are_kept(tmp_path: Path) -> None:
     assert b"\r\nfrom eventual.cdk import Service\r\n" in stack
     assert stack.count(b"\n") == stack.count(b"\r\n")
     requirements = (repo / "requirements.txt").read_bytes()
-    assert requirements == before["requirements.txt"] + b"eventual-cdk\r\n-e ./services/billing\r\n"
+    added = [line for _, _, line in dev_requirements(3)] + ["-e ./services/billing"]
+    assert (
+        requirements
+        == before["requirements.txt"] + "".join(f"{line}\r\n" for line in added).encode()
+    )
     lines = stack.split(b"\r\n")
     del lines[13], lines[6]  # the two reported lines, 14 and 7
     assert b"\r\n".join(lines) == before["my_app/my_app_stack.py"]

@@ -1,1 +1,1 @@
-"""eventual.cli: not implemented yet (see the package README)."""
+"""eventual.cli: the ``eventual`` command (see the package README); ``main`` builds it."""

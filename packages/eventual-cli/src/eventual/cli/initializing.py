@@ -11,6 +11,7 @@ from rich.markup import escape
 from .common import emit_json, err, fail, out_line
 from .into import KIND_LABELS, apply, plan_into
 from .scaffold import ScaffoldError, scaffold
+from .sources import package_source
 
 
 def init(
@@ -26,7 +27,8 @@ def init(
         Path | None,
         typer.Option(
             "--dev-source",
-            help="Use the eventual packages of this local checkout of Eventual for Python.",
+            help="Take the eventual packages from this clone of Eventual for Python (default: "
+            "the clone this CLI runs from; the packages are not on a package index yet).",
         ),
     ] = None,
     directory: Annotated[
@@ -58,13 +60,17 @@ def init(
     CDK app (and with --frontend, a web page calling the service).
 
     With --into DIR: add a service package (and a Python CDK stack's construct) to a repository."""
+    if into is not None and frontend:
+        raise fail("--frontend only applies to a new project: leave it out with --into")
+    if into is None and (path is not None or dry_run):
+        raise fail("--path and --dry-run only apply with --into DIR")
+    try:
+        dev_source = package_source(dev_source)
+    except ScaffoldError as exc:
+        raise fail(str(exc)) from None
     if into is not None:
-        if frontend:
-            raise fail("--frontend only applies to a new project: leave it out with --into")
         _init_into(name, into, path=path, dry_run=dry_run, dev_source=dev_source, json_out=json_out)
         return
-    if path is not None or dry_run:
-        raise fail("--path and --dry-run only apply with --into DIR")
     try:
         result = scaffold(name, directory, frontend=frontend, git=git, dev_source=dev_source)
     except ScaffoldError as exc:
@@ -76,6 +82,7 @@ def init(
     out_line(f"[green]Created {escape(str(result.root))}[/] ({len(files)} files)")
     for f in files:
         out_line(f"  {escape(f)}")
+    out_line(f"Using the eventual packages of {escape(str(dev_source))}")
     err.print(
         f"\nNext:\n  cd {escape(str(result.root))}\n  uv sync\n  uv run pytest\n"
         "  uv run eventual dev packages/service"
@@ -127,6 +134,7 @@ def _init_into(
         )
         for line in step.lines:
             out_line(f"    {escape(line)}")
+    out_line(f"Using the eventual packages of {escape(str(dev_source))}")
     out_line("Next:")
     for step in plan.next_steps:
         out_line(f"  {escape(step)}")

@@ -10,8 +10,9 @@ The layout it writes::
       infra/                  a CDK app deploying the service with eventual.cdk.Service
       apps/frontend/          (--frontend) a small web app calling the service through ServiceClient
 
-``--dev-source PATH`` points the eventual dependencies at a local checkout of Eventual for
-Python (the packages are not on a package index yet, so that is how the scaffold is used today).
+``dev_source`` points the eventual dependencies at a clone of Eventual for Python (the packages
+are not on a package index yet); ``eventual init`` passes the clone it runs from, or
+``--dev-source`` (see :mod:`eventual.cli.sources`).
 """
 
 from __future__ import annotations

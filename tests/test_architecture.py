@@ -57,10 +57,19 @@ DISTRIBUTIONS = {
 # Imports a module may make without its package depending on the distribution, because only
 # code that already has it runs the module: the test harness (run under pytest, with moto),
 # the pytest plugin, and botocore, which boto3 brings.
+# (A module name ending in ``*`` stands for every module whose name starts so.)
 OPTIONAL_IMPORTS = {
-    ("eventual.aws_runtime.testing", "moto"),
+    ("eventual.aws_runtime.testing*", "moto"),
     ("eventual.testing.pytest_plugin", "pytest"),
 }
+
+
+def _optional(module: str, top: str) -> bool:
+    return any(
+        top == t and (module == m or (m.endswith("*") and module.startswith(m[:-1])))
+        for m, t in OPTIONAL_IMPORTS
+    )
+
 
 # eventual-core's layers, top first (DESIGN.md, "Inside eventual-core"): a module may import
 # its own layer and the layers above it, never one below.
@@ -184,7 +193,7 @@ def test_every_import_is_declared(package_dir: Path) -> None:
             if _package(target) != _package(name) and f"eventual-{dist}" not in declared:
                 wrong.append(f"{_where(name, line)}: imports {target}, not a dependency")
         for top, line in module.external.items():
-            if top in stdlib or top == "__future__" or (name, top) in OPTIONAL_IMPORTS:
+            if top in stdlib or top == "__future__" or _optional(name, top):
                 continue
             dist = DISTRIBUTIONS.get(top)
             if dist is None:

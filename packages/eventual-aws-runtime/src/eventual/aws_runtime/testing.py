@@ -206,6 +206,10 @@ class LambdaPlayer:
         """A context for the event source mapping's own SQS calls on ``fn``'s behalf."""
         return nullcontext()
 
+    def retries(self, fn: LambdaFunction) -> int:
+        """How often Lambda retries a failed asynchronous invocation of ``fn``."""
+        return 2
+
     def on_lost(self, inv: _Invocation) -> None:
         """An asynchronous invocation failed past Lambda's retries."""
         self.lost_invocations.append(inv)
@@ -296,7 +300,7 @@ class LambdaPlayer:
             fn = self.invoke_target(inv.function)
             if fn is None:
                 raise HarnessError(f"lambda:Invoke of {inv.function!r}: no such function")
-            for _ in range(3):  # the first try and Lambda's two retries
+            for _ in range(1 + self.retries(fn)):  # the first try and Lambda's retries
                 try:
                     self.call(fn, inv.payload, self._context(fn, inv.request_id))
                     break

@@ -11,11 +11,14 @@ from __future__ import annotations
 import builtins
 from typing import Any, ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class ErrorPayload(BaseModel):
     """The serialised form of an error: ``{"error": name, "message": text}``."""
+
+    # Built when first used: importing this module (every handler does) builds no validator.
+    model_config = ConfigDict(defer_build=True)
 
     error: str
     message: str = ""

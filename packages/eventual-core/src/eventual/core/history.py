@@ -349,7 +349,7 @@ def __getattr__(name: str) -> Any:
     if name == "history_adapter" or name == "event_adapter":
         found = _adapters.get(name)
         if found is None:
-            tp = list[HistoryEvent] if name == "history_adapter" else HistoryEvent
+            tp: Any = list[HistoryEvent] if name == "history_adapter" else HistoryEvent
             found = _adapters[name] = TypeAdapter(tp)
         return found
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -391,7 +391,7 @@ def validate_event(data: Any) -> HistoryEvent:
         data = json.loads(data)
     if isinstance(data, BaseModel):
         return data  # type: ignore[return-value]
-    cls = _EVENT_TYPES.get(data.get("type")) if isinstance(data, dict) else None
+    cls = _EVENT_TYPES.get(str(data.get("type"))) if isinstance(data, dict) else None
     if cls is not None:
         try:
             return cls.model_validate(data)  # type: ignore[return-value]

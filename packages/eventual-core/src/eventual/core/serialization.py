@@ -8,9 +8,10 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, get_type_hints
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 _EMPTY = inspect.Parameter.empty
+_NOT_PLAIN = object()
 
 
 @lru_cache(maxsize=4096)
@@ -18,10 +19,53 @@ def adapter(tp: Any) -> TypeAdapter[Any]:
     return TypeAdapter(tp)
 
 
+def _plain_copy(value: Any) -> Any:
+    """A copy of ``value`` if it is plain JSON already (dicts with string keys, lists, str,
+    int, finite float, bool, None): what pydantic's JSON-mode dump of it returns; else
+    ``_NOT_PLAIN``."""
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value
+    if t is float:
+        return value if value - value == 0 else _NOT_PLAIN  # inf and nan are not plain
+    if t is dict:
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                return _NOT_PLAIN
+            v = _plain_copy(v)
+            if v is _NOT_PLAIN:
+                return _NOT_PLAIN
+            out[k] = v
+        return out
+    if t is list:
+        items = []
+        for v in value:
+            v = _plain_copy(v)
+            if v is _NOT_PLAIN:
+                return _NOT_PLAIN
+            items.append(v)
+        return items
+    return _NOT_PLAIN
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
 def to_json(value: Any, tp: Any = Any) -> Any:
     """A JSON-compatible value (dicts, lists, str, numbers, bools, None)."""
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
+    # Fast paths that build no adapter: a model of exactly the declared type goes through its
+    # own serializer (what an adapter of that type would call), and a value that is plain JSON
+    # already is copied as it is (what the adapter of ``Any`` returns for it).
+    if isinstance(value, BaseModel) and (tp is Any or type(value) is tp):
+        return value.model_dump(mode="json")
+    if tp is Any:
+        plain = _plain_copy(value)
+        if plain is not _NOT_PLAIN:
+            return plain
     try:
         return adapter(tp).dump_python(value, mode="json")
     except Exception:
@@ -35,6 +79,9 @@ def from_json(value: Any, tp: Any = Any) -> Any:
     """Validate a JSON-compatible value into ``tp`` (a pydantic ``ValidationError`` if bad)."""
     if tp is Any or (type(value) is tp and tp in _PLAIN):
         return value  # nothing pydantic would change
+    if _is_model(tp):
+        # The model's own validator, which an adapter of the model would compile again.
+        return tp.model_validate(value)
     return adapter(tp).validate_python(value)
 
 

@@ -173,3 +173,24 @@ def test_clients_share_one_session(monkeypatch: pytest.MonkeyPatch) -> None:
         assert len(made) == 1  # one session (one load of botocore's data), two clients
     finally:
         clients.configure()
+
+
+def test_a_runtime_handler_builds_no_history_model_it_does_not_use(tmp_path: Path) -> None:
+    # The history's models are built on first use (defer_build), and the union adapters of all
+    # of them only when something asks for them: building the runtime builds none of them.
+    result = run_fresh(
+        tmp_path,
+        """
+        from eventual.aws_runtime.handlers import _common
+        _common.runtime("timer")
+        from eventual.core import errors, history, models
+        built = [
+            cls.__name__
+            for cls in (*history._EVENT_TYPES.values(), history.ParentRef, history.EmittedEvent,
+                        models.Execution, errors.ErrorPayload)
+            if cls.__pydantic_complete__
+        ]
+        result = {"built": built, "adapters": sorted(history._adapters)}
+        """,
+    )
+    assert result == {"built": [], "adapters": []}

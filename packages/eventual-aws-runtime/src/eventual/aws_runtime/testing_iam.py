@@ -190,13 +190,14 @@ class CallRecorder:
     """Records every call made through ``session`` as :class:`Call` s of :attr:`principal`.
 
     ``with recorder.acting_as(role_arn): handler(...)`` attributes the calls to that role; a
-    call made while no principal is set is recorded under ``""`` (so it shows up as denied).
+    call made while :attr:`principal` is ``None`` is not recorded (``""``: recorded as nobody's,
+    so it shows up as denied).
     Operations :func:`iam_requests` does not know land in :attr:`unknown`."""
 
     def __init__(self, region: str, account: str) -> None:
         self.region = region
         self.account = account
-        self.principal = ""
+        self.principal: str | None = None
         self.calls: list[Call] = []
         self.unknown: list[tuple[str, str]] = []
 
@@ -205,6 +206,8 @@ class CallRecorder:
 
     def _before_parameter_build(self, params: Any = None, model: Any = None, **_: Any) -> None:
         if model is None:
+            return
+        if self.principal is None:
             return
         service = model.service_model.signing_name or model.service_model.endpoint_prefix
         self.record(self.principal, service, model.name, params or {})
@@ -222,15 +225,15 @@ class CallRecorder:
                 Call(principal, req.action, req.resource, f"{service}.{operation}", req.context)
             )
 
-    def acting_as(self, principal: str) -> _Acting:
+    def acting_as(self, principal: str | None) -> _Acting:
         return _Acting(self, principal)
 
 
 class _Acting:
-    def __init__(self, recorder: CallRecorder, principal: str) -> None:
+    def __init__(self, recorder: CallRecorder, principal: str | None) -> None:
         self.recorder = recorder
         self.principal = principal
-        self.previous = ""
+        self.previous: str | None = None
 
     def __enter__(self) -> None:
         self.previous, self.recorder.principal = self.recorder.principal, self.principal

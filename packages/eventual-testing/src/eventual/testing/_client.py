@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from eventual.core import (
     EventDefinition,
@@ -27,7 +27,21 @@ from eventual.core.errors import error_payload
 from eventual.core.serialization import to_json
 
 if TYPE_CHECKING:
-    from ._environment import TestEnvironment
+    from eventual.core import Service
+    from eventual.core.runtime import InMemoryRuntime
+
+
+class BoundEnvironment(Protocol):
+    """What the client and its handles need of their ``TestEnvironment`` (named here, so that
+    this module does not import the environment that imports it)."""
+
+    service: Service
+    client: EnvironmentClient
+
+    @property
+    def runtime(self) -> InMemoryRuntime: ...
+    async def _settle(self) -> None: ...
+
 
 I = TypeVar("I")  # noqa: E741
 O = TypeVar("O")  # noqa: E741
@@ -41,7 +55,7 @@ class TestExecutionHandle(ExecutionHandle[O]):
 
     def __init__(
         self,
-        env: TestEnvironment,
+        env: BoundEnvironment,
         execution_id: str,
         workflow: WorkflowDefinition[Any, O] | None = None,
     ) -> None:
@@ -54,7 +68,7 @@ class TestExecutionHandle(ExecutionHandle[O]):
             return await super().get_status()
 
     async def send_signal(self, signal: SignalDefinition[Any] | str, payload: Any = None) -> None:
-        await self._env.send_signal(self.execution_id, signal, payload)
+        await self._env.client.send_signal(self.execution_id, signal, payload)
 
     async def get_history(self) -> list[HistoryEvent]:
         """The execution's recorded events, oldest first."""
@@ -105,7 +119,7 @@ class EnvironmentClient:
     environment's own actions); every read first lets pending work finish.
     """
 
-    def __init__(self, env: TestEnvironment) -> None:
+    def __init__(self, env: BoundEnvironment) -> None:
         self._env = env
 
     @overload

@@ -18,7 +18,7 @@ TABLE = "order-service-orders"
 @pytest.fixture
 def aws(order_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsHarness]:
     monkeypatch.setenv(store.TABLE_ENV, TABLE)
-    store._dynamodb_client.cache_clear()
+    store._client_for.cache_clear()
     with AwsHarness("order_service") as harness:
         harness.admin.client("dynamodb").create_table(
             TableName=TABLE,
@@ -27,7 +27,7 @@ def aws(order_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsHarness]
             BillingMode="PAY_PER_REQUEST",
         )
         yield harness
-    store._dynamodb_client.cache_clear()
+    store._client_for.cache_clear()
     assert not order_db.exists(), "an order went to SQLite"
 
 

@@ -34,7 +34,7 @@ def backend(
     }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv(store.TABLE_ENV, TABLE)
-    store._dynamodb_client.cache_clear()
+    store._client_for.cache_clear()
     with mock_aws():
         import boto3
 
@@ -45,7 +45,7 @@ def backend(
             BillingMode="PAY_PER_REQUEST",
         )
         yield "dynamodb"
-    store._dynamodb_client.cache_clear()
+    store._client_for.cache_clear()
     # With a table set, nothing goes to the SQLite file.
     assert not order_db.exists()
 

@@ -113,9 +113,14 @@ class SqliteBackend:
 # ---------------------------------------------------------------- DynamoDB
 
 
-@cache
 def _dynamodb_client() -> Any:
-    """One boto3 client per process (region and credentials from the environment)."""
+    """One boto3 client per process (region and credentials from the environment), made
+    again if the endpoint or the region changes, as between tests in one process."""
+    return _client_for(os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_REGION"))
+
+
+@cache
+def _client_for(endpoint: str | None, region: str | None) -> Any:
     import boto3
 
     return boto3.client("dynamodb")

@@ -281,6 +281,25 @@ class EventsEmitted(_Call):
         return f"emit of {len(self.events)} event(s) {names}"
 
 
+class PatchMarked(_Call):
+    """``patched(patch)`` answered True: the execution takes the patch's new branch (see
+    ``eventual.core.patched``). Replay answers True again only where this marker is recorded."""
+
+    type: Literal["PatchMarked"] = "PatchMarked"
+    seq: int
+    patch: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.seq}:PatchMarked"
+
+    def signature(self) -> str:
+        return dumps(["patch", self.seq, self.patch])
+
+    def describe(self) -> str:
+        return f"patch marker {self.patch!r}"
+
+
 class WorkflowSucceeded(_Call):
     type: Literal["WorkflowSucceeded"] = "WorkflowSucceeded"
     result: Any = None
@@ -332,6 +351,7 @@ CallEvent = (
     | ChildWorkflowScheduled
     | SignalSent
     | EventsEmitted
+    | PatchMarked
     | WorkflowSucceeded
     | WorkflowFailed
 )
@@ -375,6 +395,7 @@ _EVENT_TYPES: dict[str, type[BaseModel]] = {
         ChildWorkflowScheduled,
         SignalSent,
         EventsEmitted,
+        PatchMarked,
         WorkflowSucceeded,
         WorkflowFailed,
     )

@@ -23,6 +23,7 @@ from .history import (
     ChildWorkflowSucceeded,
     EventsEmitted,
     HistoryEvent,
+    PatchMarked,
     SignalSent,
     TaskFailed,
     TaskHeartbeatTimedOut,
@@ -37,7 +38,14 @@ from .history import (
     WorkflowSucceeded,
 )
 
-_CALLS = (TaskScheduled, TimerScheduled, ChildWorkflowScheduled, SignalSent, EventsEmitted)
+_CALLS = (
+    TaskScheduled,
+    TimerScheduled,
+    ChildWorkflowScheduled,
+    SignalSent,
+    EventsEmitted,
+    PatchMarked,
+)
 _TASK_RESULTS = (TaskSucceeded, TaskFailed, TaskTimedOut, TaskHeartbeatTimedOut, TaskRetryDue)
 _CHILD_RESULTS = (ChildWorkflowSucceeded, ChildWorkflowFailed)
 

@@ -17,7 +17,16 @@ from .base import (
     seconds,
 )
 from .events import EventDefinition, SubscriptionDefinition, event, subscription
-from .operations import condition, now, random, sleep, sleep_until, uuid4
+from .operations import (
+    condition,
+    deprecate_patch,
+    now,
+    patched,
+    random,
+    sleep,
+    sleep_until,
+    uuid4,
+)
 from .signals import SignalDefinition, SignalHandle, signal
 from .tasks import (
     AsyncResult,
@@ -55,10 +64,12 @@ __all__ = [
     "_register",
     "async_result",
     "condition",
+    "deprecate_patch",
     "event",
     "forget_definitions",
     "heartbeat",
     "now",
+    "patched",
     "random",
     "registered",
     "seconds",

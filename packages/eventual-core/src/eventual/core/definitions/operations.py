@@ -74,3 +74,39 @@ def uuid4() -> Any:
     import uuid
 
     return uuid.uuid4()
+
+
+def _check_patch_id(fn: str, patch_id: Any) -> None:
+    if not isinstance(patch_id, str) or not patch_id:
+        raise TypeError(f"{fn}() takes the patch id as a non-empty string, got {patch_id!r}")
+
+
+def patched(patch_id: str) -> bool:
+    """Whether this execution takes the new branch of the change named ``patch_id``::
+
+        if patched("charge-v2"):
+            await charge_v2(order)      # executions started on (or reaching here on) new code
+        else:
+            await charge(order)         # executions whose history predates the patch
+
+    An execution that reaches the call live records a marker in its history and gets True;
+    one replaying a history recorded before the patch gets False (its recorded calls are
+    those of the old branch). The first answer holds for the rest of the execution. Outside a
+    workflow it is always True. Once no execution runs the old branch, replace the call with
+    :func:`deprecate_patch` (see docs/versioning.md)."""
+    _check_patch_id("patched", patch_id)
+    ops = current_ops()
+    if ops is None:
+        return True
+    return ops.patched(patch_id)
+
+
+def deprecate_patch(patch_id: str) -> None:
+    """The patch ``patch_id`` is finished: its old branch is gone. Replaying a history that
+    recorded the patch's marker here consumes it; a new execution records nothing, so the call
+    can be deleted once no execution that recorded the marker runs any more. Does nothing
+    outside a workflow."""
+    _check_patch_id("deprecate_patch", patch_id)
+    ops = current_ops()
+    if ops is not None:
+        ops.deprecate_patch(patch_id)

@@ -43,6 +43,7 @@ from ..history import (
     ChildWorkflowSucceeded,
     HistoryEvent,
     ParentRef,
+    PatchMarked,
     SignalReceived,
     TaskFailed,
     TaskHeartbeatTimedOut,
@@ -139,6 +140,9 @@ class WorkflowExecutor(WorkflowOperations):
         self.completion: WorkflowSucceeded | WorkflowFailed | None = None
         self.history_length = 0
         self.replaying = False
+        self._markers: dict[int, str] = {}
+        self._patches: dict[str, tuple[bool, bool, int]] = {}
+        self._violation: DeterminismError | None = None
         self._logs: list[LogEntry] = []
         self._closed = False
 
@@ -207,6 +211,10 @@ class WorkflowExecutor(WorkflowOperations):
             return  # a new execution (logging.disable() walks every logger: not for nothing)
         previous_disable = logging.root.manager.disable
         logging.disable(logging.CRITICAL)
+        # patched() answers from the marker recorded at the seq it would take; the code runs
+        # ahead of the recorded calls it is matched against, so the markers are indexed first
+        # (one pass, and a dict lookup per patched() call: replay stays linear).
+        self._markers = {e.seq: e.patch for e in history if type(e) is PatchMarked}
         self.replaying = True
         try:
             with self._running():
@@ -230,6 +238,7 @@ class WorkflowExecutor(WorkflowOperations):
                 self._expect_no_unrecorded_calls()
         finally:
             self.replaying = False
+            self._markers = {}
             logging.disable(previous_disable)
         self.history_length = len(history)
         self._logs.clear()
@@ -238,6 +247,10 @@ class WorkflowExecutor(WorkflowOperations):
         while self._outputs and self._outputs[0][0] is None:
             self._outputs.popleft()
         seq = getattr(recorded, "seq", None)
+        if type(recorded) is PatchMarked:
+            actual_marker = self._outputs[0][0] if self._outputs else None
+            if actual_marker is None or actual_marker.signature() != recorded.signature():  # type: ignore[union-attr]
+                self._removed_patch(recorded, actual_marker)
         if not self._outputs:
             raise DeterminismError(
                 f"seq {seq}: the history records {recorded.describe()}, "  # type: ignore[union-attr]
@@ -256,6 +269,23 @@ class WorkflowExecutor(WorkflowOperations):
                 recorded=recorded.describe(),  # type: ignore[union-attr]
                 actual=actual.describe(),  # type: ignore[union-attr]
             )
+
+    def _removed_patch(self, recorded: PatchMarked, actual: HistoryEvent | None) -> None:
+        patch, seq = recorded.patch, recorded.seq
+        did = (
+            f"the code did {actual.describe()}"  # type: ignore[union-attr]
+            if actual is not None
+            else "the code made no call there"
+        )
+        raise DeterminismError(
+            f"seq {seq}: the history records patch marker {patch!r}, but {did}: the patch "
+            f"{patch!r} was removed (or moved) while executions that took it still run; keep "
+            f"patched({patch!r}) or deprecate_patch({patch!r}) at that point until none runs "
+            "(`eventual executions --status IN_PROGRESS --build BUILD` lists them by build)",
+            seq=seq,
+            recorded=recorded.describe(),
+            actual=actual.describe() if actual is not None else None,  # type: ignore[union-attr]
+        )
 
     def _expect_no_unrecorded_calls(self) -> None:
         while self._outputs:
@@ -310,6 +340,8 @@ class WorkflowExecutor(WorkflowOperations):
         loop = self.loop
         while True:
             loop.run_ready()
+            if self._violation is not None:
+                raise self._violation  # even if the workflow code caught it
             if self._handler_error is not None and self.completion is None:
                 error, self._handler_error = self._handler_error, None
                 self._complete_failed(error)

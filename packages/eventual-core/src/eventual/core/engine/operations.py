@@ -17,13 +17,14 @@ from datetime import datetime
 from typing import Any
 
 from ..definitions import SignalDefinition, SignalHandle, TaskDefinition, WorkflowDefinition
-from ..errors import Timeout
+from ..errors import DeterminismError, Timeout
 from ..history import (
     ChildWorkflowScheduled,
     EmittedEvent,
     EventsEmitted,
     HistoryEvent,
     ParentRef,
+    PatchMarked,
     SignalSent,
 )
 from .calls import _ChildCall, _Pending, _TaskCall
@@ -47,6 +48,13 @@ class WorkflowOperations:
     _signal_waiters: dict[str, list[tuple[asyncio.Future[Any], SignalDefinition[Any]]]]
     _conditions: list[tuple[Callable[[], bool], asyncio.Future[bool]]]
     _rng: _random.Random | None
+    _seq: int
+    replaying: bool
+    # Replay only: the patch markers of the history being replayed, by seq.
+    _markers: dict[int, str]
+    # Each patch id this execution asked about: (asked by deprecate_patch, answer, seq).
+    _patches: dict[str, tuple[bool, bool, int]]
+    _violation: DeterminismError | None
 
     def _next_seq(self) -> int:
         raise NotImplementedError
@@ -189,6 +197,62 @@ class WorkflowOperations:
             await fut
         finally:
             handle.cancel()
+
+    def patched(self, patch_id: str) -> bool:
+        """Live: record a marker (taking the next seq) and answer True. Replaying: True, and
+        the marker consumed, only if the recorded call at the next seq is this patch's
+        marker; otherwise False without taking a seq (the history predates the patch). The
+        first answer is kept for the rest of the execution."""
+        self._refuse_if_closed(f"patched({patch_id!r})")
+        return self._patch(patch_id, deprecated=False)
+
+    def deprecate_patch(self, patch_id: str) -> None:
+        """Replaying: consume this patch's marker if it is the next recorded call. Live:
+        record nothing."""
+        self._refuse_if_closed(f"deprecate_patch({patch_id!r})")
+        self._patch(patch_id, deprecated=True)
+
+    def _patch(self, patch_id: str, *, deprecated: bool) -> bool:
+        known = self._patches.get(patch_id)
+        if known is not None:
+            was_deprecated, answer, seq = known
+            if was_deprecated != deprecated:
+                self._patch_misuse(patch_id, was_deprecated, answer, seq)
+            return answer
+        seq = self._seq
+        if self.completion is not None:
+            answer = True  # nothing more is recorded once the workflow has completed
+        elif self.replaying:
+            answer = self._markers.get(seq) == patch_id
+        else:
+            answer = not deprecated
+        if answer and self.completion is None:
+            self._next_seq()
+            self._emit(PatchMarked(timestamp=self._clock, seq=seq, patch=patch_id), [])
+        self._patches[patch_id] = (deprecated, answer, seq)
+        return answer
+
+    def _patch_misuse(self, patch_id: str, was_deprecated: bool, answer: bool, seq: int) -> None:
+        first, now = (
+            ("deprecate_patch", "patched") if was_deprecated else ("patched", "deprecate_patch")
+        )
+        recorded = (
+            f"patch marker {patch_id!r} at seq {seq}"
+            if answer
+            else f"no marker for {patch_id!r} at seq {seq}"
+        )
+        error = DeterminismError(
+            f"seq {self._seq}: patch {patch_id!r} is used by both patched() and "
+            f"deprecate_patch() in this execution ({first}() first, at seq {seq}, where the "
+            f"history has {recorded}; now {now}()): a patch id names one change, so use "
+            "one of the two for it everywhere in the workflow and give a new change a new id",
+            seq=self._seq,
+            recorded=recorded,
+            actual=f"{now}({patch_id!r})",
+        )
+        if self._violation is None:
+            self._violation = error
+        raise error
 
     def now(self) -> datetime:
         return self._clock

@@ -20,6 +20,7 @@ from eventual.core.models import Execution
 from eventual.core.runtime import ConflictError, TaskRequest, TimerRequest
 from eventual.core.runtime.ports import encode_token
 from eventual.core.runtime.sqlite import (
+    SCHEMA_VERSION,
     Database,
     DatabaseError,
     DatabaseLocked,
@@ -605,4 +606,44 @@ async def test_a_schema_1_file_loses_its_tasks_table_and_keeps_its_attempts(
     assert done.result == "counted"
     assert rerun == [1, 1]
     assert tables == []
-    assert version == 2
+    assert version == SCHEMA_VERSION
+
+
+async def test_a_schema_2_file_gains_the_build_column_and_keeps_its_executions(
+    service: Service, tmp_path: Path
+) -> None:
+    """Schema 3 records each execution's build; a dev database of schema 2 gets the column on
+    open, its old executions listed without a build and new ones with theirs."""
+    db = tmp_path / "dev.db"
+    rerun.clear()
+    async with runtime(service, db) as rt:
+        await _die_before_applying_the_result(rt, "old")
+    # What schema 2 left: the executions table without the column, records without a build.
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT id, record FROM executions").fetchall()
+    conn.executescript(
+        "CREATE TABLE executions2 (id TEXT PRIMARY KEY, workflow TEXT NOT NULL, "
+        "status TEXT NOT NULL, start_ts REAL NOT NULL, history_length INTEGER NOT NULL "
+        "DEFAULT 0, record TEXT NOT NULL);"
+        "INSERT INTO executions2 SELECT id, workflow, status, start_ts, history_length, record "
+        "FROM executions; DROP TABLE executions; ALTER TABLE executions2 RENAME TO executions;"
+        "PRAGMA user_version = 2;"
+    )
+    for execution_id, record in rows:
+        old = Execution.model_validate_json(record).model_copy(update={"build": None})
+        conn.execute(
+            "UPDATE executions SET record = ? WHERE id = ?", (old.model_dump_json(), execution_id)
+        )
+    conn.commit()
+    conn.close()
+    async with runtime(service, db) as rt:
+        done = await rt.wait_for_execution("rsCountedWf/old", timeout=5)
+        new_id = await rt.start_execution("rsCountedWf", None, execution_name="new")
+        await rt.wait_for_execution(new_id, timeout=5)
+        version = await rt.db.read(lambda c: c.execute("PRAGMA user_version").fetchone()[0])
+        listed = {e.id: e.build for e in (await rt.list_executions())[0]}
+        of_build, _ = await rt.list_executions(build=service.build)
+    assert done.result == "counted" and done.build is None
+    assert version == SCHEMA_VERSION == 3
+    assert listed == {"rsCountedWf/old": None, "rsCountedWf/new": service.build}
+    assert [e.id for e in of_build] == ["rsCountedWf/new"]

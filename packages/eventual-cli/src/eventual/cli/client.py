@@ -178,11 +178,15 @@ class DevClient:
         workflow: str | None = None,
         statuses: list[str] | None = None,
         limit: int | None = None,
+        build: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Newest first, every page up to ``limit``."""
+        """Newest first, every page up to ``limit``; of one build if given."""
         with self._errors():
             found = self._system.iter_executions(
-                workflow=workflow, statuses=statuses, page_size=min(limit or 100, 100)
+                workflow=workflow,
+                statuses=statuses,
+                page_size=min(limit or 100, 100),
+                build=build,
             )
             return [execution_to_wire(e) for e in islice(found, limit)]
 

@@ -145,16 +145,27 @@ def executions(
             help="Only these statuses: IN_PROGRESS, SUCCEEDED, FAILED (repeatable).",
         ),
     ] = None,
+    build: Annotated[
+        str | None,
+        typer.Option(
+            "--build",
+            "-b",
+            help="Only the executions started on this build (the Build column): what still "
+            "runs on old code before a patch is removed.",
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first.")] = 100,
     json_out: JsonOption = False,
     url: UrlOption = None,
     service: ServiceOption = None,
     region: RegionOption = None,
 ) -> None:
-    """List executions, newest first."""
+    """List executions, newest first, with the build each started on."""
     statuses = parse_statuses(status)
     with command_client(ctx, url, service, region) as client:
-        rows = client.list_executions(workflow=workflow, statuses=statuses, limit=limit)
+        rows = client.list_executions(
+            workflow=workflow, statuses=statuses, limit=limit, build=build
+        )
     if json_out:
         emit_json(rows)
         return
@@ -167,6 +178,7 @@ def executions(
     table.add_column("Status", no_wrap=True, min_width=11)
     table.add_column("Started", no_wrap=True, style="dim")
     table.add_column("Ended", no_wrap=True, style="dim")
+    table.add_column("Build", no_wrap=True, style="cyan")
     table.add_column("Outcome", overflow="fold")
     for e in rows:
         table.add_row(
@@ -174,6 +186,7 @@ def executions(
             status_text(e["status"]),
             when(e.get("startTime")),
             when(e.get("endTime")),
+            escape(e.get("build") or "-"),
             outcome(e),
         )
     out.print(table)
@@ -205,6 +218,8 @@ def execution(
     table.add_row("Started", when(e.get("startTime")))
     if e.get("endTime"):
         table.add_row("Ended", when(e.get("endTime")))
+    if e.get("build"):
+        table.add_row("Build", escape(str(e["build"])))
     table.add_row("Input", escape(json.dumps(e.get("input"))))
     if e["status"] == "SUCCEEDED":
         table.add_row("Result", escape(json.dumps(e.get("result"))))

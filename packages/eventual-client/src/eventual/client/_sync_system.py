@@ -157,9 +157,13 @@ class SyncEventualClient:
         max_results: int | None = None,
         next_token: str | None = None,
         sort_direction: Literal["ASC", "DESC"] | None = None,
+        build: str | None = None,
     ) -> ExecutionPage:
+        """One page of executions; ``build`` keeps those started on that build."""
         return self._send(
-            SystemCalls.list_executions(workflow, statuses, max_results, next_token, sort_direction)
+            SystemCalls.list_executions(
+                workflow, statuses, max_results, next_token, sort_direction, build
+            )
         )
 
     def iter_executions(
@@ -169,6 +173,7 @@ class SyncEventualClient:
         statuses: Sequence[ExecutionStatus | str] | None = None,
         page_size: int = 100,
         sort_direction: Literal["ASC", "DESC"] | None = None,
+        build: str | None = None,
     ) -> Iterator[Execution]:
         """Every matching execution, page after page (``page_size`` per request)."""
         token: str | None = None
@@ -179,6 +184,7 @@ class SyncEventualClient:
                 max_results=page_size,
                 next_token=token,
                 sort_direction=sort_direction,
+                build=build,
             )
             yield from page
             token = page.next_token

@@ -180,8 +180,11 @@ class SystemCalls:
         max_results: int | None,
         next_token: str | None,
         sort_direction: Literal["ASC", "DESC"] | None,
+        build: str | None = None,
     ) -> Call[ExecutionPage]:
         body: dict[str, Any] = {}
+        if build is not None:
+            body["build"] = build
         if workflow is not None:
             body["workflowName"] = _name(workflow, "workflow")
         if statuses:

@@ -188,9 +188,13 @@ class EventualClient:
         max_results: int | None = None,
         next_token: str | None = None,
         sort_direction: Literal["ASC", "DESC"] | None = None,
+        build: str | None = None,
     ) -> ExecutionPage:
+        """One page of executions; ``build`` keeps those started on that build."""
         return await self._send(
-            SystemCalls.list_executions(workflow, statuses, max_results, next_token, sort_direction)
+            SystemCalls.list_executions(
+                workflow, statuses, max_results, next_token, sort_direction, build
+            )
         )
 
     async def iter_executions(
@@ -200,6 +204,7 @@ class EventualClient:
         statuses: Sequence[ExecutionStatus | str] | None = None,
         page_size: int = 100,
         sort_direction: Literal["ASC", "DESC"] | None = None,
+        build: str | None = None,
     ) -> AsyncIterator[Execution]:
         """Every matching execution, page after page (``page_size`` per request), newest
         first unless ``sort_direction="ASC"``: ``async for e in client.iter_executions()``."""
@@ -211,6 +216,7 @@ class EventualClient:
                 max_results=page_size,
                 next_token=token,
                 sort_direction=sort_direction,
+                build=build,
             )
             for execution in page:
                 yield execution

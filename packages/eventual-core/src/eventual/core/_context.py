@@ -69,6 +69,7 @@ class RuntimeClient(Protocol):
         limit: int | None = None,
         next_token: str | None = None,
         ascending: bool = False,
+        build: str | None = None,
     ) -> tuple[list[Execution], str | None]: ...
     async def get_history(self, execution_id: str) -> list[HistoryEvent]: ...
     async def send_signal(

@@ -34,6 +34,9 @@ class Execution(BaseModel):
     end_time: datetime | None = None
     parent: ParentRef | None = None
     timeout_at: datetime | None = None
+    # The service build the execution started on (``Service.build``); None in records written
+    # before builds were recorded.
+    build: str | None = None
 
     @property
     def execution_id(self) -> str:

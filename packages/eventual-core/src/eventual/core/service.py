@@ -42,6 +42,7 @@ class Service:
         self.signals: dict[str, SignalDefinition[Any]] = {}
         self.events: dict[str, EventDefinition[Any]] = {}
         self.subscriptions: dict[str, SubscriptionDefinition] = {}
+        self._build: str | None = None
         seen: set[int] = set()
         for d in definitions:
             if id(d) in seen:
@@ -88,6 +89,16 @@ class Service:
                 "reserved for Eventual"
             )
 
+    @property
+    def build(self) -> str:
+        """The build this code is: what each execution started on it records (see
+        :func:`service_build`). Computed on first use (when an execution starts), not at
+        import: a Lambda's cold start does not pay for hashing sources."""
+        found = self._build
+        if found is None:
+            found = self._build = service_build(self)
+        return found
+
     def workflow(self, name: str) -> WorkflowDefinition[Any, Any]:
         wf = self.workflows.get(name)
         if wf is None:
@@ -118,6 +129,67 @@ class Service:
 
 def _top(module: str) -> str:
     return module.split(".", 1)[0]
+
+
+BUILD_ENV = "EVENTUAL_BUILD"
+
+
+def service_build(service: Service) -> str:
+    """The service's build: ``EVENTUAL_BUILD`` if set (a deploy sets it, e.g. from the spec at
+    synth time), else a ``BUILD = "..."`` string in the entry module, else the version of the
+    distribution that provides the entry's top package (``"0"`` if none) plus ``+`` and 12 hex
+    digits of a sha256 of the workflows' code: the source files of the modules that define
+    workflows and each workflow function's own source."""
+    import os
+
+    from_env = os.environ.get(BUILD_ENV)
+    if from_env:
+        return from_env
+    module = sys.modules.get(service.entry) if service.entry else None
+    declared = getattr(module, "BUILD", None)
+    if isinstance(declared, str) and declared:
+        return declared
+    version = _distribution_version(_top(service.entry)) if service.entry else "0"
+    return f"{version}+{_workflows_digest(service)}"
+
+
+def _distribution_version(package: str) -> str:
+    import importlib.metadata as metadata
+
+    try:
+        return metadata.version(package)  # names are normalised: order_service, order-service
+    except metadata.PackageNotFoundError:
+        pass
+    except Exception:  # a broken installation's metadata: the hash still tells builds apart
+        return "0"
+    try:
+        for name in metadata.packages_distributions().get(package, []):
+            return metadata.version(name)
+    except Exception:
+        pass
+    return "0"
+
+
+def _workflows_digest(service: Service) -> str:
+    import contextlib
+    import hashlib
+    import inspect
+
+    digest = hashlib.sha256()
+    files: set[str] = set()
+    for wf in sorted(service.workflows.values(), key=lambda w: w.name):
+        module = sys.modules.get(wf.module)
+        path = getattr(module, "__file__", None)
+        if path and path not in files:
+            files.add(path)
+            with contextlib.suppress(OSError):
+                digest.update(Path(path).read_bytes())
+        try:
+            source = inspect.getsource(wf.fn)
+        except (OSError, TypeError):
+            source = wf.fn.__qualname__
+        digest.update(f"\0{wf.name}\0{wf.module}\0{source}".encode())
+    return digest.hexdigest()[:12]
 
 
 def collect(package: str, *, exact: bool = False) -> list[Definition]:

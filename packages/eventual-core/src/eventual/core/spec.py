@@ -87,6 +87,7 @@ def build_spec(service: Service) -> dict[str, Any]:
         "spec_version": SPEC_VERSION,
         "name": service.name,
         "entry": service.entry,
+        "build": service.build,
         "workflows": workflows,
         "tasks": tasks,
         "commands": commands,

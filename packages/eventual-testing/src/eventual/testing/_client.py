@@ -172,12 +172,13 @@ class EnvironmentClient:
         statuses: Sequence[ExecutionStatus | str] | None = None,
         limit: int | None = None,
         next_token: str | None = None,
+        build: str | None = None,
     ) -> ExecutionList:
         await self._env._settle()
         name = workflow.name if isinstance(workflow, WorkflowDefinition) else workflow
         parsed = [ExecutionStatus(s) for s in statuses] if statuses else None
         executions, token = await self._env.runtime.list_executions(
-            workflow=name, statuses=parsed, limit=limit, next_token=next_token
+            workflow=name, statuses=parsed, limit=limit, next_token=next_token, build=build
         )
         return ExecutionList(executions, token)
 

@@ -58,7 +58,9 @@ class DynamoExecutionStore:
 
     def _item(self, execution: Execution) -> dict[str, Any]:
         shard = n.list_shard(execution.id)
+        build = {"build": _s(execution.build)} if execution.build is not None else {}
         return {
+            **build,
             n.EXECUTIONS_PK: _s(execution.id),
             "workflow": _s(execution.workflow),
             "status": _s(execution.status.value),
@@ -235,9 +237,11 @@ class DynamoExecutionStore:
         statuses: Sequence[ExecutionStatus] | None = None,
         limit: int = 100,
         next_token: str | None = None,
+        build: str | None = None,
     ) -> tuple[list[Execution], str | None]:
-        """Newest first: a merge of the index's shards. The token holds each shard's cursor
-        (the sort key of the last execution returned from it), or ``""`` once it is done."""
+        """Newest first, of one ``build`` if given: a merge of the index's shards. The token
+        holds each shard's cursor (the sort key of the last execution returned from it), or
+        ``""`` once it is done."""
         cursors: dict[str, str | None]
         if next_token:
             try:
@@ -251,7 +255,7 @@ class DynamoExecutionStore:
         for shard, cursor in cursors.items():
             if cursor == "":
                 continue
-            items, done = self._query_shard(shard, workflow, statuses, cursor, limit)
+            items, done = self._query_shard(shard, workflow, statuses, cursor, limit, build=build)
             exhausted[shard] = done
             found.extend((item[n.EXECUTIONS_START_KEY]["S"], shard, item) for item in items)
         found.sort(key=lambda t: t[0], reverse=True)
@@ -276,6 +280,7 @@ class DynamoExecutionStore:
         statuses: Sequence[ExecutionStatus] | None,
         cursor: str | None,
         want: int,
+        build: str | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
         attr_names = {"#pk": n.EXECUTIONS_LIST_SHARD}
         values: dict[str, Any] = {":pk": _s(shard)}
@@ -296,13 +301,20 @@ class DynamoExecutionStore:
             "ScanIndexForward": False,
             "Limit": want,
         }
+        filters: list[str] = []
         if statuses:
             attr_names["#status"] = "status"
             keys = []
             for i, status in enumerate(dict.fromkeys(statuses)):
                 values[f":s{i}"] = _s(ExecutionStatus(status).value)
                 keys.append(f":s{i}")
-            kwargs["FilterExpression"] = f"#status IN ({', '.join(keys)})"
+            filters.append(f"#status IN ({', '.join(keys)})")
+        if build is not None:
+            attr_names["#build"] = "build"
+            values[":build"] = _s(build)
+            filters.append("#build = :build")
+        if filters:
+            kwargs["FilterExpression"] = " AND ".join(filters)
         kwargs["ExpressionAttributeNames"] = attr_names
         kwargs["ExpressionAttributeValues"] = values
         items: list[dict[str, Any]] = []

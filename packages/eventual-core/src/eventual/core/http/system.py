@@ -58,6 +58,8 @@ def execution_to_wire(execution: Execution) -> dict[str, Any]:
         out["parent"] = {"executionId": execution.parent.execution_id, "seq": execution.parent.seq}
     if execution.timeout_at is not None:
         out["timeoutTime"] = _iso(execution.timeout_at)
+    if execution.build is not None:
+        out["build"] = execution.build  # the service build it started on (ours)
     return out
 
 
@@ -75,6 +77,7 @@ def execution_from_wire(data: dict[str, Any]) -> Execution:
         end_time=data.get("endTime"),
         parent=ParentRef(execution_id=parent["executionId"], seq=parent["seq"]) if parent else None,
         timeout_at=data.get("timeoutTime"),
+        build=data.get("build"),
     )
 
 
@@ -203,12 +206,16 @@ class SystemCommands:
         token_in = body.get("nextToken")
         if token_in is not None and not isinstance(token_in, str):
             raise HttpError(400, "nextToken must be a string", name="BadRequest")
+        build = body.get("build")
+        if build is not None and not isinstance(build, str):
+            raise HttpError(400, "build must be a string", name="BadRequest")
         try:
             executions, token = await self.runtime.list_executions(
                 workflow=body.get("workflowName") or body.get("workflow"),
                 statuses=parsed,
                 limit=min(limit, 1000),
                 next_token=token_in,
+                build=build,
             )
         except ValueError:
             raise HttpError(

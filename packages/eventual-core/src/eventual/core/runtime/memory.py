@@ -70,6 +70,7 @@ class MemoryExecutionStore:
         statuses: Sequence[ExecutionStatus] | None = None,
         limit: int = 100,
         next_token: str | None = None,
+        build: str | None = None,
     ) -> tuple[list[Execution], str | None]:
         wanted = set(statuses) if statuses else None
         rows = [
@@ -77,6 +78,7 @@ class MemoryExecutionStore:
             for e in self._records.values()
             if (workflow is None or e.workflow == workflow)
             and (wanted is None or e.status in wanted)
+            and (build is None or e.build == build)
         ]
         rows.sort(key=lambda e: (e.start_time, e.id), reverse=True)
         start = int(next_token) if next_token else 0

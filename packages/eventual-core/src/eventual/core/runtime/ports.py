@@ -64,8 +64,10 @@ class ExecutionStore(Protocol):
         statuses: Sequence[ExecutionStatus] | None = None,
         limit: int = 100,
         next_token: str | None = None,
+        build: str | None = None,
     ) -> tuple[list[Execution], str | None]:
-        """Newest first."""
+        """Newest first; ``build`` keeps the executions started on that build
+        (``Execution.build``)."""
         ...
 
     async def read_history(self, execution_id: str) -> list[HistoryEvent]: ...

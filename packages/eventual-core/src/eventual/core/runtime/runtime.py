@@ -160,6 +160,7 @@ class Runtime:
             start_time=now,
             parent=parent,
             timeout_at=timeout_at,
+            build=self.service.build,
         )
         stored, created = await self.ports.executions.create(record)
         if not created:
@@ -202,9 +203,15 @@ class Runtime:
         statuses: Sequence[ExecutionStatus] | None = None,
         limit: int | None = None,
         next_token: str | None = None,
+        build: str | None = None,
     ) -> tuple[list[Execution], str | None]:
+        """Newest first; with ``build``, only the executions started on that build."""
         return await self.ports.executions.list(
-            workflow=workflow, statuses=statuses, limit=limit or 100, next_token=next_token
+            workflow=workflow,
+            statuses=statuses,
+            limit=limit or 100,
+            next_token=next_token,
+            build=build,
         )
 
     async def get_history(self, execution_id: str) -> list[HistoryEvent]:

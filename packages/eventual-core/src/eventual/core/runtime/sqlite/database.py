@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .checkpoint import _Checkpointer
-from .schema import _SCHEMA, SCHEMA_VERSION
+from .schema import _ADDED_COLUMNS, _SCHEMA, SCHEMA_VERSION
 
 logger = logging.getLogger("eventual.runtime.sqlite")
 
@@ -193,9 +193,17 @@ class Database:
                 f"{self.path} was written by a newer Eventual (schema {version}); upgrade "
                 "eventual-core or use another database file"
             )
-        # One script, one transaction: the tables and the schema version appear together.
+        # The tables of an older file gain the columns added since (in the same transaction
+        # as the rest: the tables, their columns and the schema version appear together).
+        migrations = ""
+        if version < SCHEMA_VERSION:
+            for (table, column), definition in _ADDED_COLUMNS.items():
+                columns = {row[1] for row in writer.execute(f"PRAGMA table_info({table})")}
+                if columns and column not in columns:
+                    migrations += f"ALTER TABLE {table} ADD COLUMN {column} {definition};\n"
         writer.executescript(
-            f"BEGIN IMMEDIATE;\n{_SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
+            f"BEGIN IMMEDIATE;\n{migrations}{_SCHEMA}\n"
+            f"PRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
         )
         reader = sqlite3.connect(str(self.path), isolation_level=None)
         reader.execute("PRAGMA busy_timeout = 5000")

@@ -53,13 +53,15 @@ class SqliteExecutionStore:
         def op(conn: sqlite3.Connection) -> tuple[str, int] | None:
             cur = conn.execute(
                 "INSERT OR IGNORE INTO executions "
-                "(id, workflow, status, start_ts, history_length, record) VALUES (?,?,?,?,0,?)",
+                "(id, workflow, status, start_ts, history_length, record, build) "
+                "VALUES (?,?,?,?,0,?,?)",
                 (
                     execution.id,
                     execution.workflow,
                     execution.status.value,
                     execution.start_time.timestamp(),
                     record,
+                    execution.build,
                 ),
             )
             if cur.rowcount == 1:
@@ -95,12 +97,16 @@ class SqliteExecutionStore:
         statuses: Sequence[ExecutionStatus] | None = None,
         limit: int = 100,
         next_token: str | None = None,
+        build: str | None = None,
     ) -> tuple[list[Execution], str | None]:
         where: list[str] = []
         params: list[Any] = []
         if workflow is not None:
             where.append("workflow = ?")
             params.append(workflow)
+        if build is not None:
+            where.append("build = ?")
+            params.append(build)
         if statuses:
             values = sorted({ExecutionStatus(s).value for s in statuses})
             where.append(f"status IN ({','.join('?' * len(values))})")

@@ -1,7 +1,16 @@
 """The tables of the SQLite runtime's database file, and the schema version it records
-(``PRAGMA user_version``); :meth:`Database.open` applies them."""
+(``PRAGMA user_version``); :meth:`Database.open` applies them, after adding to the tables of
+an older file the columns in :data:`_ADDED_COLUMNS` that they lack."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+# (table, column) -> its definition, for the columns added to a table after schema 1. A file
+# of an older schema gets them on open (``_SCHEMA`` creates only what is missing).
+_ADDED_COLUMNS = {
+    # Schema 3: the service build each execution started on (listed and filtered by); the
+    # records of older files have none.
+    ("executions", "build"): "TEXT",
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -10,7 +19,8 @@ CREATE TABLE IF NOT EXISTS executions (
     status TEXT NOT NULL,
     start_ts REAL NOT NULL,
     history_length INTEGER NOT NULL DEFAULT 0, -- not kept: the history table counts
-    record TEXT NOT NULL
+    record TEXT NOT NULL,
+    build TEXT -- the service build the execution started on (schema 3)
 );
 CREATE INDEX IF NOT EXISTS executions_by_start ON executions (start_ts DESC, id DESC);
 CREATE TABLE IF NOT EXISTS history (

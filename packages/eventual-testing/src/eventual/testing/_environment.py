@@ -257,6 +257,32 @@ class TestEnvironment:
                 await old.__aexit__(None, None, None)
             self._runtime = await self._new_runtime()
 
+    async def replace_service(
+        self,
+        entry: str | types.ModuleType | Service,
+        *,
+        module_only: bool = False,
+        name: str | None = None,
+    ) -> Service:
+        """Deploy new code into the running environment: the executions, the clock and the
+        mocks stay; each execution's next step replays its history against the new code (as
+        after a deploy, or `eventual dev`'s reload), and executions started from now on record
+        the new service's build. ``entry`` is taken as by the constructor. Returns the new
+        service."""
+        if self._inside_runtime_work():
+            raise RuntimeError(
+                "replace_service() cannot be called from code the environment is running; "
+                "call it from the test"
+            )
+        service = _resolve_service(entry, module_only=module_only, name=name)
+        async with self._require_lock():
+            self.service = service
+            self._http = None
+            runtime = self.runtime
+            runtime.service = service
+            runtime.clear_cache()  # no executor keeps running the old code
+        return service
+
     # ------------------------------------------------------------ time
 
     @property

@@ -1,0 +1,281 @@
+"""The service's Lambda functions: the factory they share (a role, a log group and the
+runtime's environment for each), and the functions of every kind (orchestrator, timer, system,
+API, a function per command with props, per task and per subscription, with its rule)."""
+
+# jsii's generated interfaces (IQueue, IRuleTarget...) are typing Protocols whose members pyright
+# cannot match against the generated classes that implement them; argument checks are off here.
+# pyright: reportArgumentType=false
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as eventbridge
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from eventual.aws_runtime import names as n
+
+from . import config
+from .config import pascal
+from .permissions import allow
+from .props import CommandProps, FunctionProps, SubscriptionProps, TaskProps, to_duration
+from .state import State
+
+
+@dataclass(frozen=True)
+class FunctionFactory:
+    """What every function of the service shares: where it goes (``scope``), its code and
+    runtime, the user's service-wide ``environment`` and the runtime's."""
+
+    scope: Construct
+    service_name: str
+    runtime: lambda_.Runtime
+    architecture: lambda_.Architecture
+    code: lambda_.Code
+    environment: Mapping[str, str]
+    runtime_environment: Mapping[str, str]
+    log_retention: logs.RetentionDays
+    removal_policy: cdk.RemovalPolicy
+
+    def function(
+        self,
+        id: str,
+        kind: str,
+        props: FunctionProps,
+        default: tuple[int, int],
+        *,
+        extra_env: Mapping[str, str] | None = None,
+        function_name: str | None = None,
+        dead_letter_queue: sqs.IQueue | None = None,
+        max_timeout: int = config.LAMBDA_MAX_TIMEOUT,
+        description: str | None = None,
+    ) -> lambda_.Function:
+        """A function running the ``kind`` handler, in a construct ``id`` with its own role and
+        log group; ``default`` is its (memory MB, timeout s) where ``props`` leave them."""
+        scope = Construct(self.scope, id)
+        role = iam.Role(
+            scope,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{self.service_name}: the {id} function (Eventual)",
+        )
+        log_group = logs.LogGroup(
+            scope, "Logs", retention=self.log_retention, removal_policy=self.removal_policy
+        )
+        allow(
+            role,
+            "OwnLogs",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [log_group.log_group_arn],
+        )
+        timeout = to_duration(props.timeout) if props.timeout is not None else None
+        seconds = timeout.to_seconds() if timeout is not None else default[1]
+        if seconds > max_timeout:
+            raise ValueError(
+                f"{id}: timeout {seconds:g}s is over the {max_timeout}s this function allows"
+                + (" (API Gateway's limit)" if max_timeout == config.API_MAX_TIMEOUT else "")
+            )
+        env = {
+            **self.environment,
+            **dict(props.environment),
+            **self.runtime_environment,
+            **dict(extra_env or {}),
+        }
+        return lambda_.Function(
+            scope,
+            "Function",
+            function_name=function_name,
+            description=description or f"{self.service_name}: {kind} (Eventual)",
+            runtime=self.runtime,
+            architecture=self.architecture,
+            code=self.code,
+            handler=n.HANDLERS[kind],
+            role=role,
+            memory_size=props.memory_size or default[0],
+            timeout=timeout or cdk.Duration.seconds(default[1]),
+            environment=env,
+            reserved_concurrent_executions=props.reserved_concurrency,
+            log_group=log_group,
+            dead_letter_queue=dead_letter_queue,
+        )
+
+    def task(
+        self,
+        task_name: str,
+        spec: Mapping[str, Any],
+        props: TaskProps,
+        *,
+        function_name: str,
+        dead_letter_queue: sqs.IQueue,
+    ) -> lambda_.Function:
+        """The task's function (the orchestrator invokes it asynchronously, by name); its
+        default timeout is the task's own ``timeout``."""
+        default_timeout = config.TASK[1]
+        if spec.get("timeout"):
+            default_timeout = max(1, min(config.LAMBDA_MAX_TIMEOUT, int(spec["timeout"] + 0.999)))
+        fn = self.function(
+            f"Task{pascal(task_name)}",
+            "task",
+            props,
+            (config.TASK[0], default_timeout),
+            extra_env={n.ENV_TASK: task_name},
+            function_name=function_name,
+            dead_letter_queue=dead_letter_queue,
+            description=f"{self.service_name}: task {task_name}",
+        )
+        if props.retry_attempts is not None or props.max_event_age is not None:
+            fn.configure_async_invoke(
+                retry_attempts=props.retry_attempts,
+                max_event_age=to_duration(props.max_event_age)
+                if props.max_event_age is not None
+                else None,
+            )
+        return fn
+
+    def subscription(
+        self,
+        sub_name: str,
+        spec: Mapping[str, Any],
+        props: SubscriptionProps,
+        *,
+        event_bus: eventbridge.IEventBus,
+        dead_letter_queue: sqs.IQueue,
+    ) -> tuple[lambda_.Function, eventbridge.Rule]:
+        """The subscription's function, and the rule on ``event_bus`` that invokes it."""
+        fn = self.function(
+            f"Subscription{pascal(sub_name)}",
+            "subscription",
+            props,
+            config.SUBSCRIPTION,
+            extra_env={n.ENV_SUBSCRIPTION: sub_name},
+            dead_letter_queue=dead_letter_queue,
+            description=f"{self.service_name}: subscription {sub_name}",
+        )
+        rule = eventbridge.Rule(
+            self.scope,
+            f"Rule{pascal(sub_name)}",
+            event_bus=event_bus,
+            description=f"{self.service_name}: subscription {sub_name}",
+            event_pattern=eventbridge.EventPattern(
+                detail_type=n.subscription_event_pattern(spec["events"])["detail-type"]
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    fn,
+                    dead_letter_queue=dead_letter_queue,
+                    retry_attempts=props.retry_attempts,
+                    max_event_age=to_duration(props.max_event_age)
+                    if props.max_event_age is not None
+                    else None,
+                )
+            ],
+        )
+        return fn, rule
+
+
+@dataclass(frozen=True)
+class Functions:
+    """The functions :func:`build_functions` made."""
+
+    tasks: dict[str, lambda_.Function]
+    orchestrator: lambda_.Function
+    timer: lambda_.Function
+    system: lambda_.Function
+    api: lambda_.Function
+    commands: dict[str, lambda_.Function]
+    subscriptions: dict[str, lambda_.Function]
+    subscription_rules: dict[str, eventbridge.Rule]
+
+    def all(self) -> list[lambda_.Function]:
+        return [
+            self.orchestrator,
+            self.timer,
+            self.system,
+            self.api,
+            *self.commands.values(),
+            *self.tasks.values(),
+            *self.subscriptions.values(),
+        ]
+
+
+def build_functions(
+    make: FunctionFactory,
+    *,
+    state: State,
+    names: n.ServiceNames,
+    tasks_spec: Mapping[str, Mapping[str, Any]],
+    subscriptions_spec: Mapping[str, Mapping[str, Any]],
+    commands: Mapping[str, CommandProps],
+    tasks: Mapping[str, TaskProps],
+    subscriptions: Mapping[str, SubscriptionProps],
+    orchestrator: FunctionProps | None,
+    timer: FunctionProps | None,
+    system: FunctionProps | None,
+    api: FunctionProps | None,
+) -> Functions:
+    """Every function of the service: one per task, the orchestrator and the timer (on their
+    queues), the system and API functions, one per command with props, one per subscription."""
+    task_functions: dict[str, lambda_.Function] = {}
+    for task_name, task_spec in tasks_spec.items():
+        task_functions[task_name] = make.task(
+            task_name,
+            task_spec,
+            tasks.get(task_name) or TaskProps(),
+            function_name=names.task_function(task_name),
+            dead_letter_queue=state.task_dlq,
+        )
+    orchestrator_function = make.function(
+        "Orchestrator", "orchestrator", orchestrator or FunctionProps(), config.ORCHESTRATOR
+    )
+    orchestrator_function.add_event_source(
+        sources.SqsEventSource(
+            state.execution_queue,
+            batch_size=n.ORCHESTRATOR_BATCH_SIZE,
+            report_batch_item_failures=True,
+        )
+    )
+    timer_function = make.function("Timer", "timer", timer or FunctionProps(), config.TIMER)
+    timer_function.add_event_source(
+        sources.SqsEventSource(state.timer_queue, batch_size=10, report_batch_item_failures=True)
+    )
+    system_function = make.function("System", "system", system or FunctionProps(), config.SYSTEM)
+    api_function = make.function("Api", "command", api or FunctionProps(), config.COMMAND)
+    command_functions: dict[str, lambda_.Function] = {}
+    for command_name, props in commands.items():
+        command_functions[command_name] = make.function(
+            f"Command{pascal(command_name)}",
+            "command",
+            props,
+            config.COMMAND,
+            max_timeout=config.API_MAX_TIMEOUT,
+            description=f"{make.service_name}: command {command_name}",
+        )
+    subscription_functions: dict[str, lambda_.Function] = {}
+    subscription_rules: dict[str, eventbridge.Rule] = {}
+    for sub_name, sub_spec in subscriptions_spec.items():
+        subscription_functions[sub_name], subscription_rules[sub_name] = make.subscription(
+            sub_name,
+            sub_spec,
+            subscriptions.get(sub_name) or SubscriptionProps(),
+            event_bus=state.event_bus,
+            dead_letter_queue=state.subscription_dlq,
+        )
+    return Functions(
+        tasks=task_functions,
+        orchestrator=orchestrator_function,
+        timer=timer_function,
+        system=system_function,
+        api=api_function,
+        commands=command_functions,
+        subscriptions=subscription_functions,
+        subscription_rules=subscription_rules,
+    )

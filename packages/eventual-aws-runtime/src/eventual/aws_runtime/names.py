@@ -70,7 +70,8 @@ EXECUTIONS_INDEX_BY_WORKFLOW = "by-workflow"
 EXECUTIONS_LIST_SHARD = "list_shard"
 EXECUTIONS_WORKFLOW_SHARD = "workflow_shard"
 EXECUTIONS_START_KEY = "start_key"
-EXECUTIONS_INDEX_PROJECTION = ["status", "workflow", "data", "data_ref"]
+# ``build`` (the service build an execution started on) is filtered on when listing by build.
+EXECUTIONS_INDEX_PROJECTION = ["status", "workflow", "data", "data_ref", "build"]
 LIST_SHARDS = 4
 
 HISTORY_PK = "execution_id"

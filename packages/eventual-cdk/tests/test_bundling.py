@@ -20,7 +20,7 @@ from eventual.cdk import bundling
 from eventual.cdk.bundling import (
     BundleOptions,
     BundlingWarning,
-    _Inputs,
+    Inputs,
     build_bundle,
     bundle_key,
 )
@@ -240,8 +240,8 @@ def test_a_rebuild_is_byte_identical(synth: Any, tmp_path: Path) -> None:
     python = sys.executable
     platform = synth.orders.bundle.platform
 
-    def current_key() -> tuple[_Inputs, str]:
-        inputs = bundling._resolve(python, "order_service")
+    def current_key() -> tuple[Inputs, str]:
+        inputs = bundling.resolve_inputs(python, "order_service")
         key = bundle_key(
             inputs,
             platform=platform,
@@ -255,7 +255,7 @@ def test_a_rebuild_is_byte_identical(synth: Any, tmp_path: Path) -> None:
     for attempt in range(3):
         inputs, key = current_key()
         target = tmp_path / f"rebuild-{attempt}.zip"
-        bundling._build(
+        bundling.build_zip(
             inputs,
             target,
             platform=platform,
@@ -348,13 +348,13 @@ def test_finding_an_interpreter_for_the_bytecode(
 def test_an_unchanged_service_is_not_rebuilt(synth: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     options = BundleOptions(cache_dir=synth.cache_dir)
     builds: list[str] = []
-    real_build = bundling._build
+    real_build = bundling.build_zip
 
     def counting_build(*args: Any, **kwargs: Any) -> None:
         builds.append(str(args[1]))
         real_build(*args, **kwargs)
 
-    monkeypatch.setattr(bundling, "_build", counting_build)
+    monkeypatch.setattr(bundling, "build_zip", counting_build)
     # While other people edit the workspace a rebuild may be due; once two builds in a row
     # see the same sources, the second must come from the cache.
     previous = synth.orders.bundle
@@ -384,7 +384,7 @@ def test_the_key_follows_the_sources_and_options(tmp_path: Path) -> None:
     (project / "pyproject.toml").write_text('[project]\nname = "svc"\n')
     module = project / "src" / "svc" / "__init__.py"
     module.write_text("X = 1\n")
-    inputs = _Inputs(local={"svc": project}, pinned={"pydantic": "2.0"}, sources=())
+    inputs = Inputs(local={"svc": project}, pinned={"pydantic": "2.0"}, sources=())
     options = BundleOptions()
 
     def key(**kw: Any) -> str:
@@ -412,7 +412,7 @@ def test_the_key_follows_the_sources_and_options(tmp_path: Path) -> None:
     assert key(platform="aarch64-manylinux_2_17") != changed
     assert key(options=BundleOptions(include_boto3=True)) != changed
     assert key(bytecode="cpython-311") != changed  # installing the runtime's Python rebuilds
-    assert key(inputs=_Inputs(local=inputs.local, pinned={"pydantic": "2.1"}, sources=())) != (
+    assert key(inputs=Inputs(local=inputs.local, pinned={"pydantic": "2.1"}, sources=())) != (
         changed
     )
 

@@ -1,10 +1,10 @@
 """Deploy a synthesized CDK app to a moto server and run its functions from what it holds.
 
-- :class:`MotoServer`: a ``moto.server`` subprocess on a free 127.0.0.1 port, stopped by its
-  PID.
-- :func:`deploy` uploads a stack's file assets (the Lambda zips of the cloud assembly) to the
-  bootstrap bucket on the server, applies :func:`moto_template_fixes` (each a moto
-  limitation, named), creates the stack through CloudFormation and waits for
+- :class:`MotoServer` (:mod:`.testing_moto`): a ``moto.server`` subprocess on a free
+  127.0.0.1 port, stopped by its PID.
+- :func:`deploy` (:mod:`.testing_deploy`) uploads a stack's file assets (the Lambda zips of the
+  cloud assembly) to the bootstrap bucket on the server, applies :func:`moto_template_fixes`
+  (each a moto limitation, named), creates the stack through CloudFormation and waits for
   ``CREATE_COMPLETE``: a :class:`DeployedStack` with its physical ids and exports.
 - :class:`StackHarness` plays Lambda for every function the deployed stacks hold, configured
   only from them: each function's handler, environment, role and dead-letter queue
@@ -14,7 +14,7 @@
   cannot invoke a Lambda target), the HTTP API's routes and integrations, and the schedule
   groups. Each invocation runs with exactly its function's variables in ``os.environ``
   (plus what the Lambda runtime sets: region, credentials, and ``AWS_ENDPOINT_URL`` pointing
-  at the server) and in its own :class:`~eventual.aws_runtime.testing.Container`. Every AWS
+  at the server) and in its own :class:`~eventual.aws_runtime.testing_lambda.Container`. Every AWS
   call is recorded per role (:mod:`eventual.aws_runtime.testing_iam`).
 
 Test support only; needs moto's server extra (``moto[server,cloudformation]``).
@@ -26,17 +26,12 @@ import importlib
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 import uuid
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,273 +40,20 @@ from urllib.parse import unquote
 from . import clients
 from . import names as n
 from .handlers import _common
-from .testing import ACCOUNT, REGION, Container, HarnessError, LambdaFunction, LambdaPlayer
-from .testing import _Invocation as Invocation
-from .testing_iam import CallRecorder, Policy, TemplateResolver, queue_arn, role_policies
-
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-}
-BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
-
-
-# ---------------------------------------------------------------- the server
-
-
-class MotoServer:
-    """``with MotoServer() as server: server.client("s3")...`` — a ``moto.server`` process on
-    a free loopback port, stopped (by its PID) on exit."""
-
-    def __init__(self, *, log: Path | None = None, start_timeout: float = 60.0) -> None:
-        self.log = log
-        self.start_timeout = start_timeout
-        self.port = 0
-        self.pid = 0
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log_file: Any = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> MotoServer:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self._log_file = open(self.log, "wb") if self.log else subprocess.DEVNULL
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **CREDENTIALS, "AWS_DEFAULT_REGION": REGION},
-        )
-        self.pid = self._proc.pid
-        deadline = time.monotonic() + self.start_timeout
-        while True:
-            if self._proc.poll() is not None:
-                raise HarnessError(f"moto server exited with {self._proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.__exit__()
-                    raise HarnessError(
-                        f"moto server did not answer on {self.url} within {self.start_timeout}s"
-                    ) from None
-                time.sleep(0.1)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if self._log_file not in (None, subprocess.DEVNULL):
-            self._log_file.close()
-        self._log_file = None
-
-    def session(self) -> Any:
-        import boto3
-
-        return boto3.Session(
-            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=CREDENTIALS["AWS_SESSION_TOKEN"],
-            region_name=REGION,
-        )
-
-    def client(self, service: str, session: Any = None) -> Any:
-        return (session or self.session()).client(service, endpoint_url=self.url)
-
-
-# ---------------------------------------------------------------- the deployment
-
-
-def moto_template_fixes(
-    template: dict[str, Any], stack_name: str, exports: dict[str, str] | None = None
-) -> list[str]:
-    """Rewrites ``template`` in place where moto's CloudFormation cannot take what real
-    CloudFormation does; returns one line per rewrite. Each is equivalent to what AWS resolves
-    at deploy time, so the deployed resources are the same."""
-    done: list[str] = []
-    resources = template["Resources"]
-    bus_names = {
-        logical: r["Properties"]["Name"]
-        for logical, r in resources.items()
-        if r["Type"] == "AWS::Events::EventBus" and isinstance(r["Properties"].get("Name"), str)
-    }
-    for logical, r in resources.items():
-        props = r.get("Properties", {})
-        if r["Type"] == "AWS::SQS::Queue" and props.get("FifoQueue") and "QueueName" not in props:
-            # moto: a FIFO queue without QueueName is refused ("Queue name must end in .fifo");
-            # CloudFormation generates one ending in .fifo, like this.
-            props["QueueName"] = f"{stack_name}-{logical}"[:75] + ".fifo"
-            done.append(f"{logical}: QueueName {props['QueueName']} (FIFO queue, no name)")
-        if r["Type"] == "AWS::Events::Rule":
-            bus = props.get("EventBusName")
-            if isinstance(bus, dict) and isinstance(bus.get("Fn::ImportValue"), str):
-                # moto: an AWS::Events::Rule whose EventBusName is not a literal fails with a
-                # 500 (here another stack's bus, as Service.subscribe makes); the export's
-                # value is the bus's name.
-                props["EventBusName"] = (exports or {})[bus["Fn::ImportValue"]]
-                done.append(
-                    f"{logical}: EventBusName {bus['Fn::ImportValue']} -> {props['EventBusName']}"
-                )
-    # moto: a {"Ref": bus} resolves to the bus object, not its name: as a rule's EventBusName
-    # it fails with a 500, in a function's environment it breaks GetFunctionConfiguration, in
-    # an output it exports the object's repr. The Ref of a bus is its name: written literally.
-    for logical, r in [*resources.items(), *template.get("Outputs", {}).items()]:
-        for where in _replace_refs(r, bus_names):
-            done.append(f"{logical}: {where}")
-    return done
-
-
-@dataclass
-class DeployedStack:
-    name: str
-    template: dict[str, Any]  # as deployed (after the moto fixes)
-    original: dict[str, Any]  # as synthesized
-    fixes: list[str]
-    physical: dict[str, tuple[str, str]]  # logical id -> (type, physical id)
-    exports: dict[str, str]
-    not_created: dict[str, str] = field(default_factory=dict)
-    """Resources moto's CloudFormation skipped (logical id -> type): check them in the
-    template; a schedule group gets a stand-in of its name."""
-    stack_id: str = ""
-    seconds: float = 0.0
-
-    def resolver(self, region: str = REGION, account: str = ACCOUNT) -> TemplateResolver:
-        return TemplateResolver(
-            self.physical,
-            region=region,
-            account=account,
-            stack_name=self.name,
-            exports=self.exports,
-            stack_id=self.stack_id,
-        )
-
-    def of_type(self, kind: str) -> dict[str, str]:
-        return {k: pid for k, (t, pid) in self.physical.items() if t == kind}
-
-
-_NOT_RESOURCES = {"AWS::CDK::Metadata"}
-
-
-def _zip_dir(path: Path) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for f in sorted(path.rglob("*")):
-            if f.is_file():
-                z.write(f, f.relative_to(path).as_posix())
-    return buf.getvalue()
-
-
-def upload_assets(server: MotoServer, outdir: Path, stack_name: str) -> int:
-    """Publishes the stack's file assets (what ``cdk deploy`` uploads) to the server's S3."""
-    manifest = outdir / f"{stack_name}.assets.json"
-    if not manifest.exists():
-        return 0
-    s3 = server.client("s3")
-    assets = json.loads(manifest.read_text())
-    count = 0
-    for asset in assets.get("files", {}).values():
-        source = outdir / asset["source"]["path"]
-        data = _zip_dir(source) if source.is_dir() else source.read_bytes()
-        for dest in asset["destinations"].values():
-            bucket = dest["bucketName"].replace("${AWS::AccountId}", ACCOUNT)
-            bucket = bucket.replace("${AWS::Region}", REGION)
-            if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
-                s3.create_bucket(Bucket=bucket)
-            s3.put_object(Bucket=bucket, Key=dest["objectKey"], Body=data)
-            count += 1
-    return count
-
-
-def deploy(
-    server: MotoServer, outdir: Path, stack_name: str, *, timeout: float = 120.0
-) -> DeployedStack:
-    """``cdk deploy`` of one stack of the cloud assembly in ``outdir`` to the moto server."""
-    started = time.monotonic()
-    original = json.loads((outdir / f"{stack_name}.template.json").read_text())
-    template = json.loads(json.dumps(original))
-    cf = server.client("cloudformation")
-    exports = {e["Name"]: e["Value"] for e in cf.list_exports().get("Exports", [])}
-    fixes = moto_template_fixes(template, stack_name, exports)
-    upload_assets(server, outdir, stack_name)
-    ssm = server.client("ssm")
-    # What `cdk bootstrap` leaves: the template's BootstrapVersion parameter reads it.
-    ssm.put_parameter(Name=BOOTSTRAP_VERSION_PARAMETER, Value="30", Type="String", Overwrite=True)
-    cf = server.client("cloudformation")
-    created = cf.create_stack(
-        StackName=stack_name,
-        TemplateBody=json.dumps(template),
-        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
-    )
-    deadline = time.monotonic() + timeout
-    while True:
-        stack = cf.describe_stacks(StackName=stack_name)["Stacks"][0]
-        status = stack["StackStatus"]
-        if not status.endswith("_IN_PROGRESS"):
-            break
-        if time.monotonic() > deadline:
-            raise HarnessError(f"stack {stack_name} still {status} after {timeout}s")
-        time.sleep(0.2)
-    if status != "CREATE_COMPLETE":
-        failed = [
-            f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}"
-            for e in cf.describe_stack_events(StackName=stack_name)["StackEvents"]
-            if e["ResourceStatus"].endswith("FAILED")
-        ]
-        raise HarnessError(f"stack {stack_name} is {status}: {'; '.join(failed) or '?'}")
-    listed = cf.describe_stack_resources(StackName=stack_name)["StackResources"]
-    # moto's CloudFormation reports resource types it does not model as CREATE_COMPLETE
-    # without creating anything (and without ids in DescribeStackResources).
-    physical = {
-        r["LogicalResourceId"]: (r["ResourceType"], r["PhysicalResourceId"])
-        for r in listed
-        if r.get("LogicalResourceId") and r.get("PhysicalResourceId")
-    }
-    for r in listed:
-        logical = r.get("LogicalResourceId")
-        name = template["Resources"].get(logical or "", {}).get("Properties", {}).get("Name")
-        if logical and logical not in physical and isinstance(name, str):
-            # moto leaves some created resources without a physical id (an event bus): the
-            # name the template gives it is its id.
-            physical[logical] = (r["ResourceType"], name)
-    not_created = {
-        logical: r["Type"]
-        for logical, r in template["Resources"].items()
-        if logical not in physical and r["Type"] not in _NOT_RESOURCES
-    }
-    for logical, kind in not_created.items():
-        props = template["Resources"][logical].get("Properties", {})
-        if kind == "AWS::Scheduler::ScheduleGroup" and isinstance(props.get("Name"), str):
-            # A stand-in, so the runtime can create its schedules in it: the group the
-            # template names (the functions' EVENTUAL_SCHEDULE_GROUP is that literal name).
-            server.client("scheduler").create_schedule_group(Name=props["Name"])
-            physical[logical] = (kind, props["Name"])
-    exports = {e["Name"]: e["Value"] for e in cf.list_exports().get("Exports", [])}
-    return DeployedStack(
-        name=stack_name,
-        template=template,
-        original=original,
-        fixes=fixes,
-        physical=physical,
-        not_created=not_created,
-        exports=exports,
-        stack_id=created["StackId"],
-        seconds=time.monotonic() - started,
-    )
-
+from .testing_calls import CallRecorder, queue_arn
+from .testing_deploy import DeployedStack, deploy, moto_template_fixes, upload_assets
+from .testing_iam import Policy, role_policies
+from .testing_lambda import (
+    ACCOUNT,
+    REGION,
+    Container,
+    HarnessError,
+    Invocation,
+    LambdaFunction,
+    LambdaPlayer,
+)
+from .testing_moto import CREDENTIALS, MotoServer
+from .testing_routes import Route, read_routes
 
 # ---------------------------------------------------------------- the clock
 
@@ -340,36 +82,6 @@ class Rule:
     name: str
     pattern: dict[str, Any]
     targets: list[dict[str, Any]]
-
-
-@dataclass
-class Route:
-    api_id: str
-    method: str  # "POST", or "ANY"/"$default"
-    path: str
-    function: LambdaFunction
-    authorization: str
-    route_key: str
-
-    def match(self, method: str, path: str) -> dict[str, str] | None:
-        if self.route_key == "$default":
-            return {}
-        if self.method not in (method, "ANY"):
-            return None
-        params: dict[str, str] = {}
-        want = self.path.strip("/").split("/")
-        got = path.strip("/").split("/")
-        for i, part in enumerate(want):
-            if part.startswith("{") and part.endswith("+}"):
-                params[part[1:-2]] = "/".join(got[i:])
-                return params if len(got) > i else None
-            if i >= len(got):
-                return None
-            if part.startswith("{") and part.endswith("}"):
-                params[part[1:-1]] = unquote(got[i])
-            elif part != got[i]:
-                return None
-        return params if len(want) == len(got) else None
 
 
 _HANDLER_KINDS = {module: kind for kind, module in n.HANDLERS.items()}
@@ -496,59 +208,7 @@ class StackHarness(LambdaPlayer):
                 )
 
     def _read_routes(self) -> None:
-        api = self.admin_client("apigatewayv2")
-        for a in api.get_apis()["Items"]:
-            integrations = {
-                i["IntegrationId"]: i for i in api.get_integrations(ApiId=a["ApiId"])["Items"]
-            }
-            for r in api.get_routes(ApiId=a["ApiId"])["Items"]:
-                target = r.get("Target", "")
-                integration = integrations[target.split("/", 1)[1]]
-                uri = integration["IntegrationUri"]
-                found = re.search(r"(arn:aws:lambda:[^/]+?:function:[^/:]+)", uri)
-                if found is None:
-                    raise HarnessError(f"route {r['RouteKey']}: integration {uri} is no function")
-                method, _, path = r["RouteKey"].partition(" ")
-                self.routes.append(
-                    Route(
-                        api_id=a["ApiId"],
-                        method=method,
-                        path=path,
-                        function=self.functions[found.group(1)],
-                        authorization=r.get("AuthorizationType", "NONE"),
-                        route_key=r["RouteKey"],
-                    )
-                )
-        for stack in self.stacks:
-            self._template_routes(stack)
-        # The most specific route wins; $default last.
-        self.routes.sort(key=lambda r: (r.route_key == "$default", "{" in r.path, -len(r.path)))
-
-    def _template_routes(self, stack: DeployedStack) -> None:
-        """moto's CloudFormation creates no ``AWS::ApiGatewayV2`` resources: the routes and
-        their integrations are read from the deployed template (the function each integration
-        targets is resolved against the stack's physical ids)."""
-        resources = stack.template["Resources"]
-        resolver = stack.resolver()
-        for logical, r in resources.items():
-            if r["Type"] != "AWS::ApiGatewayV2::Route" or logical in stack.physical:
-                continue
-            props = r["Properties"]
-            integration_id = _first_ref(props.get("Target"))
-            if integration_id is None:
-                raise HarnessError(f"route {logical} has no integration target")
-            uri = resolver.resolve(resources[integration_id]["Properties"]["IntegrationUri"])
-            method, _, path = props["RouteKey"].partition(" ")
-            self.routes.append(
-                Route(
-                    api_id=str(_first_ref(props["ApiId"])),
-                    method=method,
-                    path=path,
-                    function=self.function(uri),
-                    authorization=props.get("AuthorizationType", "NONE"),
-                    route_key=props["RouteKey"],
-                )
-            )
+        self.routes = read_routes(self.admin_client("apigatewayv2"), self.stacks, self.function)
 
     def retries(self, fn: LambdaFunction) -> int:
         """Lambda's retries of an asynchronous invocation: the function's
@@ -647,6 +307,7 @@ class StackHarness(LambdaPlayer):
         os.environ.clear()
         os.environ.update(self.environment(fn))
         try:
+            assert fn.container is not None
             with fn.container.active(), self.recorder.acting_as(fn.role):
                 return getattr(importlib.import_module(module), attr)(event, context)
         finally:
@@ -870,41 +531,12 @@ class StackHarness(LambdaPlayer):
         return [*self.recorder.calls, *self.platform.calls]
 
 
-def _replace_refs(value: Any, literal: dict[str, str], path: str = "") -> list[str]:
-    """Replaces each ``{"Ref": id}`` with ``literal[id]`` inside ``value``; returns where."""
-    done: list[str] = []
-    items = value.items() if isinstance(value, dict) else enumerate(value)
-    for key, v in list(items):
-        here = f"{path}.{key}" if path else str(key)
-        if isinstance(v, dict) and len(v) == 1 and v.get("Ref") in literal:
-            value[key] = literal[v["Ref"]]
-            done.append(f"{here} Ref {v['Ref']} -> {value[key]}")
-        elif isinstance(v, (dict, list)):
-            done += _replace_refs(v, literal, here)
-    return done
-
-
-def _first_ref(value: Any) -> str | None:
-    """The first ``{"Ref": id}`` inside a CloudFormation expression."""
-    if isinstance(value, dict):
-        if "Ref" in value and isinstance(value["Ref"], str):
-            return value["Ref"]
-        for v in value.values():
-            found = _first_ref(v)
-            if found is not None:
-                return found
-    if isinstance(value, list):
-        for v in value:
-            found = _first_ref(v)
-            if found is not None:
-                return found
-    return None
-
-
 __all__ = [
     "DeployedStack",
     "MotoServer",
     "OffsetClock",
+    "Route",
+    "Rule",
     "StackHarness",
     "deploy",
     "moto_template_fixes",

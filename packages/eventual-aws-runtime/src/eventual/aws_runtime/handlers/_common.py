@@ -54,6 +54,42 @@ def configure(*, clock: Clock | None = None) -> None:
             _runner = None
 
 
+class ContainerState:
+    """What :func:`swap_container` swaps: the service, the names, the warm runtimes and the
+    event loop of one container."""
+
+    __slots__ = ("names", "runner", "runtimes", "service")
+
+    def __init__(self) -> None:
+        self.service: Service | None = None
+        self.names: ServiceNames | None = None
+        self.runtimes: dict[str, Runtime] = {}
+        self.runner: asyncio.Runner | None = None
+
+    def close(self) -> None:
+        """Close the container's event loop and forget its state."""
+        if self.runner is not None:
+            self.runner.close()
+        self.service, self.names, self.runner = None, None, None
+        self.runtimes.clear()
+
+
+def swap_container(state: ContainerState | None) -> ContainerState:
+    """Make ``state`` (``None``: a fresh container) this process's container state and return
+    the one it replaces: a test harness that plays several Lambda functions in one process
+    gives each its own container this way. The caches registered with :func:`on_configure`
+    are reset (they are rebuilt from the swapped-in state on first use)."""
+    global _service, _names, _runtimes, _runner
+    new = state or ContainerState()
+    with _lock:
+        old = ContainerState()
+        old.service, old.names, old.runtimes, old.runner = _service, _names, _runtimes, _runner
+        _service, _names, _runtimes, _runner = new.service, new.names, new.runtimes, new.runner
+        for reset in _on_configure:
+            reset()
+        return old
+
+
 def service() -> Service:
     global _service
     with _lock:

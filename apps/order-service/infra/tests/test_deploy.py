@@ -11,6 +11,10 @@ EventBridge in moto cannot target a function): SQS batches per mapping, asynchro
 captured from ``lambda:Invoke``, EventBridge envelopes per rule pattern, API Gateway 2.0
 events per route. Every AWS call goes to the moto server and is checked against the IAM
 policies of the calling function's role in the synthesized template.
+
+The same synthesis runs cdk-nag's ``AwsSolutionsChecks`` (an Aspect added before
+``app.synth()``), and cfn-lint reads both templates while the stacks deploy: no unsuppressed
+finding, no cfn-lint error, every suppression with its reason.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from eventual.aws_runtime import names as n
+from eventual.aws_runtime.testing_checks import CfnLint, nag_findings, nag_suppressions
 from eventual.aws_runtime.testing_iam import check_calls
 from eventual.aws_runtime.testing_stack import DeployedStack, MotoServer, StackHarness, deploy
 
@@ -51,12 +57,23 @@ MOTO_LIMITS = """\
 """
 
 
+@dataclass
+class Synthesized:
+    outdir: Path
+    assembly: Any  # aws_cdk.cx_api.CloudAssembly
+
+    def template(self, stack: str) -> Path:
+        return self.outdir / f"{stack}.template.json"
+
+
 @pytest.fixture(scope="module")
-def assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """Synthesizes the app once for the module: the order service as the example's
-    ``OrderServiceStack`` (real bundling), and the tracker subscribing to its events."""
+    ``OrderServiceStack`` (real bundling), and the tracker subscribing to its events, with
+    cdk-nag's AwsSolutions pack over both."""
     import aws_cdk as cdk
     from aws_cdk import aws_lambda as lambda_
+    from cdk_nag import AwsSolutionsChecks
 
     sys.path.insert(0, str(INFRA))
     sys.path.insert(0, str(SERVICES))
@@ -71,7 +88,11 @@ def assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
     placeholder = tmp_path_factory.mktemp("tracker-code")
     # The tracker's handlers run in-process from the test's sources: its bundle is never read.
     (placeholder / "README").write_text("the deploy test runs this service in-process\n")
-    app = cdk.App(outdir=str(outdir))
+    # The tracker's rule reads the order bus's name from the order stack (Service.subscribe):
+    # a cross-stack reference, "strong" (an export and an import) as the CDK defaults to; said
+    # explicitly, or the CDK warns that no strength is configured.
+    context = {"@aws-cdk/core:defaultCrossStackReferences": "strong"}
+    app = cdk.App(outdir=str(outdir), context=context)
     env = cdk.Environment(account=ACCOUNT, region=REGION)
     orders = OrderServiceStack(app, ORDERS, env=env)
     tracker_stack = cdk.Stack(app, TRACKER, env=env)
@@ -83,17 +104,25 @@ def assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
         removal_policy=cdk.RemovalPolicy.DESTROY,
     )
     tracker.subscribe(tracker_stack, "FromOrders", service=orders.service, events=["Order"])
-    app.synth()
-    return outdir
+    cdk.Aspects.of(app).add(AwsSolutionsChecks())
+    return Synthesized(outdir, app.synth())
+
+
+@pytest.fixture(scope="module")
+def lint(synthesized: Synthesized) -> Iterator[CfnLint]:
+    """cfn-lint over both templates, running while the stacks deploy."""
+    with CfnLint([synthesized.template(ORDERS), synthesized.template(TRACKER)]) as lint:
+        yield lint
 
 
 @pytest.fixture(scope="module")
 def deployed(
-    assembly: Path, tmp_path_factory: pytest.TempPathFactory
+    synthesized: Synthesized, lint: CfnLint, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[MotoServer, list[DeployedStack]]]:
     log = tmp_path_factory.mktemp("moto") / "moto_server.log"
+    outdir = synthesized.outdir
     with MotoServer(log=log) as server:
-        stacks = [deploy(server, assembly, ORDERS), deploy(server, assembly, TRACKER)]
+        stacks = [deploy(server, outdir, ORDERS), deploy(server, outdir, TRACKER)]
         yield server, stacks
     # The server is stopped by its PID on exit of the block above.
 
@@ -128,6 +157,25 @@ def test_both_stacks_are_created(deployed: tuple[MotoServer, list[DeployedStack]
     bucket = orders.resolver().resolve(code[0]["S3Bucket"])
     head = s3.head_object(Bucket=bucket, Key=keys.pop())
     assert head["ContentLength"] > 1_000_000
+
+
+def test_the_templates_pass_cdk_nag_and_cfn_lint(
+    synthesized: Synthesized, lint: CfnLint, deployed: tuple[MotoServer, list[DeployedStack]]
+) -> None:
+    """Both deployed templates: no unsuppressed AwsSolutions finding (nor any other error or
+    warning annotation), every suppression with its reason, and no cfn-lint error. (All of the
+    suppressions are the construct's, ``eventual.cdk.nag``: the example adds none.)"""
+    findings = nag_findings(synthesized.assembly, [ORDERS, TRACKER])
+    _, stacks = deployed
+    for stack in stacks:
+        suppressions = nag_suppressions(stack.original)
+        print(f"{stack.name}: {len(suppressions)} cdk-nag suppressions")
+        for s in suppressions:
+            print(f"  {s.line()}")
+        assert suppressions and all(len(s.reason) >= 20 for s in suppressions)
+    assert not findings, "\n".join(f.line() for f in findings)
+    print("cfn-lint:", *lint.lines() or ["nothing"], sep="\n  ")
+    assert not lint.errors(), "\n".join(lint.lines())
 
 
 def test_every_function_is_configured_from_the_stack(aws: StackHarness) -> None:

@@ -71,9 +71,11 @@ class Suppression:
 
 
 def nag_suppressions(template: Mapping[str, Any]) -> list[Suppression]:
-    """Every cdk-nag suppression on the template's resources (``Metadata.cdk_nag``)."""
+    """Every cdk-nag suppression of the template (``Metadata.cdk_nag``): the stack's own (as
+    resource ``"(stack)"``) and its resources'."""
     out: list[Suppression] = []
-    for logical, r in template.get("Resources", {}).items():
+    where = [("(stack)", template), *template.get("Resources", {}).items()]
+    for logical, r in where:
         for s in r.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", []):
             applies = tuple(
                 a if isinstance(a, str) else str(a.get("regex", a)) for a in s.get("applies_to", [])
@@ -123,6 +125,7 @@ class CfnLint:
             if self._proc.returncode & ~(2 | 4 | 8):
                 raise RuntimeError(f"cfn-lint failed ({self._proc.returncode}): {err[-2000:]}")
             self._findings = json.loads(out or "[]")
+        assert self._findings is not None
         return self._findings
 
     def errors(self) -> list[dict[str, Any]]:

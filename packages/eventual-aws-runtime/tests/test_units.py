@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-from _recorded import recorded
 
 from eventual.aws_runtime import names as n
 from eventual.aws_runtime.testing import AwsHarness
@@ -76,7 +75,7 @@ def test_one_bad_execution_does_not_hold_back_the_batch(aws: AwsHarness) -> None
     }
     response = orchestrator.handler({"Records": [bad, *records]}, None)
     assert response == {"batchItemFailures": [{"itemIdentifier": "bad-1"}]}
-    history = recorded(aws, good)
+    history = aws.history(good)
     assert [e["type"] for e in history] == ["WorkflowStarted", "TaskScheduled"]
 
 

@@ -74,7 +74,8 @@ def finished(server: DevServerProcess) -> str:
     execution_id = started["executionId"]
 
     def waiting() -> bool:
-        return any(e["type"] == "TimerCompleted" for e in server.history(execution_id))
+        history = server.system("getExecutionHistory", {"executionId": execution_id})["events"]
+        return any(e["type"] == "TimerCompleted" for e in history)
 
     from eventual.cli.testing import wait_for
 

@@ -23,8 +23,7 @@ from eventual.client import (
     SyncServiceClient,
     UnexpectedResponse,
 )
-from eventual.core.history import event_dict
-from eventual.core.wire import execution_to_wire
+from eventual.core.http.system import events_to_wire, execution_to_wire
 
 from .errors import DEFAULT_URL, URL_ENV, CliError
 
@@ -105,9 +104,7 @@ class DevClient:
         text = exc.name if same else f"{exc.name}: {exc.message}"
         details = exc.details
         if isinstance(details, list) and details and "invalid input" not in text:
-            extra = [str(_msg(d)) for d in details[:3] if str(_msg(d)) not in text]
-            if extra:
-                text += " (" + "; ".join(extra) + ")"
+            text += " (" + "; ".join(str(_msg(d)) for d in details[:3]) + ")"
         text += f" (HTTP {exc.status})"
         hint = ""
         if self._signed and exc.status == 403:
@@ -189,15 +186,13 @@ class DevClient:
                 workflow=workflow,
                 statuses=statuses,
                 page_size=min(limit or 100, 100),
-                sort_direction="DESC",
                 build=build,
             )
             return [execution_to_wire(e) for e in islice(found, limit)]
 
     def history(self, execution_id: str) -> list[dict[str, Any]]:
         with self._errors():
-            # Our own JSON form of the events (what ``--json`` prints and replay reads).
-            return [event_dict(e) for e in self._system.get_execution_history(execution_id)]
+            return events_to_wire(self._system.get_execution_history(execution_id))
 
     def logs(
         self, *, execution_id: str | None = None, workflow: str | None = None
@@ -230,6 +225,4 @@ class DevClient:
 
 
 def _msg(detail: Any) -> Any:
-    if not isinstance(detail, dict):
-        return detail
-    return detail.get("message", detail.get("msg", detail))
+    return detail.get("msg", detail) if isinstance(detail, dict) else detail

@@ -75,8 +75,7 @@ const CONFIG = {config};
 async function load() {{
   try {{
     const r = await fetch(`${{CONFIG.serviceUrl}}/rpc/_system/listExecutions`, {{
-      method: "POST", headers: {{"content-type": "application/json"}},
-      body: '{{"sortDirection":"DESC"}}'}});
+      method: "POST", headers: {{"content-type": "application/json"}}, body: "{{}}"}});
     const data = await r.json();
     if (!r.ok) throw new Error(data.message || r.status);
     const rows = document.getElementById("rows");

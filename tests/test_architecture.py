@@ -84,6 +84,7 @@ CORE_LAYERS: list[set[str]] = [
         "history",
         "models",
         "history_checks",
+        "wire",
     },
     # 1. definitions (commands and routes are defined in http.api), and the context through
     #    which they reach the engine and the runtime without importing them

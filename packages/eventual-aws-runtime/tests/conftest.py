@@ -9,6 +9,7 @@ import pytest
 from eventual.aws_runtime.testing import AwsHarness
 
 sys.path.insert(0, str(Path(__file__).parent / "services"))
+sys.path.insert(0, str(Path(__file__).parent))  # _recorded
 
 ENTRY = "aws_e2e_service"
 

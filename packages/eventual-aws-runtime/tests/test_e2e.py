@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from _recorded import recorded
 
 from eventual.aws_runtime.testing import AwsHarness
 
@@ -27,7 +28,7 @@ def test_task_result_is_recorded_in_order(aws: AwsHarness) -> None:
     eid = aws.start("pay", "visa", name="one")
     ex = finish(aws, eid)
     assert (ex["status"], ex["result"]) == ("SUCCEEDED", "ch-visa:100")
-    history = aws.history(eid)
+    history = recorded(aws, eid)
     assert types(history) == [
         "WorkflowStarted",
         "TaskScheduled",
@@ -63,7 +64,7 @@ def test_many_sequential_steps_one_history_item_per_step(aws: AwsHarness) -> Non
     )["Items"]
     # One item per orchestration step, each holding that step's batch of events.
     assert len(items) == 1 + 8
-    assert sum(int(i["count"]["N"]) for i in items) == len(aws.history(eid))
+    assert sum(int(i["count"]["N"]) for i in items) == len(recorded(aws, eid))
 
 
 def test_short_timer_is_an_sqs_delay(aws: AwsHarness) -> None:
@@ -242,27 +243,34 @@ def test_api_gateway_base64_bodies_both_ways(aws: AwsHarness) -> None:
     assert base64.b64decode(response["body"]) == bytes(reversed(data))
 
 
-def test_list_executions_newest_first_paginated_and_filtered(aws: AwsHarness) -> None:
+def test_list_executions_sorted_both_ways_paginated_and_filtered(aws: AwsHarness) -> None:
     ids = []
     for i in range(7):
         ids.append(aws.start("pay", "declined" if i % 3 == 0 else "visa", name=f"o{i}"))
         aws.clock.set(aws.clock.now() + __import__("datetime").timedelta(seconds=1))
     aws.start("sleeper", 100)
     aws.run_until_idle()
-    seen: list[str] = []
-    token = None
-    while True:
-        body: dict[str, Any] = {"workflowName": "pay", "maxResults": 3}
-        if token:
-            body["nextToken"] = token
-        page = aws.system("listExecutions", body)
-        assert len(page["executions"]) <= 3
-        seen.extend(e["id"] for e in page["executions"])
-        token = page.get("nextToken")
-        if not token:
-            break
-    assert seen == list(reversed(ids))
-    failed = aws.system("listExecutions", {"statuses": ["FAILED"]})["executions"]
+    for direction, expected in (("DESC", list(reversed(ids))), ("ASC", ids)):
+        seen: list[str] = []
+        token = None
+        while True:
+            body: dict[str, Any] = {
+                "workflowName": "pay",
+                "maxResults": 3,
+                "sortDirection": direction,
+            }
+            if token:
+                body["nextToken"] = token
+            page = aws.system("listExecutions", body)
+            assert len(page["executions"]) <= 3
+            seen.extend(e["id"] for e in page["executions"])
+            token = page.get("nextToken")
+            if not token:
+                break
+        assert seen == expected, direction
+    failed = aws.system("listExecutions", {"statuses": ["FAILED"], "sortDirection": "DESC"})[
+        "executions"
+    ]
     assert [e["id"] for e in failed] == [ids[6], ids[3], ids[0]]
     running = aws.system("listExecutions", {"statuses": ["IN_PROGRESS"]})["executions"]
     assert [e["workflowName"] for e in running] == ["sleeper"]
@@ -276,7 +284,7 @@ def test_large_payloads_spill_to_s3(aws: AwsHarness) -> None:
     ex = finish(aws, eid)
     assert ex["input"] == big
     assert ex["result"] == f"ch-{big}:100"
-    assert aws.history(eid)[0]["input"] == big
+    assert recorded(aws, eid)[0]["input"] == big
     objects = aws.admin.client("s3").list_objects_v2(Bucket=aws.names.payload_bucket)
     assert objects["KeyCount"] >= 2
 
@@ -334,7 +342,7 @@ def test_a_stale_warm_orchestrator_detects_the_conflict_and_recomputes(aws: AwsH
     aws.run_until_idle()
     assert a.stats["conflicts"] == 1
     assert aws.execution(eid)["result"] == "got first"
-    history = parse_history(aws.history(eid))
+    history = parse_history(recorded(aws, eid))
     assert [e.type for e in history] == [
         "WorkflowStarted",
         "TimerScheduled",

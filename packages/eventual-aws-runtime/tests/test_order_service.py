@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _recorded import recorded
 
 from eventual.aws_runtime.testing import AwsHarness
 
@@ -34,7 +35,7 @@ def test_an_order_is_charged_dispatched_and_announced(orders: AwsHarness) -> Non
     orders.advance(2)
     execution = orders.execution(execution_id)
     assert execution["status"] == "SUCCEEDED", execution
-    types = [e["type"] for e in orders.history(execution_id)]
+    types = [e["type"] for e in recorded(orders, execution_id)]
     assert types.count("TaskSucceeded") == 2 and "EventsEmitted" in types
     record = json.loads(orders.http("GET", "/orders/o1")["body"])
     assert (record["status"], record["notified"]) == ("dispatched", True)

@@ -74,8 +74,7 @@ def finished(server: DevServerProcess) -> str:
     execution_id = started["executionId"]
 
     def waiting() -> bool:
-        history = server.system("getExecutionHistory", {"executionId": execution_id})["events"]
-        return any(e["type"] == "TimerCompleted" for e in history)
+        return any(e["type"] == "TimerCompleted" for e in server.history(execution_id))
 
     from eventual.cli.testing import wait_for
 

@@ -258,13 +258,13 @@ def test_dev_reports_a_missing_path_and_a_broken_service(tmp_path: Path) -> None
 def test_access_log_leaves_out_the_clis_own_calls(demo_server: DevServerProcess) -> None:
     httpx.post(f"{demo_server.url}/rpc/whoami")
     cli(demo_server, "workflows")
-    httpx.post(f"{demo_server.url}/rpc/_system/getExecution", json="greet/absent")
+    httpx.post(f"{demo_server.url}/rpc/_system/getExecution", json=5)  # not an id: 400
     log = wait_for(
         lambda: demo_server.log() if "/rpc/_system/getExecution" in demo_server.log() else None,
         timeout=10,
     )
     assert '"POST /rpc/whoami HTTP/1.1" 200' in log
-    assert '"POST /rpc/_system/getExecution HTTP/1.1" 404' in log  # errors are kept
+    assert '"POST /rpc/_system/getExecution HTTP/1.1" 400' in log  # errors are kept
     assert "/rpc/_system/listWorkflows" not in log
 
 

@@ -297,8 +297,10 @@ async def test_async_iter_executions_and_raw_system_calls(live: LiveService, exa
         assert await client.call_system("listWorkflows") == {
             "workflows": [{"name": "humanApproval"}, {"name": "processOrder"}]
         }
+        # The raw answer for an unknown id, as the original's: 200 with no body.
+        assert await client.call_system("getExecution", "humanApproval/nope") is None
         with pytest.raises(HttpError) as missing:
-            await client.call_system("getExecution", "humanApproval/nope")
+            await client.get_execution("humanApproval/nope")
         assert (missing.value.status, missing.value.name) == (404, "ExecutionNotFound")
         with pytest.raises(ValueError):
             await client.call_system("../rpc/x")
@@ -308,7 +310,7 @@ def test_sync_raw_system_calls_and_their_retries(live: LiveService, example: Any
     with SyncEventualClient(live.url, retry=Retry(attempts=2, backoff=0.001)) as client:
         client.start_execution(example.human_approval, "r1", execution_name="r1")
         history = client.call_system("getExecutionHistory", {"executionId": "humanApproval/r1"})
-        assert history["events"][0]["type"] == "WorkflowStarted"
+        assert history["events"][0]["type"] == 10  # WorkflowStarted
         # A read marked idempotent is retried on a 503; by default a raw call is not.
         live.fail_next = [503]
         assert client.call_system("listWorkflows", idempotent=True)["workflows"]

@@ -81,7 +81,7 @@ async def test_errors_carry_the_status_and_the_server_error_body(live: LiveServi
         assert bad.value.status == 400
         assert bad.value.name == "ValidationError"
         assert "amount" in bad.value.message
-        assert bad.value.details[0]["loc"] == ["amount"]
+        assert bad.value.details[0]["path"] == ["amount"]
 
         with pytest.raises(HttpError) as conflict:
             await client.call(example.conflict, "o9")

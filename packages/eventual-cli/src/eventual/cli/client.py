@@ -23,7 +23,8 @@ from eventual.client import (
     SyncServiceClient,
     UnexpectedResponse,
 )
-from eventual.core.http.system import events_to_wire, execution_to_wire
+from eventual.core.history import event_dict
+from eventual.core.wire import execution_to_wire
 
 from .errors import DEFAULT_URL, URL_ENV, CliError
 
@@ -104,7 +105,9 @@ class DevClient:
         text = exc.name if same else f"{exc.name}: {exc.message}"
         details = exc.details
         if isinstance(details, list) and details and "invalid input" not in text:
-            text += " (" + "; ".join(str(_msg(d)) for d in details[:3]) + ")"
+            extra = [str(_msg(d)) for d in details[:3] if str(_msg(d)) not in text]
+            if extra:
+                text += " (" + "; ".join(extra) + ")"
         text += f" (HTTP {exc.status})"
         hint = ""
         if self._signed and exc.status == 403:
@@ -186,13 +189,15 @@ class DevClient:
                 workflow=workflow,
                 statuses=statuses,
                 page_size=min(limit or 100, 100),
+                sort_direction="DESC",
                 build=build,
             )
             return [execution_to_wire(e) for e in islice(found, limit)]
 
     def history(self, execution_id: str) -> list[dict[str, Any]]:
         with self._errors():
-            return events_to_wire(self._system.get_execution_history(execution_id))
+            # Our own JSON form of the events (what ``--json`` prints and replay reads).
+            return [event_dict(e) for e in self._system.get_execution_history(execution_id)]
 
     def logs(
         self, *, execution_id: str | None = None, workflow: str | None = None
@@ -225,4 +230,6 @@ class DevClient:
 
 
 def _msg(detail: Any) -> Any:
-    return detail.get("msg", detail) if isinstance(detail, dict) else detail
+    if not isinstance(detail, dict):
+        return detail
+    return detail.get("message", detail.get("msg", detail))

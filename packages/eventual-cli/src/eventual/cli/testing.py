@@ -186,6 +186,15 @@ class DevServerProcess:
         response.raise_for_status()
         return response.json() if response.content else None
 
+    def history(self, execution_id: str) -> list[dict[str, Any]]:
+        """The execution's recorded events in our own JSON form (``{"type": "TaskScheduled",
+        ...}``), decoded from the wire format of ``getExecutionWorkflowHistory``."""
+        from eventual.core.history import event_dict
+        from eventual.core.wire import events_from_wire
+
+        wire = self.system("getExecutionWorkflowHistory", execution_id)["events"]
+        return [event_dict(e) for e in events_from_wire(wire)]
+
     def wait_finished(self, execution_id: str, *, timeout: float = 30.0) -> dict[str, Any]:
         """Poll an execution until it is no longer IN_PROGRESS."""
 

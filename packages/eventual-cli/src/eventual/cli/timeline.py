@@ -75,7 +75,8 @@ const CONFIG = {config};
 async function load() {{
   try {{
     const r = await fetch(`${{CONFIG.serviceUrl}}/rpc/_system/listExecutions`, {{
-      method: "POST", headers: {{"content-type": "application/json"}}, body: "{{}}"}});
+      method: "POST", headers: {{"content-type": "application/json"}},
+      body: '{{"sortDirection":"DESC"}}'}});
     const data = await r.json();
     if (!r.ok) throw new Error(data.message || r.status);
     const rows = document.getElementById("rows");

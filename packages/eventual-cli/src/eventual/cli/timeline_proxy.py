@@ -108,6 +108,8 @@ def create_app(client: SystemCaller, *, label: str = "the service") -> Starlette
             return _error(exc.status, exc.name, exc.detail)
         except CliError as exc:  # unreachable, no credentials...
             return _error(502, "BadGateway", str(exc))
+        if result is None:  # the service answered 200 with no body (an unknown execution)
+            return Response(b"", status_code=200)
         return JSONResponse(result)
 
     return Starlette(

@@ -181,9 +181,9 @@ def http_error(call: Call[Any], response: httpx.Response) -> HttpError:
         body = None
     if isinstance(body, dict) and ("error" in body or "message" in body):
         name = str(body.get("error") or response.reason_phrase.replace(" ", "") or "HttpError")
-        return HttpError(
-            status, str(body.get("message") or ""), name=name, details=body.get("details")
-        )
+        # ``data``: the original's field (validation issues); ``details``: older servers.
+        details = body.get("data", body.get("details"))
+        return HttpError(status, str(body.get("message") or ""), name=name, details=details)
     text = response.text.strip()[:500]
     name = response.reason_phrase.replace(" ", "") or "HttpError"
     return HttpError(status, text or f"{call.what} failed with HTTP {status}", name=name)

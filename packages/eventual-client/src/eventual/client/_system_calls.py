@@ -1,9 +1,10 @@
 """The system commands as requests and answers: the wire format of ``POST /rpc/_system/{name}``.
 
-The request bodies are those of the TypeScript Eventual's HTTP client (and what
-``eventual.core.http.system`` serves): camelCase fields, ``getExecution`` taking the bare
+The request bodies and answers are those of the TypeScript Eventual 0.57's HTTP client (and
+what ``eventual.core.http.system`` serves): camelCase fields, ``getExecution`` taking the bare
 execution id as a JSON string, ``sendSignal`` naming the signal ``signalId``, ``updateTask``
-discriminated by ``type``.
+discriminated by ``type``, history events in the original's ``WorkflowEvent`` shape, decoded
+into our typed events by :mod:`eventual.core.wire`.
 
 :class:`SystemCalls` builds every request and reads every answer once, into the result types
 defined here (:class:`ExecutionPage`, :class:`LogEntry`); the async and sync clients only send
@@ -23,10 +24,11 @@ from eventual.core.definitions import (
     SignalDefinition,
     WorkflowDefinition,
 )
-from eventual.core.history import HistoryEvent, parse_history
-from eventual.core.http.system import execution_from_wire
+from eventual.core.history import HistoryEvent
+from eventual.core.http.api import HttpError
 from eventual.core.models import Execution, ExecutionStatus
 from eventual.core.serialization import to_json
+from eventual.core.wire import WireError, events_from_wire, execution_from_wire
 
 from ._core import Call, UnexpectedResponse, system_path
 
@@ -114,6 +116,13 @@ def _typed(execution: Execution, workflow: WorkflowDefinition[Any, Any] | None) 
     return execution.model_copy(update={"result": typed})
 
 
+def _wire(decode: Any, data: Any, what: str) -> Any:
+    try:
+        return decode(data)
+    except WireError as exc:
+        raise UnexpectedResponse(f"{what}: {exc}") from None
+
+
 def _dict(data: Any, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UnexpectedResponse(f"{what}: expected a JSON object, got {str(data)[:200]!r}")
@@ -169,7 +178,10 @@ class SystemCalls:
         what = f"get_execution({execution_id!r})"
 
         def read(data: Any) -> Execution:
-            return _typed(execution_from_wire(_dict(data, what)), workflow)
+            if data is None or data == "":
+                # The original's answer for an unknown id: 200 with no body.
+                raise HttpError(404, f"no execution {execution_id!r}", name="ExecutionNotFound")
+            return _typed(_wire(execution_from_wire, _dict(data, what), what), workflow)
 
         return Call(system_path("getExecution"), execution_id, read, idempotent=True, what=what)
 
@@ -200,21 +212,24 @@ class SystemCalls:
         def read(data: Any) -> ExecutionPage:
             d = _dict(data, what)
             return ExecutionPage(
-                [execution_from_wire(e) for e in d.get("executions", [])], d.get("nextToken")
+                [_wire(execution_from_wire, e, what) for e in d.get("executions", [])],
+                d.get("nextToken"),
             )
 
         return Call(system_path("listExecutions"), body, read, idempotent=True, what=what)
 
     @staticmethod
     def get_execution_history(execution_id: str) -> Call[list[HistoryEvent]]:
+        """The recorded events in their recorded order: ``getExecutionWorkflowHistory`` (the
+        replay history; ``getExecutionHistory`` lists them by time, paged)."""
         what = f"get_execution_history({execution_id!r})"
 
         def read(data: Any) -> list[HistoryEvent]:
-            return parse_history(_dict(data, what).get("events", []))
+            return _wire(events_from_wire, _dict(data, what).get("events", []), what)
 
         return Call(
-            system_path("getExecutionHistory"),
-            {"executionId": execution_id},
+            system_path("getExecutionWorkflowHistory"),
+            execution_id,
             read,
             idempotent=True,
             what=what,

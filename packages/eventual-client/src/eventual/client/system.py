@@ -206,8 +206,9 @@ class EventualClient:
         sort_direction: Literal["ASC", "DESC"] | None = None,
         build: str | None = None,
     ) -> AsyncIterator[Execution]:
-        """Every matching execution, page after page (``page_size`` per request), newest
-        first unless ``sort_direction="ASC"``: ``async for e in client.iter_executions()``."""
+        """Every matching execution, page after page (``page_size`` per request), oldest
+        first (the original's default) unless ``sort_direction="DESC"``:
+        ``async for e in client.iter_executions()``."""
         token: str | None = None
         while True:
             page = await self.list_executions(

@@ -68,6 +68,7 @@ class RuntimeClient(Protocol):
         statuses: Sequence[ExecutionStatus] | None = None,
         limit: int | None = None,
         next_token: str | None = None,
+        ascending: bool = False,
         build: str | None = None,
     ) -> tuple[list[Execution], str | None]: ...
     async def get_history(self, execution_id: str) -> list[HistoryEvent]: ...

@@ -237,11 +237,12 @@ class DynamoExecutionStore:
         statuses: Sequence[ExecutionStatus] | None = None,
         limit: int = 100,
         next_token: str | None = None,
+        ascending: bool = False,
         build: str | None = None,
     ) -> tuple[list[Execution], str | None]:
-        """Newest first, of one ``build`` if given: a merge of the index's shards. The token
-        holds each shard's cursor (the sort key of the last execution returned from it), or
-        ``""`` once it is done."""
+        """Newest first (oldest first with ``ascending``), of one ``build`` if given: a merge
+        of the index's shards. The token holds each shard's cursor (the sort key of the last
+        execution returned from it), or ``""`` once it is done."""
         cursors: dict[str, str | None]
         if next_token:
             try:
@@ -255,10 +256,12 @@ class DynamoExecutionStore:
         for shard, cursor in cursors.items():
             if cursor == "":
                 continue
-            items, done = self._query_shard(shard, workflow, statuses, cursor, limit, build=build)
+            items, done = self._query_shard(
+                shard, workflow, statuses, cursor, limit, ascending, build
+            )
             exhausted[shard] = done
             found.extend((item[n.EXECUTIONS_START_KEY]["S"], shard, item) for item in items)
-        found.sort(key=lambda t: t[0], reverse=True)
+        found.sort(key=lambda t: t[0], reverse=not ascending)
         page = found[:limit]
         taken: dict[str, int] = {}
         for start_key, shard, _ in page:
@@ -280,6 +283,7 @@ class DynamoExecutionStore:
         statuses: Sequence[ExecutionStatus] | None,
         cursor: str | None,
         want: int,
+        ascending: bool = False,
         build: str | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
         attr_names = {"#pk": n.EXECUTIONS_LIST_SHARD}
@@ -291,14 +295,14 @@ class DynamoExecutionStore:
             values[":pk"] = _s(f"{workflow}#{shard}")
         condition = "#pk = :pk"
         if cursor is not None:
-            condition += " AND #sk < :cursor"
+            condition += " AND #sk > :cursor" if ascending else " AND #sk < :cursor"
             attr_names["#sk"] = n.EXECUTIONS_START_KEY
             values[":cursor"] = _s(cursor)
         kwargs: dict[str, Any] = {
             "TableName": self.names.executions_table,
             "IndexName": index,
             "KeyConditionExpression": condition,
-            "ScanIndexForward": False,
+            "ScanIndexForward": ascending,
             "Limit": want,
         }
         filters: list[str] = []

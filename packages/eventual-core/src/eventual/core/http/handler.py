@@ -6,10 +6,12 @@
 - ``api`` routes with their middleware chains,
 - the system commands at ``POST /rpc/_system/{name}`` (see :mod:`.system`).
 
-Errors follow one contract: a JSON body ``{"error": name, "message": text}`` (plus
-``details`` for validation errors) with 400 for bad input, 404 for unknown routes, 405 for a
-known path with another method, 413 for an oversized body and 500 otherwise. A handler's
-exception never puts a stack trace in the response; it is logged instead.
+Errors follow one contract, the TypeScript Eventual's: a JSON body ``{"message": text}``
+with ``data`` when there is more to say (the issue list of a validation error, each issue
+``{code, path, message}``), and our error's name in ``error``; 400 for bad input, 404 for
+unknown routes, 405 for a known path with another method, 413 for an oversized body and 500
+otherwise. A handler's exception never puts a stack trace in the response; it is logged
+instead.
 """
 
 from __future__ import annotations
@@ -60,15 +62,21 @@ def error_response(
     details: Any = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    body: dict[str, Any] = {"error": error, "message": message}
+    """``{"message", "error", "data"?}``: ``data`` carries ``details`` (validation issues)."""
+    body: dict[str, Any] = {"message": message, "error": error}
     if details is not None:
-        body["details"] = details
+        body["data"] = details
     return Response.json(body, status=status, headers=headers)
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """The issues of a validation error as the original lists them (zod's shape)."""
     return [
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        {
+            "code": e.get("type", ""),
+            "path": list(e.get("loc", ())),
+            "message": e.get("msg", ""),
+        }
         for e in exc.errors(include_url=False, include_context=False, include_input=False)
     ]
 
@@ -299,13 +307,28 @@ class HttpHandler:
                 f"unknown system command {name!r}; known: {', '.join(self.system.names())}",
             )
         body = await request.json()
-        if body is None:
+        if body is None and name not in _ID_BODY:
             body = {}
         # The TypeScript clients send getExecution/getExecutionWorkflowHistory the bare
         # execution id as a JSON string.
         if not isinstance(body, dict) and not (isinstance(body, str) and name in _ID_BODY):
-            raise HttpError(400, "a system command takes a JSON object", name="BadRequest")
-        return Response.json(await handler(body))
+            message = (
+                f"{name} takes the execution id as a JSON string"
+                if name in _ID_BODY
+                else f"{name} takes a JSON object"
+            )
+            raise HttpError(
+                400,
+                message,
+                name="ValidationError",
+                details=[{"code": "invalid_type", "path": [], "message": message}],
+            )
+        result = await handler(body)
+        if isinstance(result, Response):
+            return result
+        if result is None:  # the original's ``undefined``: a 200 with no body
+            return Response(b"", status=200)
+        return Response.json(result)
 
 
 _ID_BODY = frozenset({"getExecution", "getExecutionHistory", "getExecutionWorkflowHistory"})

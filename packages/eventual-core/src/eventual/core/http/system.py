@@ -1,10 +1,14 @@
 """The system commands: ``POST /rpc/_system/{name}``.
 
-Request and response bodies follow the TypeScript Eventual's shapes, so its HTTP clients can
-drive a Python service: camelCase fields, ``getExecution`` taking the bare execution id as a
-JSON string, ``sendSignal`` naming the signal ``signalId`` (and the dedup id ``id``),
-``updateTask`` discriminated by ``type`` (``Success``/``Failure``/``Heartbeat``) with a
-``taskToken``. The package README lists every command with its body.
+Requests and answers are the TypeScript Eventual 0.57's (``@eventual/client``'s
+``HttpEventualClient`` drives a Python service unchanged), encoded by :mod:`eventual.core.wire`:
+camelCase fields, ``getExecution`` and ``getExecutionWorkflowHistory`` taking the bare
+execution id as a JSON string, ``sendSignal`` naming the signal ``signalId`` (and the dedup id
+``id``), ``updateTask`` discriminated by ``type`` (``Success``/``Failure``/``Heartbeat``) with
+a ``taskToken``, paging by ``maxResults``/``nextToken``/``sortDirection`` (``ASC`` by default).
+As in the original, an unknown execution is a 200 with an empty body for ``getExecution`` and
+an empty event list for the history calls, and the commands that return nothing answer 200
+with an empty body. ``docs/wire.md`` maps every shape.
 """
 
 from __future__ import annotations
@@ -14,79 +18,46 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ExecutionNotFound
-from ..history import HistoryEvent, ParentRef, event_dict
-from ..models import Execution, ExecutionStatus
+from ..history import HistoryEvent
+from ..models import ExecutionStatus
+from ..wire import (
+    DURATION_UNITS,
+    WireError,
+    events_to_wire,
+    execution_from_wire,
+    execution_to_wire,
+    iso,
+    page_start,
+    page_token,
+    sorted_for_listing,
+)
 from .api import HttpError
 
 if TYPE_CHECKING:
     from .._context import RuntimeClient
     from ..service import Service
 
+__all__ = [
+    "SystemCommands",
+    "events_to_wire",
+    "execution_from_wire",
+    "execution_to_wire",
+    "parse_timeout",
+]
+
 SystemHandler = Callable[[Any], Awaitable[Any]]
 
-_UNITS = {
-    "second": 1,
-    "seconds": 1,
-    "minute": 60,
-    "minutes": 60,
-    "hour": 3600,
-    "hours": 3600,
-    "day": 86400,
-    "days": 86400,
-    "year": 365.25 * 86400,
-    "years": 365.25 * 86400,
-}
+_iso = iso
 
 
-def execution_to_wire(execution: Execution) -> dict[str, Any]:
-    """An execution as the TypeScript Eventual's clients read it (camelCase)."""
-    out: dict[str, Any] = {
-        "id": execution.id,
-        "status": execution.status.value,
-        "workflowName": execution.workflow,
-        "startTime": _iso(execution.start_time),
-        "input": execution.input,
-    }
-    if execution.end_time is not None:
-        out["endTime"] = _iso(execution.end_time)
-    if execution.status is ExecutionStatus.SUCCEEDED:
-        out["result"] = execution.result
-    if execution.status is ExecutionStatus.FAILED:
-        out["error"] = execution.error
-        out["message"] = execution.message
-    if execution.parent is not None:
-        out["parent"] = {"executionId": execution.parent.execution_id, "seq": execution.parent.seq}
-    if execution.timeout_at is not None:
-        out["timeoutTime"] = _iso(execution.timeout_at)
-    if execution.build is not None:
-        out["build"] = execution.build  # the service build it started on (ours)
-    return out
-
-
-def execution_from_wire(data: dict[str, Any]) -> Execution:
-    parent = data.get("parent")
-    return Execution(
-        id=data["id"],
-        workflow=data.get("workflowName") or data["id"].split("/", 1)[0],
-        status=ExecutionStatus(data["status"]),
-        input=data.get("input"),
-        result=data.get("result"),
-        error=data.get("error"),
-        message=data.get("message"),
-        start_time=data["startTime"],
-        end_time=data.get("endTime"),
-        parent=ParentRef(execution_id=parent["executionId"], seq=parent["seq"]) if parent else None,
-        timeout_at=data.get("timeoutTime"),
-        build=data.get("build"),
+def invalid(message: str, *path: str | int, code: str = "invalid_type") -> HttpError:
+    """A 400 whose ``data`` is the issue list (one issue), as the original's validation."""
+    return HttpError(
+        400,
+        message,
+        name="ValidationError",
+        details=[{"code": code, "path": list(path), "message": message}],
     )
-
-
-def events_to_wire(events: list[HistoryEvent]) -> list[Any]:
-    return [event_dict(e) for e in events]
-
-
-def _iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
 
 
 def parse_timeout(value: Any) -> timedelta | None:
@@ -98,10 +69,13 @@ def parse_timeout(value: Any) -> timedelta | None:
         return timedelta(seconds=value)
     if isinstance(value, dict):
         if value.get("type") == "Duration":
-            unit = _UNITS.get(str(value.get("unit", "seconds")))
+            unit = DURATION_UNITS.get(str(value.get("unit", "seconds")))
             if unit is None:
-                raise HttpError(
-                    400, f"unknown duration unit {value.get('unit')!r}", name="BadRequest"
+                raise invalid(
+                    f"unknown duration unit {value.get('unit')!r}",
+                    "timeout",
+                    "unit",
+                    code="invalid_enum_value",
                 )
             return timedelta(seconds=float(value.get("dur", 0)) * unit)
         if value.get("type") == "Time":
@@ -109,34 +83,68 @@ def parse_timeout(value: Any) -> timedelta | None:
 
             when = datetime.fromisoformat(str(value["isoDate"]).replace("Z", "+00:00"))
             return when - datetime.now(UTC)
-    raise HttpError(400, f"cannot read timeout {value!r}", name="BadRequest")
+    raise invalid(f"cannot read timeout {value!r}", "timeout", code="invalid_union")
 
 
-def _require(body: Any, field: str) -> Any:
-    if not isinstance(body, dict) or field not in body:
-        raise HttpError(400, f"the request body needs a {field!r} field", name="BadRequest")
-    return body[field]
+def _require(body: Any, field: str, kind: type = str) -> Any:
+    if not isinstance(body, dict) or body.get(field) is None:
+        raise invalid(f"the request body needs a {field!r} field", field)
+    value = body[field]
+    if not isinstance(value, kind):
+        raise invalid(f"{field} must be a {kind.__name__}, got {value!r}", field)
+    return value
 
 
 def _obj(body: Any) -> dict[str, Any]:
     if body is None:
         return {}
     if not isinstance(body, dict):
-        raise HttpError(400, "this system command takes a JSON object", name="BadRequest")
+        raise invalid("this system command takes a JSON object")
     return body
 
 
 def _execution_id(body: Any) -> str:
     if isinstance(body, str):
         return body
-    value = _require(body, "executionId")
-    if not isinstance(value, str):
-        raise HttpError(400, "executionId must be a string", name="BadRequest")
-    return value
+    return _require(body, "executionId")
+
+
+def _max_results(body: dict[str, Any], default: int) -> int:
+    limit = body.get("maxResults")
+    if limit is None:
+        return default
+    if isinstance(limit, float) and limit.is_integer():  # JSON's 100.0 is an integer
+        limit = int(limit)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise invalid(f"maxResults must be a positive integer, got {limit!r}", "maxResults")
+    return limit
+
+
+def _descending(body: dict[str, Any]) -> bool:
+    direction = body.get("sortDirection")
+    if direction is None or direction == "ASC":
+        return False
+    if direction == "DESC":
+        return True
+    raise invalid(
+        f"sortDirection must be 'ASC' or 'DESC', got {direction!r}",
+        "sortDirection",
+        code="invalid_enum_value",
+    )
+
+
+def _token(body: dict[str, Any]) -> str | None:
+    token = body.get("nextToken")
+    if token is not None and not isinstance(token, str):
+        raise invalid("nextToken must be a string", "nextToken")
+    return token
 
 
 class SystemCommands:
-    """The system command handlers for one service and runtime."""
+    """The system command handlers for one service and runtime.
+
+    A handler returns the answer's JSON, ``None`` (a 200 with an empty body) or a
+    :class:`Response`."""
 
     def __init__(self, service: Service, runtime: RuntimeClient) -> None:
         self.service = service
@@ -146,12 +154,13 @@ class SystemCommands:
             "getExecution": self.get_execution,
             "listExecutions": self.list_executions,
             "getExecutionHistory": self.get_execution_history,
-            "getExecutionWorkflowHistory": self.get_execution_history,
+            "getExecutionWorkflowHistory": self.get_execution_workflow_history,
             "getExecutionLogs": self.get_execution_logs,
             "sendSignal": self.send_signal,
             "emitEvents": self.emit_events,
             "updateTask": self.update_task,
             "listWorkflows": self.list_workflows,
+            "executeTransaction": self.execute_transaction,
         }
 
     def get(self, name: str) -> SystemHandler | None:
@@ -170,6 +179,8 @@ class SystemCommands:
                 name="WorkflowNotFound",
             )
         name = body.get("executionName")
+        if name is not None and not isinstance(name, str):
+            raise invalid(f"executionName must be a string, got {name!r}", "executionName")
         timeout = parse_timeout(body.get("timeout"))
         execution_id_guess = f"{workflow}/{name}" if name else None
         existed = False
@@ -184,98 +195,136 @@ class SystemCommands:
         )
         return {"executionId": execution_id, "alreadyRunning": existed}
 
-    async def get_execution(self, body: Any) -> dict[str, Any]:
-        return execution_to_wire(await self.runtime.get_execution(_execution_id(body)))
+    async def get_execution(self, body: Any) -> Any:
+        # The original takes the bare id as a JSON string; ``{"executionId": id}`` is read too.
+        try:
+            return execution_to_wire(await self.runtime.get_execution(_execution_id(body)))
+        except ExecutionNotFound:
+            return None  # the original's ``undefined``: 200, no body
 
     async def list_executions(self, body: Any) -> dict[str, Any]:
         body = _obj(body)
         statuses = body.get("statuses")
         try:
             parsed = [ExecutionStatus(s) for s in statuses] if statuses else None
-        except ValueError:
-            raise HttpError(
-                400,
+        except (ValueError, TypeError):
+            raise invalid(
                 f"statuses must be among IN_PROGRESS, SUCCEEDED, FAILED; got {statuses!r}",
-                name="BadRequest",
+                "statuses",
+                code="invalid_enum_value",
             ) from None
-        limit = body.get("maxResults") or 100
-        if isinstance(limit, float) and limit.is_integer():  # JSON's 100.0 is an integer
-            limit = int(limit)
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise HttpError(400, "maxResults must be a positive integer", name="BadRequest")
-        token_in = body.get("nextToken")
-        if token_in is not None and not isinstance(token_in, str):
-            raise HttpError(400, "nextToken must be a string", name="BadRequest")
+        workflow = body.get("workflowName")
+        if workflow is not None and not isinstance(workflow, str):
+            raise invalid("workflowName must be a string", "workflowName")
         build = body.get("build")
         if build is not None and not isinstance(build, str):
-            raise HttpError(400, "build must be a string", name="BadRequest")
+            raise invalid("build must be a string", "build")
         try:
             executions, token = await self.runtime.list_executions(
-                workflow=body.get("workflowName") or body.get("workflow"),
+                workflow=workflow,
                 statuses=parsed,
-                limit=min(limit, 1000),
-                next_token=token_in,
                 build=build,
+                limit=_max_results(body, 100),
+                next_token=_token(body),
+                ascending=not _descending(body),
             )
         except ValueError:
-            raise HttpError(
-                400,
+            raise invalid(
                 "nextToken is not one this service returned; pass the token of the last page",
-                name="BadRequest",
+                "nextToken",
+                code="custom",
             ) from None
-        if body.get("sortDirection") == "ASC":
-            executions = list(reversed(executions))
         out: dict[str, Any] = {"executions": [execution_to_wire(e) for e in executions]}
         if token:
             out["nextToken"] = token
         return out
 
+    async def _history(self, execution_id: str) -> list[HistoryEvent]:
+        try:
+            return await self.runtime.get_history(execution_id)
+        except ExecutionNotFound:
+            return []  # as the original: no events, not an error
+
     async def get_execution_history(self, body: Any) -> dict[str, Any]:
-        events = await self.runtime.get_history(_execution_id(body))
-        wire = events_to_wire(events)
-        if isinstance(body, dict) and body.get("sortDirection") == "DESC":
-            wire.reverse()
-        return {"events": wire}
+        """The execution's events for display: sorted by time, paged."""
+        if isinstance(body, str):
+            body = {"executionId": body}
+        body = _obj(body)
+        execution_id = _require(body, "executionId")
+        limit = _max_results(body, 100)
+        descending = _descending(body)
+        token = _token(body)
+        after = body.get("after")
+        if after is not None and not isinstance(after, str):
+            raise invalid("after must be an ISO 8601 string", "after")
+        try:
+            start = page_start(token)
+            wire = events_to_wire(await self._history(execution_id))
+            if after is not None:
+                from ..wire import parse_time
+
+                bound = parse_time(after, "after")
+                wire = [e for e in wire if parse_time(e["timestamp"]) > bound]
+        except WireError as exc:
+            raise invalid(str(exc), "nextToken" if token else "after", code="custom") from None
+        ordered = sorted_for_listing(wire, descending=descending)
+        page = ordered[start : start + limit]
+        out: dict[str, Any] = {"events": page}
+        if start + len(page) < len(ordered):
+            out["nextToken"] = page_token(start + len(page))
+        return out
+
+    async def get_execution_workflow_history(self, body: Any) -> dict[str, Any]:
+        """The workflow's replay history: every event, in recorded order, unpaged."""
+        return {"events": events_to_wire(await self._history(_execution_id(body)))}
 
     async def get_execution_logs(self, body: Any) -> dict[str, Any]:
         body = _obj(body)
         get_logs = getattr(self.runtime, "get_logs", None)
         if get_logs is None:
             return {"events": []}
+        limit = _max_results(body, 10_000)
+        token = _token(body)
+        try:
+            start = page_start(token)
+        except WireError as exc:
+            raise invalid(str(exc), "nextToken", code="custom") from None
         entries = await get_logs(body.get("executionId"), workflow=body.get("workflowName"))
-        return {
-            "events": [
-                {
-                    "time": e.timestamp.timestamp() * 1000,
-                    "timestamp": _iso(e.timestamp),
-                    "level": e.level,
-                    "message": e.message,
-                    "source": execution_id,
-                }
-                for execution_id, e in entries
-            ]
-        }
+        events = [
+            {
+                "time": int(e.timestamp.timestamp() * 1000),
+                "timestamp": iso(e.timestamp),
+                "level": e.level,
+                "message": e.message,
+                "source": execution_id,
+            }
+            for execution_id, e in entries
+        ]
+        page = events[start : start + limit]
+        out: dict[str, Any] = {"events": page}
+        if start + len(page) < len(events):
+            out["nextToken"] = page_token(start + len(page))
+        return out
 
     async def send_signal(self, body: Any) -> None:
         body = _obj(body)
-        execution_id = _execution_id(body)
-        signal = body.get("signalId") or body.get("signal")
+        execution_id = _require(body, "executionId")
+        signal = body.get("signalId")
         if not isinstance(signal, str):
-            raise HttpError(
-                400, "the request body needs the signal name in 'signalId'", name="BadRequest"
-            )
+            raise invalid("the request body needs the signal name in 'signalId'", "signalId")
+        signal_id = body.get("id")
+        if signal_id is not None and not isinstance(signal_id, str):
+            raise invalid("id must be a string", "id")
         await self.runtime.send_signal(
-            execution_id, signal, body.get("payload"), signal_id=body.get("id")
+            execution_id, signal, body.get("payload"), signal_id=signal_id
         )
 
     async def emit_events(self, body: Any) -> None:
-        events = _require(body, "events")
-        if not isinstance(events, list):
-            raise HttpError(400, "events must be a list of {name, event}", name="BadRequest")
+        events = _require(body, "events", list)
         by_name: dict[str, list[Any]] = {}
-        for e in events:
+        for i, e in enumerate(events):
             if not isinstance(e, dict) or not isinstance(e.get("name"), str):
-                raise HttpError(400, "each event needs a 'name' and an 'event'", name="BadRequest")
+                raise invalid("each event needs a 'name' and an 'event'", "events", i, "name")
             by_name.setdefault(e["name"], []).append(e.get("event"))
         for name, payloads in by_name.items():
             await self.runtime.emit_events(name, payloads)
@@ -294,11 +343,20 @@ class SystemCommands:
         if kind == "Heartbeat":
             cancelled = await self.runtime.send_task_heartbeat(token, body.get("details"))
             return {"cancelled": cancelled}
-        raise HttpError(
-            400,
+        raise invalid(
             f"updateTask type must be Success, Failure or Heartbeat, not {kind!r}",
-            name="BadRequest",
+            "type",
+            code="invalid_union_discriminator",
         )
 
     async def list_workflows(self, body: Any) -> dict[str, Any]:
         return {"workflows": [{"name": n} for n in sorted(self.service.workflows)]}
+
+    async def execute_transaction(self, body: Any) -> Any:
+        name = body.get("transactionName") if isinstance(body, dict) else None
+        raise HttpError(
+            400,
+            f"executeTransaction{f' ({name!r})' if isinstance(name, str) else ''}: transactions "
+            "are not part of Eventual for Python; run the work in a command or a workflow",
+            name="TransactionsNotSupported",
+        )

@@ -70,6 +70,7 @@ class MemoryExecutionStore:
         statuses: Sequence[ExecutionStatus] | None = None,
         limit: int = 100,
         next_token: str | None = None,
+        ascending: bool = False,
         build: str | None = None,
     ) -> tuple[list[Execution], str | None]:
         wanted = set(statuses) if statuses else None
@@ -80,8 +81,11 @@ class MemoryExecutionStore:
             and (wanted is None or e.status in wanted)
             and (build is None or e.build == build)
         ]
-        rows.sort(key=lambda e: (e.start_time, e.id), reverse=True)
-        start = int(next_token) if next_token else 0
+        rows.sort(key=lambda e: (e.start_time, e.id), reverse=not ascending)
+        try:
+            start = int(next_token) if next_token else 0
+        except ValueError:
+            raise ValueError("next_token is not a token this runtime returned") from None
         page = rows[start : start + limit]
         more = start + limit < len(rows)
         return page, str(start + limit) if more else None

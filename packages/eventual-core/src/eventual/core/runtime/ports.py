@@ -64,10 +64,12 @@ class ExecutionStore(Protocol):
         statuses: Sequence[ExecutionStatus] | None = None,
         limit: int = 100,
         next_token: str | None = None,
+        ascending: bool = False,
         build: str | None = None,
     ) -> tuple[list[Execution], str | None]:
-        """Newest first; ``build`` keeps the executions started on that build
-        (``Execution.build``)."""
+        """Newest first (by start time, then id), or oldest first with ``ascending``; a token
+        continues the listing in the direction it was made for. ``build`` keeps the executions
+        started on that build (``Execution.build``)."""
         ...
 
     async def read_history(self, execution_id: str) -> list[HistoryEvent]: ...

@@ -203,14 +203,17 @@ class Runtime:
         statuses: Sequence[ExecutionStatus] | None = None,
         limit: int | None = None,
         next_token: str | None = None,
+        ascending: bool = False,
         build: str | None = None,
     ) -> tuple[list[Execution], str | None]:
-        """Newest first; with ``build``, only the executions started on that build."""
+        """Newest first, or oldest first with ``ascending``; with ``build``, only the
+        executions started on that build."""
         return await self.ports.executions.list(
             workflow=workflow,
             statuses=statuses,
             limit=limit or 100,
             next_token=next_token,
+            ascending=ascending,
             build=build,
         )
 

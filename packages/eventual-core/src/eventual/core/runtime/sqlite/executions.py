@@ -97,6 +97,7 @@ class SqliteExecutionStore:
         statuses: Sequence[ExecutionStatus] | None = None,
         limit: int = 100,
         next_token: str | None = None,
+        ascending: bool = False,
         build: str | None = None,
     ) -> tuple[list[Execution], str | None]:
         where: list[str] = []
@@ -118,12 +119,14 @@ class SqliteExecutionStore:
                 raise ValueError(
                     "next_token is not a token this runtime returned; start without one"
                 ) from None
-            where.append("(start_ts < ? OR (start_ts = ? AND id < ?))")
+            beyond = ">" if ascending else "<"
+            where.append(f"(start_ts {beyond} ? OR (start_ts = ? AND id {beyond} ?))")
             params.extend([start_ts, start_ts, last_id])
         sql = "SELECT record, start_ts, id FROM executions"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY start_ts DESC, id DESC LIMIT ?"
+        order = "ASC" if ascending else "DESC"
+        sql += f" ORDER BY start_ts {order}, id {order} LIMIT ?"
         params.append(limit + 1)
         rows = await self.db.read(lambda conn: conn.execute(sql, params).fetchall())
         page = rows[:limit]

@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 
 from eventual.cli.testing import DevServerProcess, wait_for
+from eventual.core.history import TaskScheduled, TaskSucceeded
+from eventual.core.wire import events_from_wire
 
 APP = Path(__file__).resolve().parents[1]
 ORDERS = 100
@@ -117,18 +119,23 @@ def test_kill_9_loses_nothing(tmp_path: Path, order_db: Path) -> None:
             assert results[oid] == ("SUCCEEDED", expected), oid
 
         for oid in orders:
-            events = server.system("getExecutionHistory", {"executionId": f"processOrder/{oid}"})[
-                "events"
-            ]
-            scheduled = [e["seq"] for e in events if e["type"] == "TaskScheduled"]
-            succeeded = Counter(e["seq"] for e in events if e["type"] == "TaskSucceeded")
+            # The history arrives in the TypeScript client's wire shape; decode it into
+            # our typed events (what the Python client does) to count kinds.
+            events = events_from_wire(
+                server.system("getExecutionHistory", {"executionId": f"processOrder/{oid}"})[
+                    "events"
+                ]
+            )
+            kinds = [e.type for e in events]
+            scheduled = [e.seq for e in events if isinstance(e, TaskScheduled)]
+            succeeded = Counter(e.seq for e in events if isinstance(e, TaskSucceeded))
             assert scheduled and len(scheduled) == len(set(scheduled)), (oid, events)
             assert all(succeeded[seq] == 1 for seq in scheduled), (oid, events)
             assert set(succeeded) == set(scheduled), (oid, events)
-            assert [e["type"] for e in events].count("WorkflowStarted") == 1
-            assert events[-1]["type"] == "WorkflowSucceeded"
+            assert kinds.count("WorkflowStarted") == 1
+            assert kinds[-1] == "WorkflowSucceeded"
             if oid in to_cancel:
-                assert [e["type"] for e in events].count("SignalReceived") == 1
+                assert kinds.count("SignalReceived") == 1
 
         # The store the tasks wrote to agrees (its writes are idempotent upserts).
         for oid in orders:

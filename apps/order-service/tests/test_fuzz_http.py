@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -45,8 +46,23 @@ def test_no_server_error_and_every_response_as_documented(
             suppress_health_check=list(HealthCheck),
         )
         def check(case: schemathesis.Case) -> None:
+            response = case.call()
+            if _unknown_execution(case, response):
+                return
             # Every check but "a schema-valid request must be accepted": ids and page tokens
             # are opaque strings in the schema, and a made-up one is rightly answered 4xx.
-            case.call_and_validate(excluded_checks=[positive_data_acceptance])
+            case.validate_response(response, excluded_checks=[positive_data_acceptance])
 
         check()
+
+
+def _unknown_execution(case: schemathesis.Case, response: Any) -> bool:
+    """``getExecution`` of an id that names no execution answers 200 with an empty body,
+    as the TypeScript original does (its client then returns ``undefined``): a documented
+    exception (see the operation's description) that an OpenAPI response cannot express."""
+    if not case.operation.path.endswith("/_system/getExecution"):
+        return False
+    if response.status_code != 200 or response.content:
+        return False
+    assert "content-type" not in {k.lower() for k in response.headers}
+    return True

@@ -45,6 +45,9 @@ def test_raw_answers_and_bodies_the_typescript_client_never_sends(live: LiveServ
         assert r.status_code == 400 and r.json()["data"][0]["code"] == "invalid_enum_value"
         r = http.post("/rpc/_system/listExecutions", content=b'{"maxResults":0}')
         assert r.status_code == 400 and r.json()["data"][0]["path"] == ["maxResults"]
+        # A page size beyond any store's integers is served as the largest page.
+        r = http.post("/rpc/_system/listExecutions", content=b'{"maxResults":1' + b"0" * 40 + b"}")
+        assert r.status_code == 200 and "executions" in r.json()
         r = http.post("/rpc/send_invoice", content=b'{"id":"t1"}')
         assert r.status_code == 400
         assert r.json()["data"][0] == {

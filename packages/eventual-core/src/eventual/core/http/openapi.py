@@ -116,7 +116,8 @@ SYSTEM_COMMANDS: dict[str, tuple[str, dict[str, Any], dict[str, Any] | None]] = 
         _obj({"executionId": {"type": "string"}, "alreadyRunning": {"type": "boolean"}}),
     ),
     "getExecution": (
-        "An execution's status, input and result (the body is the bare execution id).",
+        "An execution's status, input and result (the body is the bare execution id); an id"
+        " that names no execution is answered 200 with an empty body, as the original does.",
         {"type": "string", "description": "the execution id"},
         {"$ref": "#/components/schemas/Execution"},
     ),

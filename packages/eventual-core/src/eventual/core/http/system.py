@@ -109,6 +109,9 @@ def _execution_id(body: Any) -> str:
     return _require(body, "executionId")
 
 
+MAX_PAGE = 10_000
+
+
 def _max_results(body: dict[str, Any], default: int) -> int:
     limit = body.get("maxResults")
     if limit is None:
@@ -117,7 +120,9 @@ def _max_results(body: dict[str, Any], default: int) -> int:
         limit = int(limit)
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise invalid(f"maxResults must be a positive integer, got {limit!r}", "maxResults")
-    return limit
+    # A page never holds more than MAX_PAGE items, however many are asked for: the
+    # answer's nextToken goes on from there (the client pages on, as it always must).
+    return min(limit, MAX_PAGE)
 
 
 def _descending(body: dict[str, Any]) -> bool:

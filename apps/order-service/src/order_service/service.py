@@ -18,6 +18,7 @@ from eventual.core import (
     command,
     condition,
     event,
+    patched,
     signal,
     subscription,
     task,
@@ -150,7 +151,23 @@ async def process_order(order: Order) -> str:
         tracking = await dispatch_order(order)
     except EventualError as exc:
         log.info("order %s not dispatched: %s", order.id, exc.message)
-        await charge_back(order.id, charge.charge_id, f"dispatch failed: {exc.message}")
+        # A change deployed while orders are in flight (docs/versioning.md). The reason is an
+        # argument of the chargeBack task, so it is part of the recorded call: an execution
+        # that recorded the old call before the deploy must make it again when it replays.
+        if patched("out-of-stock-reason"):
+            # New: an order the warehouse cannot fill is charged back as "out of stock: ...",
+            # so support can tell an empty shelf from a warehouse fault. Executions that get
+            # here on this code (new ones, and old ones still waiting for the warehouse)
+            # record the patch's marker and take this branch.
+            kind = "out of stock" if isinstance(exc, OutOfStock) else "dispatch failed"
+            reason = f"{kind}: {exc.message}"
+        else:
+            # Old: every failed dispatch was charged back as "dispatch failed: ...". Only
+            # executions whose history already holds that call (no marker at this seq) come
+            # here. Once `eventual executions --status IN_PROGRESS --build OLD` is empty,
+            # replace the `if` with deprecate_patch("out-of-stock-reason") and the new branch.
+            reason = f"dispatch failed: {exc.message}"
+        await charge_back(order.id, charge.charge_id, reason)
         return "charged back"
 
     await order_event.emit(OrderEvent(order_id=order.id, tracking=tracking))

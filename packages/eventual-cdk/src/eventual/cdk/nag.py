@@ -16,6 +16,11 @@ from constructs import Construct
 
 from eventual.aws_runtime import names as n
 
+# The region and the account in a resource ARN as cdk-nag prints it: literal in a stack with
+# an environment, the pseudo parameters' tokens (which hold ':') in an environment-agnostic one.
+_REGION = r"(?:<AWS::Region>|[^:<>]*)"
+_ACCOUNT = r"(?:<AWS::AccountId>|[^:<>]*)"
+
 
 def _suppress(construct: Construct, rule: str, reason: str, *applies: str) -> None:
     NagSuppressions.add_resource_suppressions(
@@ -57,7 +62,8 @@ def suppress_findings(
             "AwsSolutions-IAM5",
             "Timers are one-time schedules named at run time; access is limited to the "
             "service's own schedule group.",
-            "/^Resource::arn:<AWS::Partition>:scheduler:[^:]*:[^:]*:schedule\\/[^\\/]+\\/\\*$/g",
+            f"/^Resource::arn:<AWS::Partition>:scheduler:{_REGION}:{_ACCOUNT}:"
+            "schedule\\/[^\\/]+\\/\\*$/g",
         )
         _suppress(
             fn,
@@ -102,7 +108,8 @@ def suppress_route_parameter_wildcards(grantee: Construct, service_name: str) ->
                 ),
                 applies_to=[
                     RegexAppliesTo(
-                        regex="/^Resource::arn:<AWS::Partition>:execute-api:[^:]*:[^:]*:"
+                        regex="/^Resource::arn:<AWS::Partition>:execute-api:"
+                        f"{_REGION}:{_ACCOUNT}:"
                         "<[^>]+>\\/\\$default\\/[A-Z]+\\/.*\\*.*$/g"
                     )
                 ],

@@ -31,13 +31,15 @@ class IamRequest:
 
 @dataclass(frozen=True)
 class Call:
-    """One authorized request: who (a principal: a role's ARN), what, on which resource."""
+    """One authorized request: who (a principal: a role's ARN), what, on which resource; ``by``
+    names the AWS service that made it with the role (``""``: the function's own code)."""
 
     principal: str
     action: str
     resource: str
     operation: str  # "dynamodb.TransactWriteItems"
     context: tuple[tuple[str, str], ...] = ()
+    by: str = ""
 
 
 def queue_arn(url_or_name: str, region: str, account: str) -> str:
@@ -185,12 +187,14 @@ class CallRecorder:
 
     ``with recorder.acting_as(role_arn): handler(...)`` attributes the calls to that role; a
     call made while :attr:`principal` is ``None`` is not recorded (``""``: recorded as nobody's,
-    so it shows up as denied).
+    so it shows up as denied). A recorder made with ``by`` records the calls an AWS service
+    makes with the role (``Call.by``).
     Operations :func:`iam_requests` does not know land in :attr:`unknown`."""
 
-    def __init__(self, region: str, account: str) -> None:
+    def __init__(self, region: str, account: str, *, by: str = "") -> None:
         self.region = region
         self.account = account
+        self.by = by
         self.principal: str | None = None
         self.calls: list[Call] = []
         self.unknown: list[tuple[str, str]] = []
@@ -216,7 +220,14 @@ class CallRecorder:
             return
         for req in requests:
             self.calls.append(
-                Call(principal, req.action, req.resource, f"{service}.{operation}", req.context)
+                Call(
+                    principal,
+                    req.action,
+                    req.resource,
+                    f"{service}.{operation}",
+                    req.context,
+                    by=self.by,
+                )
             )
 
     def acting_as(self, principal: str | None) -> _Acting:

@@ -6,8 +6,14 @@
 - :class:`TemplateResolver` resolves ``Ref``, ``Fn::GetAtt``, ``Fn::Join``, ``Fn::Sub`` and
   ``Fn::ImportValue`` of a template against a deployed stack's physical ids, and
   :func:`role_policies` collects a role's statements from the template.
+- :func:`service_actions` lists, from a template, what AWS services do with a role on its
+  behalf and which resource makes them (Lambda writing a function's logs and dead-lettering
+  its failed asynchronous invocations, an SQS event source mapping polling its queue,
+  EventBridge Scheduler delivering a schedule, an EventBridge rule putting events on a
+  target bus): the only calls a harness may make as an AWS service (``Call.by``).
 - :func:`check_calls` evaluates recorded calls against their principals' policies: the
-  denied calls, the grants no call used, the wildcard actions (a :class:`PermissionReport`).
+  denied calls, the grants no call used, the wildcard actions, and any call made as an AWS
+  service that no :class:`ServiceAction` explains (a :class:`PermissionReport`).
 
 The calls are recorded by :mod:`eventual.aws_runtime.testing_calls` (its names are
 importable from here too). Test support only (no moto needed here).
@@ -16,10 +22,11 @@ importable from here too). Test support only (no moto needed here).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import names as n
 from .testing_calls import Call, CallRecorder, IamRequest, iam_requests, queue_arn
 
 # ---------------------------------------------------------------- the evaluator
@@ -295,6 +302,127 @@ def role_policies(template: Mapping[str, Any], role: str, resolver: TemplateReso
     return Policy(statements)
 
 
+# ---------------------------------------------------------------- what AWS does with a role
+
+# What Lambda's SQS event source mapping does with the function's role: it polls the queue,
+# deletes the messages the function processed and reads the queue's attributes. These three
+# are what the execution role needs for an SQS trigger (Amazon SQS Developer Guide,
+# "Configuring an Amazon SQS queue to trigger an AWS Lambda function"); a mapping with
+# ReportBatchItemFailures leaves failed messages to their visibility timeout.
+EVENT_SOURCE_MAPPING_SQS_ACTIONS = (
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+)
+
+# What Lambda does with a function's role for its logs (the AWSLambdaBasicExecutionRole
+# actions, on the log group that already exists): a stream per execution environment, the
+# invocations' lines.
+LAMBDA_LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+
+
+@dataclass(frozen=True)
+class ServiceAction:
+    """An action an AWS service takes with ``principal`` (a role's ARN) on its behalf, on
+    ``resource`` (an ARN or pattern), and the template resource that makes it (``because``)."""
+
+    principal: str
+    action: str
+    resource: str
+    because: str
+
+    def covers(self, call: Call) -> bool:
+        return (
+            call.principal == self.principal
+            and action_matches(self.action, call.action)
+            and resource_matches(self.resource, call.resource)
+        )
+
+
+def service_actions(template: Mapping[str, Any], resolver: TemplateResolver) -> list[ServiceAction]:
+    """What AWS services do with the template's roles, derived from its resources:
+
+    - each ``AWS::Lambda::Function``: Lambda writes its logs (:data:`LAMBDA_LOG_ACTIONS` on its
+      ``LoggingConfig`` log group, else ``/aws/lambda/{name}``) and sends an asynchronous
+      invocation that failed past its retries to its ``DeadLetterConfig`` queue
+      (``sqs:SendMessage``); a function whose environment names a scheduler role and a timer
+      queue creates schedules that EventBridge Scheduler delivers to that queue with that role
+      (``sqs:SendMessage``);
+    - each SQS ``AWS::Lambda::EventSourceMapping``: the mapping polls the queue with the
+      function's role (:data:`EVENT_SOURCE_MAPPING_SQS_ACTIONS`);
+    - each ``AWS::Events::Rule`` target with a ``RoleArn`` on an event bus: EventBridge puts
+      the rule's events there with that role (``events:PutEvents``)."""
+    resources = template["Resources"]
+    region, account = resolver.region, resolver.account
+
+    def role_arn(value: Any) -> str:
+        arn = str(resolver.resolve(value))
+        return arn if arn.startswith("arn:") else f"arn:aws:iam::{account}:role/{arn}"
+
+    out: list[ServiceAction] = []
+    roles: dict[str, str] = {}  # function logical id -> its role's ARN
+    for logical, r in resources.items():
+        if r["Type"] != "AWS::Lambda::Function":
+            continue
+        props = r.get("Properties", {})
+        role = role_arn(props["Role"])
+        roles[logical] = role
+        group = (props.get("LoggingConfig") or {}).get("LogGroup")
+        group = str(resolver.resolve(group)) if group else f"/aws/lambda/{resolver.ref(logical)}"
+        streams = f"arn:aws:logs:{region}:{account}:log-group:{group}:log-stream:*"
+        for action in LAMBDA_LOG_ACTIONS:
+            out.append(ServiceAction(role, action, streams, f"{logical}: Lambda writes its logs"))
+        dlq = (props.get("DeadLetterConfig") or {}).get("TargetArn")
+        if dlq:
+            out.append(
+                ServiceAction(
+                    role,
+                    "sqs:SendMessage",
+                    str(resolver.resolve(dlq)),
+                    f"{logical}: Lambda dead-letters an asynchronous invocation that failed "
+                    "past its retries (DeadLetterConfig)",
+                )
+            )
+        env = (props.get("Environment") or {}).get("Variables") or {}
+        if n.ENV_SCHEDULER_ROLE_ARN in env and n.ENV_TIMER_QUEUE_ARN in env:
+            scheduler = ServiceAction(
+                role_arn(env[n.ENV_SCHEDULER_ROLE_ARN]),
+                "sqs:SendMessage",
+                str(resolver.resolve(env[n.ENV_TIMER_QUEUE_ARN])),
+                "EventBridge Scheduler delivers the schedules the functions create (their "
+                f"{n.ENV_SCHEDULER_ROLE_ARN} and {n.ENV_TIMER_QUEUE_ARN})",
+            )
+            if scheduler not in out:
+                out.append(scheduler)
+    for logical, r in resources.items():
+        props = r.get("Properties", {})
+        if r["Type"] == "AWS::Lambda::EventSourceMapping":
+            queue = str(resolver.resolve(props["EventSourceArn"]))
+            function = props["FunctionName"]
+            target = function.get("Ref") if isinstance(function, dict) else None
+            if not queue.startswith("arn:aws:sqs:") or target not in roles:
+                continue
+            for action in EVENT_SOURCE_MAPPING_SQS_ACTIONS:
+                out.append(
+                    ServiceAction(
+                        roles[target], action, queue, f"{logical}: the SQS event source mapping"
+                    )
+                )
+        elif r["Type"] == "AWS::Events::Rule":
+            for t in props.get("Targets", []):
+                arn = str(resolver.resolve(t["Arn"]))
+                if "RoleArn" in t and ":event-bus/" in arn:
+                    out.append(
+                        ServiceAction(
+                            role_arn(t["RoleArn"]),
+                            "events:PutEvents",
+                            arn,
+                            f"{logical}: EventBridge puts the rule's events on its target bus",
+                        )
+                    )
+    return out
+
+
 # ---------------------------------------------------------------- the report
 
 
@@ -304,12 +432,22 @@ class PermissionReport:
     unused: list[tuple[str, str, str, str]]  # (principal label, sid, action, resource pattern)
     wildcard_actions: list[tuple[str, str, str]]  # (principal label, sid, action)
     used: dict[str, set[tuple[str, str]]]
+    by_aws: list[tuple[str, str, str, str]] = field(default_factory=list)
+    """(principal label, action, resource, because): what AWS services did with the roles."""
+    unexplained: list[Call] = field(default_factory=list)
+    """Calls made as an AWS service that no :class:`ServiceAction` of the template explains."""
 
     def lines(self) -> list[str]:
         out = [f"denied calls: {len(self.denied)}"]
         out += [
             f"  DENIED {c.principal}: {c.action} on {c.resource} ({c.operation})"
             for c in self.denied
+        ]
+        out.append(f"made by AWS services with the roles: {len(self.by_aws)}")
+        out += [f"  BY AWS {p}: {a} on {r} ({why})" for p, a, r, why in self.by_aws]
+        out += [
+            f"  UNEXPLAINED {c.principal}: {c.action} on {c.resource} ({c.operation}, by {c.by})"
+            for c in self.unexplained
         ]
         out.append(f"granted but unused: {len(self.unused)}")
         out += [f"  UNUSED {p} [{sid or '-'}]: {a} on {r}" for p, sid, a, r in self.unused]
@@ -323,14 +461,26 @@ def check_calls(
     policies: Mapping[str, Policy],
     *,
     labels: Mapping[str, str] | None = None,
+    service: Sequence[ServiceAction] = (),
 ) -> PermissionReport:
     """Evaluates every call against its principal's policy; lists the denied calls, the
-    grants (statement, action, resource pattern) no call used, and any wildcard action."""
+    grants (statement, action, resource pattern) no call used, and any wildcard action. A
+    call made as an AWS service (``Call.by``) must be one of ``service``
+    (:func:`service_actions`), else it is listed as unexplained."""
     labels = labels or {}
     denied: list[Call] = []
     used_grants: set[tuple[str, int, str, str]] = set()
     used: dict[str, set[tuple[str, str]]] = {}
+    by_aws: set[tuple[str, str, str, str]] = set()
+    unexplained: list[Call] = []
     for call in calls:
+        if call.by:
+            explained = next((s for s in service if s.covers(call)), None)
+            if explained is None:
+                unexplained.append(call)
+            else:
+                label = labels.get(call.principal, call.principal)
+                by_aws.add((label, call.action, explained.resource, explained.because))
         policy = policies.get(call.principal)
         decision = (
             policy.evaluate(call.action, call.resource, dict(call.context))
@@ -357,15 +507,20 @@ def check_calls(
         unused=sorted(set(unused)),
         wildcard_actions=sorted(set(wildcards)),
         used=used,
+        by_aws=sorted(by_aws),
+        unexplained=sorted(set(unexplained), key=lambda c: (c.principal, c.action, c.resource)),
     )
 
 
 __all__ = [
+    "EVENT_SOURCE_MAPPING_SQS_ACTIONS",
+    "LAMBDA_LOG_ACTIONS",
     "Call",
     "CallRecorder",
     "IamRequest",
     "PermissionReport",
     "Policy",
+    "ServiceAction",
     "Statement",
     "TemplateResolver",
     "action_matches",
@@ -374,4 +529,5 @@ __all__ = [
     "queue_arn",
     "resource_matches",
     "role_policies",
+    "service_actions",
 ]

@@ -4,7 +4,8 @@ that does what Lambda does with a service's functions.
 - :class:`LambdaFunction`: one function as a player runs it (kind, name, ARN, environment,
   role, dead-letter queue, container).
 - :class:`Container`: one function's container, its handlers' per-container state
-  (``handlers._common.swap_container``) swapped in around each invocation.
+  (``handlers._common.swap_container``) swapped in around each invocation, and its
+  :class:`RuntimeLogs` (the Python Lambda runtime's logging: root logger, handler, stream).
 - :class:`LambdaPlayer`: SQS event source mappings (batches, partial batch responses,
   visibility), asynchronous invokes (Lambda's retries, then lost), EventBridge Scheduler's due
   schedules, and API Gateway HTTP API events (payload 2.0). Subclasses say where the
@@ -18,8 +19,12 @@ Test support only (imports nothing of moto itself).
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import json
+import logging
 import re
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -64,6 +69,99 @@ class LambdaFunction:
     role: str = ""
     dead_letter: str = ""
     container: Container | None = None
+    log_group: str = ""
+    """Where Lambda writes the function's logs (its ``LoggingConfig``, else
+    ``/aws/lambda/{name}``)."""
+
+
+class _LinesWriter(io.TextIOBase):
+    """A text stream whose complete lines are appended to ``lines`` (what Lambda does with a
+    function's standard output)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self._partial = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *done, self._partial = (self._partial + text).split("\n")
+        self.lines.extend(done)
+        return len(text)
+
+    def flush_partial(self) -> None:
+        if self._partial:
+            self.lines.append(self._partial)
+            self._partial = ""
+
+
+class _LambdaHandler(logging.Handler):
+    """The Python Lambda runtime's handler on the root logger: each record a line in the
+    function's log, in the runtime's text format."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self.request_id = ""
+        formatter = logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+            "%Y-%m-%dT%H:%M:%S",
+        )
+        formatter.converter = time.gmtime
+        self.setFormatter(formatter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.aws_request_id = self.request_id
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # pragma: no cover - as logging.Handler does
+            self.handleError(record)
+
+
+class RuntimeLogs:
+    """One container's logging as the Python Lambda runtime sets it up: the root logger at
+    WARNING (the runtime sets a level only when the function's log level is configured, which
+    the construct does not do) with one handler writing the runtime's text lines, and standard
+    output. :meth:`active` puts them in place around one invocation (the test process's own
+    root handlers stay too, at their own levels, so pytest still shows the records) and
+    collects the invocation's lines between Lambda's ``START`` and ``END``/``REPORT``; what a
+    handler changes (the root logger's level, its handler's level and filters) stays with the
+    container, and the test process's handlers get theirs back."""
+
+    def __init__(self) -> None:
+        self.level = logging.WARNING
+        self.handler = _LambdaHandler()
+        now = datetime.now(UTC)
+        self.stream = f"{now:%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+        self.stream_created = False
+
+    @contextmanager
+    def active(self, request_id: str) -> Iterator[list[str]]:
+        root = logging.getLogger()
+        outside_level = root.level
+        outside = list(root.handlers)
+        outside_levels = {h: (h.level, list(h.filters)) for h in outside}
+        lines = [f"START RequestId: {request_id} Version: $LATEST"]
+        self.handler.lines, self.handler.request_id = lines, request_id
+        root.handlers[:] = [self.handler, *outside]
+        root.setLevel(self.level)
+        stdout = _LinesWriter(lines)
+        started = time.monotonic()
+        try:
+            with contextlib.redirect_stdout(stdout):
+                yield lines
+        finally:
+            stdout.flush_partial()
+            self.level = root.level
+            root.handlers[:] = outside
+            root.setLevel(outside_level)
+            for handler, (level, filters) in outside_levels.items():
+                handler.setLevel(level)
+                handler.filters[:] = filters
+            millis = (time.monotonic() - started) * 1000
+            lines.append(f"END RequestId: {request_id}")
+            lines.append(f"REPORT RequestId: {request_id}\tDuration: {millis:.2f} ms")
 
 
 class Container:
@@ -75,6 +173,7 @@ class Container:
 
     def __init__(self) -> None:
         self._state: _common.ContainerState | None = None
+        self.logs = RuntimeLogs()
 
     @contextmanager
     def active(self) -> Iterator[None]:
@@ -360,4 +459,5 @@ __all__ = [
     "Invocation",
     "LambdaFunction",
     "LambdaPlayer",
+    "RuntimeLogs",
 ]

@@ -14,8 +14,15 @@
   cannot invoke a Lambda target), the HTTP API's routes and integrations, and the schedule
   groups. Each invocation runs with exactly its function's variables in ``os.environ``
   (plus what the Lambda runtime sets: region, credentials, and ``AWS_ENDPOINT_URL`` pointing
-  at the server) and in its own :class:`~eventual.aws_runtime.testing_lambda.Container`. Every AWS
-  call is recorded per role (:mod:`eventual.aws_runtime.testing_iam`).
+  at the server) and in its own :class:`~eventual.aws_runtime.testing_lambda.Container`, with
+  the Python Lambda runtime's logging; what it logs and prints goes to the function's log
+  group, written as Lambda writes it (with the function's role). Every AWS call is recorded
+  per role (:mod:`eventual.aws_runtime.testing_iam`): the runtime's, the user code's (through
+  boto3's default session), and the ones AWS services make with a role (``Call.by``), which
+  :meth:`StackHarness.service_actions` explains from the templates.
+- The runtime's clock and the server's SQS clock move together (:meth:`StackHarness.advance`);
+  :meth:`StackHarness.crash_before` makes a function's invocation die before one of its calls,
+  as a Lambda sandbox that times out or runs out of memory does.
 
 Test support only; needs moto's server extra (``moto[server,cloudformation]``).
 """
@@ -24,10 +31,12 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import re
 import tempfile
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,7 +51,7 @@ from . import names as n
 from .handlers import _common
 from .testing_calls import CallRecorder, queue_arn
 from .testing_deploy import DeployedStack, deploy, moto_template_fixes, upload_assets
-from .testing_iam import Policy, role_policies
+from .testing_iam import Policy, ServiceAction, role_policies, service_actions
 from .testing_lambda import (
     ACCOUNT,
     REGION,
@@ -87,6 +96,11 @@ class Rule:
 _HANDLER_KINDS = {module: kind for kind, module in n.HANDLERS.items()}
 
 
+class LambdaCrash(Exception):
+    """The harness killed an invocation (:meth:`StackHarness.crash_before`): Lambda reports
+    the invocation failed, whatever the handler was doing, and discards the container."""
+
+
 class StackHarness(LambdaPlayer):
     """Plays Lambda, the event source mappings, EventBridge's rules and Scheduler for the
     functions of ``stacks`` deployed on ``server``, read back from the server only."""
@@ -98,7 +112,7 @@ class StackHarness(LambdaPlayer):
         self.clock = OffsetClock()
         self.recorder = CallRecorder(REGION, ACCOUNT)
         # The harness's own calls, recorded only while an AWS service acts with a role.
-        self.platform = CallRecorder(REGION, ACCOUNT)
+        self.platform = CallRecorder(REGION, ACCOUNT, by="aws")
         self.functions: dict[str, LambdaFunction] = {}  # by ARN
         self.mappings: list[tuple[str, LambdaFunction, int, bool]] = []
         self.rules: list[Rule] = []
@@ -110,6 +124,9 @@ class StackHarness(LambdaPlayer):
         self._admin: dict[str, Any] = {}
         self._saved_env: dict[str, str] | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="eventual-lambda-tmp-")
+        self._saved_default_session: Any = None
+        self._crashes: list[_Crash] = []
+        self._crashed: list[_Crash] | None = None  # the running invocation's crash, if any
 
     # ------------------------------------------------------------ set-up
 
@@ -118,11 +135,17 @@ class StackHarness(LambdaPlayer):
 
         self.platform.attach(self._admin_session)
         self.session = boto3.Session()
-        self.recorder.attach(self.session)
-        self.session.events.register_first("before-send", self._before_send)
-        self.session.events.register(
-            "before-parameter-build.eventbridge.PutEvents", self._capture_put_events
-        )
+        # User code makes its own clients (boto3.client(...)): boto3's default session, which
+        # is this one's twin while the harness runs.
+        self._saved_default_session = boto3.DEFAULT_SESSION
+        boto3.setup_default_session()
+        for session in (self.session, boto3.DEFAULT_SESSION):
+            self.recorder.attach(session)
+            session.events.register_first("before-send", self._before_send)
+            session.events.register(
+                "before-parameter-build.eventbridge.PutEvents", self._capture_put_events
+            )
+            session.events.register("before-call", self._before_call)
         clients.configure(self.session)
         _common.configure(clock=self.clock)
         self._read_functions()
@@ -137,11 +160,14 @@ class StackHarness(LambdaPlayer):
         return self
 
     def __exit__(self, *exc: object) -> None:
+        import boto3
+
         for fn in self.functions.values():
             if fn.container is not None:
                 fn.container.close()
         _common.configure()
         clients.configure(None)
+        boto3.DEFAULT_SESSION = self._saved_default_session
         self._tmp.cleanup()
 
     def admin_client(self, service: str) -> Any:
@@ -153,20 +179,57 @@ class StackHarness(LambdaPlayer):
 
     def _read_functions(self) -> None:
         lam = self.admin_client("lambda")
+        kept = self._template_settings()
         for page in lam.get_paginator("list_functions").paginate():
             for f in page["Functions"]:
                 cfg = lam.get_function_configuration(FunctionName=f["FunctionName"])
                 kind = _HANDLER_KINDS.get(cfg["Handler"], "")
+                name = cfg["FunctionName"]
+                log_group, dead_letter, log_level = kept.get(name, ("", "", ""))
+                container = Container()
+                if log_level:
+                    container.logs.level = logging.getLevelName(log_level)
                 self.functions[cfg["FunctionArn"]] = LambdaFunction(
-                    name=cfg["FunctionName"],
+                    name=name,
                     kind=kind,
                     arn=cfg["FunctionArn"],
                     environment=dict(cfg.get("Environment", {}).get("Variables", {})),
                     role=cfg["Role"],
-                    dead_letter=cfg.get("DeadLetterConfig", {}).get("TargetArn", ""),
-                    container=Container(),
+                    dead_letter=cfg.get("DeadLetterConfig", {}).get("TargetArn") or dead_letter,
+                    container=container,
                     extra_env={"_HANDLER": cfg["Handler"]},
+                    log_group=(
+                        cfg.get("LoggingConfig", {}).get("LogGroup")
+                        or log_group
+                        or f"/aws/lambda/{name}"
+                    ),
                 )
+
+    def _template_settings(self) -> dict[str, tuple[str, str, str]]:
+        """Each function's log group and, with the JSON log format, its application log level
+        (``LoggingConfig``), and its dead-letter queue ARN (``DeadLetterConfig``), by
+        function name, from the templates: moto's Lambda keeps none of these settings."""
+        out: dict[str, tuple[str, str, str]] = {}
+        for stack in self.stacks:
+            resolver = stack.resolver()
+            for logical, r in stack.template["Resources"].items():
+                if r["Type"] != "AWS::Lambda::Function":
+                    continue
+                props = r.get("Properties", {})
+                logging_config = props.get("LoggingConfig", {})
+                group = logging_config.get("LogGroup")
+                dlq = props.get("DeadLetterConfig", {}).get("TargetArn")
+                # The runtime sets the root logger's level only with the JSON format.
+                level = ""
+                if logging_config.get("LogFormat") == "JSON":
+                    named = str(logging_config.get("ApplicationLogLevel", "INFO"))
+                    level = {"TRACE": "DEBUG", "FATAL": "CRITICAL"}.get(named, named)
+                out[resolver.ref(logical)] = (
+                    str(resolver.resolve(group)) if group else "",
+                    str(resolver.resolve(dlq)) if dlq else "",
+                    level,
+                )
+        return out
 
     def function(self, name_or_arn: str) -> LambdaFunction:
         for fn in self.functions.values():
@@ -264,10 +327,11 @@ class StackHarness(LambdaPlayer):
         super().on_lost(inv)
         fn = self.invoke_target(inv.function)
         if fn is not None and fn.dead_letter:
+            url = self._queue_url(fn.dead_letter)  # Lambda sends by the ARN
             previous, self.platform.principal = self.platform.principal, fn.role
             try:
                 self.admin_client("sqs").send_message(
-                    QueueUrl=self._queue_url(fn.dead_letter), MessageBody=json.dumps(inv.payload)
+                    QueueUrl=url, MessageBody=json.dumps(inv.payload)
                 )
             finally:
                 self.platform.principal = previous
@@ -303,16 +367,117 @@ class StackHarness(LambdaPlayer):
 
     def call(self, fn: LambdaFunction, event: Any, context: Any) -> Any:
         module, _, attr = fn.extra_env["_HANDLER"].rpartition(".")
+        container = fn.container
+        assert container is not None
+        request_id = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
         saved = dict(os.environ)
         os.environ.clear()
         os.environ.update(self.environment(fn))
+        lines: list[str] = []
+        crashed: list[_Crash] = []
         try:
-            assert fn.container is not None
-            with fn.container.active(), self.recorder.acting_as(fn.role):
-                return getattr(importlib.import_module(module), attr)(event, context)
+            with (
+                container.active(),
+                container.logs.active(request_id) as lines,
+                self._watching(fn, crashed),
+                self.recorder.acting_as(fn.role),
+            ):
+                try:
+                    result = getattr(importlib.import_module(module), attr)(event, context)
+                except LambdaCrash:
+                    result = None
+                except Exception as exc:
+                    # The runtime reports the error in the function's log, then fails the
+                    # invocation.
+                    trace = "".join(traceback.format_exception(exc)).rstrip()
+                    lines.append(f"[ERROR] {type(exc).__name__}: {exc}\n{trace}")
+                    raise
+            if crashed:
+                # The sandbox died: what the handler did after the crash never happened on
+                # AWS, and the container is gone (the next invocation starts cold).
+                lines.insert(-2, f"RequestId: {request_id} Error: Runtime exited ({crashed[0]})")
+                container.close()
+                fn.container = Container()
+                raise LambdaCrash(f"{fn.name}: {crashed[0]}")
+            return result
         finally:
             os.environ.clear()
             os.environ.update(saved)
+            self._write_logs(fn, container, lines)
+
+    def _write_logs(self, fn: LambdaFunction, container: Container, lines: list[str]) -> None:
+        """What Lambda does with an invocation's output: its lines in the container's stream
+        of the function's log group, written with the function's role."""
+        if not lines:
+            return
+        logs = self.admin_client("logs")
+        previous, self.platform.principal = self.platform.principal, fn.role
+        try:
+            if not container.logs.stream_created:
+                logs.create_log_stream(
+                    logGroupName=fn.log_group, logStreamName=container.logs.stream
+                )
+                container.logs.stream_created = True
+            now = int(time.time() * 1000)
+            logs.put_log_events(
+                logGroupName=fn.log_group,
+                logStreamName=container.logs.stream,
+                logEvents=[{"timestamp": now, "message": line} for line in lines],
+            )
+        finally:
+            self.platform.principal = previous
+
+    def function_logs(self, fn: LambdaFunction | str, contains: str = "") -> list[str]:
+        """The messages in ``fn``'s log group (those that contain ``contains``), read from the
+        server."""
+        found = fn if isinstance(fn, LambdaFunction) else self.function(fn)
+        logs = self.admin_client("logs")
+        out: list[str] = []
+        for page in logs.get_paginator("filter_log_events").paginate(logGroupName=found.log_group):
+            out.extend(e["message"] for e in page.get("events", []) if contains in e["message"])
+        return out
+
+    # ------------------------------------------------------------ faults
+
+    def crash_before(self, fn: LambdaFunction | str, operation: str, *, times: int = 1) -> None:
+        """The next ``times`` invocations of ``fn`` that are about to make ``operation``
+        (``"dynamodb.TransactWriteItems"``) die right there: the request is not sent, the
+        invocation fails as a whole (a queue batch returns to the queue, an asynchronous
+        invocation is retried) and the container is discarded."""
+        found = fn if isinstance(fn, LambdaFunction) else self.function(fn)
+        service, _, name = operation.partition(".")
+        self._crashes.append(_Crash(found.role, service, name, times))
+
+    @contextmanager
+    def _watching(self, fn: LambdaFunction, crashed: list[_Crash]) -> Iterator[None]:
+        previous, self._crashed = self._crashed, crashed
+        try:
+            yield
+        finally:
+            self._crashed = previous
+
+    def _before_call(self, model: Any = None, **kwargs: Any) -> None:
+        if model is None or self.recorder.principal is None:
+            return
+        if self._crashed:
+            # The sandbox is dead: nothing after the crash reaches AWS.
+            raise LambdaCrash(str(self._crashed[0]))
+        if not self._crashes:
+            return
+        service = model.service_model.signing_name or model.service_model.endpoint_prefix
+        for crash in self._crashes:
+            if (
+                crash.times > 0
+                and crash.role == self.recorder.principal
+                and crash.service == service
+                and crash.operation == model.name
+            ):
+                crash.times -= 1
+                if crash.times == 0:
+                    self._crashes.remove(crash)
+                if self._crashed is not None:
+                    self._crashed.append(crash)
+                raise LambdaCrash(str(crash))
 
     # ------------------------------------------------------------ what the runtime sends
 
@@ -354,6 +519,13 @@ class StackHarness(LambdaPlayer):
     def _capture_put_events(self, params: Any = None, **kwargs: Any) -> None:
         for entry in (params or {}).get("Entries", []):
             self.published.append((self.recorder.principal or "", dict(entry)))
+
+    def put_events(self, entries: list[dict[str, Any]]) -> None:
+        """``PutEvents`` by a producer outside the stacks (``EventBusName``: a bus's name or
+        ARN): EventBridge matches the entries against the rules of their bus on the next
+        delivery."""
+        for entry in entries:
+            self.published.append(("", dict(entry)))
 
     def _route_events(self) -> int:
         """EventBridge: each published entry is matched against the rules of its bus; a
@@ -465,18 +637,34 @@ class StackHarness(LambdaPlayer):
             time.sleep(0.2)
 
     def advance(self, seconds: float) -> None:
-        """Move the runtime's clock forward (long timers, i.e. schedules, fall due)."""
+        """Move the runtime's clock and the server's SQS clock forward: long timers (the
+        schedules) fall due, delayed messages and messages past their visibility timeout
+        become visible."""
         self.clock.advance(seconds)
+        self.server.shift_clock(seconds)
 
     # ------------------------------------------------------------ HTTP through the API
 
     def http(
-        self, method: str, path: str, *, iam_principal: str | None = None, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        iam_principal: str | None = None,
+        service: str | None = None,
+        **kwargs: Any,
     ) -> dict[str, Any]:
         """Sends an API Gateway (HTTP API, payload 2.0) request to the function the deployed
-        API routes it to. A route with IAM auth needs ``iam_principal`` (the caller's ARN)."""
+        API routes it to (with ``service``, the API of that service: its name, as in
+        ``EVENTUAL_SERVICE_NAME``). A route with IAM auth needs ``iam_principal`` (the
+        caller's ARN)."""
         bare = path.split("?", 1)[0]
         for route in self.routes:
+            if (
+                service is not None
+                and (route.function.environment or {}).get(n.ENV_SERVICE_NAME) != service
+            ):
+                continue
             params = route.match(method, bare)
             if params is None:
                 continue
@@ -530,9 +718,29 @@ class StackHarness(LambdaPlayer):
     def all_calls(self) -> list[Any]:
         return [*self.recorder.calls, *self.platform.calls]
 
+    def service_actions(self) -> list[ServiceAction]:
+        """What AWS services may do with the deployed roles, from the templates
+        (:func:`~eventual.aws_runtime.testing_iam.service_actions`)."""
+        out: list[ServiceAction] = []
+        for stack in self.stacks:
+            out.extend(service_actions(stack.original, stack.resolver()))
+        return out
+
+
+@dataclass
+class _Crash:
+    role: str
+    service: str
+    operation: str
+    times: int
+
+    def __str__(self) -> str:
+        return f"crashed before {self.service}.{self.operation}"
+
 
 __all__ = [
     "DeployedStack",
+    "LambdaCrash",
     "MotoServer",
     "OffsetClock",
     "Route",

@@ -399,10 +399,76 @@ def test_each_function_gets_only_what_its_handler_uses(
     task = actions(synth.orders.task_functions["chargeCreditCard"])
     assert "dynamodb:PutItem" in task  # the claim
     assert "lambda:InvokeFunction" not in task
+    assert not any(a.startswith("scheduler:") for a in task)
     timer = actions(synth.orders.timer_function)
-    assert "scheduler:CreateSchedule" in timer
-    assert "scheduler:DeleteSchedule" not in timer
+    # The timer finishes the claim of a timed-out task (chargeCreditCard has a timeout) and
+    # re-arms early timers on its queue; no task has a heartbeat beyond the queue's 15
+    # minutes, so it never makes a schedule, and fired timers carry no large payload.
+    assert {"dynamodb:UpdateItem", "sqs:SendMessage"} <= timer
+    assert not any(a.startswith("scheduler:") for a in timer)
+    assert "iam:PassRole" not in timer
     assert "events:PutEvents" not in timer
+    assert not any(a.startswith("s3:") for a in timer)
+    # The system commands read histories, never write them.
+    _, system_fn = function(orders_template, synth.orders.system_function)
+    system_role = ref_id(system_fn["Properties"]["Role"])
+    assert system_role is not None
+    (history,) = [
+        s for s in policy_statements(orders_template, system_role) if s["Sid"] == "History"
+    ]
+    assert history["Action"] == "dynamodb:Query"
+
+
+def test_a_service_without_workflows_gets_no_orchestration_grants(
+    synth: Any, shipping_template: dict[str, Any]
+) -> None:
+    """The shipping service defines a command, an event and a subscription, no workflow and
+    no task: its orchestrator and timer are granted nothing of the runtime's (only their own
+    logs and queue), nothing starts executions or claims tasks, and the scheduler's role may
+    send nothing."""
+
+    def actions(fn_construct: Any) -> set[str]:
+        _, fn = function(shipping_template, fn_construct)
+        return actions_of(policy_statements(shipping_template, ref_id(fn["Properties"]["Role"])))  # type: ignore[arg-type]
+
+    shipping = synth.shipping
+    for fn in (shipping.orchestrator, shipping.timer_function):
+        granted = actions(fn)
+        assert granted <= {
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueUrl",
+        }, granted
+    scheduler_id = synth.shipping_stack.get_logical_id(shipping.scheduler_role.node.default_child)
+    assert policy_statements(shipping_template, scheduler_id) == []
+
+    def sids(fn_construct: Any) -> set[str]:
+        _, fn = function(shipping_template, fn_construct)
+        role = ref_id(fn["Properties"]["Role"])
+        assert role is not None
+        return {s.get("Sid", "") for s in policy_statements(shipping_template, role)}
+
+    orchestration = {"Executions", "History", "ExecutionQueue", "TaskClaims", "TimerQueue"}
+    for fn in (shipping.api_function, *shipping.subscription_functions.values()):
+        assert "events:PutEvents" in actions(fn)
+        assert not sids(fn) & orchestration, sids(fn)
+    system = actions(shipping.system_function)
+    assert {"dynamodb:GetItem", "dynamodb:Query", "logs:FilterLogEvents"} <= system
+    assert not system & {"dynamodb:PutItem", "dynamodb:UpdateItem", "sqs:SendMessage"}
+    assert not sids(shipping.system_function) & (orchestration - {"Executions"})
+    # The subscription reads a large event's payload from its own bucket (and, forwarded from
+    # the order service, from that one's); the command reads nothing there.
+    assert "s3:GetObject" in actions(shipping.subscription_functions["shipOrder"])
+    assert "s3:GetObject" not in actions(shipping.api_function)
+
+
+def test_the_orchestrator_invokes_exactly_the_task_functions(
+    synth: Any, orders_template: dict[str, Any]
+) -> None:
     # The orchestrator invokes exactly the task functions.
     _, orch = function(orders_template, synth.orders.orchestrator)
     (invoke,) = [

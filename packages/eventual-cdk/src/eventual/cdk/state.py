@@ -23,7 +23,7 @@ from constructs import Construct
 
 from eventual.aws_runtime import names as n
 
-from .permissions import RuntimeArns, allow
+from .permissions import RuntimeArns
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,7 @@ class State:
             event_bus=self.event_bus.event_bus_arn,
             scheduler_role=self.scheduler_role.role_arn,
             execution_logs=self.execution_log_group.log_group_arn,
+            scheduler=self.scheduler_role,
         )
 
 
@@ -123,7 +124,8 @@ def build_state(
             conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(scope).account}},
         ),
     )
-    allow(scheduler_role, "TimerQueue", ["sqs:SendMessage"], [timer_queue.queue_arn])
+    # What the schedules deliver (the timer queue) is granted with the runtime's permissions,
+    # only to a service whose workflows make timers (permissions.grant_runtime_permissions).
     task_dlq = _dead_letter_queue(scope, "TaskDlq")
     subscription_dlq = _dead_letter_queue(scope, "SubscriptionDlq")
     return State(

@@ -126,6 +126,7 @@ class StackHarness(LambdaPlayer):
         self._tmp = tempfile.TemporaryDirectory(prefix="eventual-lambda-tmp-")
         self._saved_default_session: Any = None
         self._crashes: list[_Crash] = []
+        self._containers: dict[str, list[Container]] = {}  # by function name, beyond the first
         self._crashed: list[_Crash] | None = None  # the running invocation's crash, if any
 
     # ------------------------------------------------------------ set-up
@@ -165,6 +166,9 @@ class StackHarness(LambdaPlayer):
         for fn in self.functions.values():
             if fn.container is not None:
                 fn.container.close()
+        for containers in self._containers.values():
+            for container in containers:
+                container.close()
         _common.configure()
         clients.configure(None)
         boto3.DEFAULT_SESSION = self._saved_default_session
@@ -398,6 +402,9 @@ class StackHarness(LambdaPlayer):
                 lines.insert(-2, f"RequestId: {request_id} Error: Runtime exited ({crashed[0]})")
                 container.close()
                 fn.container = Container()
+                containers = self._containers.get(fn.name, [])
+                if container in containers:
+                    containers[containers.index(container)] = fn.container
                 raise LambdaCrash(f"{fn.name}: {crashed[0]}")
             return result
         finally:
@@ -436,6 +443,21 @@ class StackHarness(LambdaPlayer):
         for page in logs.get_paginator("filter_log_events").paginate(logGroupName=found.log_group):
             out.extend(e["message"] for e in page.get("events", []) if contains in e["message"])
         return out
+
+    # ------------------------------------------------------------ execution environments
+
+    def use_container(self, fn: LambdaFunction | str, index: int) -> None:
+        """Run ``fn``'s next invocations in its execution environment number ``index`` (0 is
+        the one it starts with; another starts cold on first use), as Lambda does when it
+        runs a function in several at once: each keeps its own warm state."""
+        found = fn if isinstance(fn, LambdaFunction) else self.function(fn)
+        containers = self._containers.setdefault(found.name, [])
+        if not containers:
+            assert found.container is not None
+            containers.append(found.container)
+        while len(containers) <= index:
+            containers.append(Container())
+        found.container = containers[index]
 
     # ------------------------------------------------------------ faults
 

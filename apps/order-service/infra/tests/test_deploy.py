@@ -58,6 +58,13 @@ MOTO_LIMITS = """\
 - Lambda invocation (needs Docker) and EventBridge -> Lambda targets: played in-process.
 - EventBridge Scheduler never fires schedules: the harness fires due ones (with the target's
   role) onto the target queue.
+- Lambda keeps neither a function's LoggingConfig nor its DeadLetterConfig: both are read
+  from the template (the harness writes each invocation's log lines, and dead-letters what
+  fails past its retries, with the function's role, as Lambda does).
+- SQS delays and visibility timeouts run on the server's clock, which the harness moves with
+  the runtime's (MotoServer.shift_clock) instead of waiting.
+- DynamoDB refuses to replace an attribute of more than about 200 KB with another one (AWS
+  allows it up to the 400 KB item): the large payloads are written once each.
 """
 
 

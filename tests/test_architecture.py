@@ -85,6 +85,7 @@ CORE_LAYERS: list[set[str]] = [
         "models",
         "history_checks",
         "wire",
+        "names",
     },
     # 1. definitions (commands and routes are defined in http.api), and the context through
     #    which they reach the engine and the runtime without importing them

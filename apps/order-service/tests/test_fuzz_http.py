@@ -56,6 +56,36 @@ def test_no_server_error_and_every_response_as_documented(
         check()
 
 
+def test_stateful_call_sequences_never_answer_a_server_error(
+    api_schema: schemathesis.BaseSchema,
+) -> None:
+    """Sequences that follow the document's links (a started execution's id into
+    getExecution, its histories and sendSignal): every response as documented, no 5xx."""
+    seen: set[str] = set()
+
+    class Machine(api_schema.as_state_machine()):  # type: ignore[misc]
+        def validate_response(  # type: ignore[override]
+            self, response: Any, case: schemathesis.Case, *args: Any, **kwargs: Any
+        ) -> None:
+            seen.add(case.operation.path)
+            if _unknown_execution(case, response):
+                return
+            case.validate_response(response, excluded_checks=[positive_data_acceptance])
+
+    Machine.run(
+        settings=settings(
+            max_examples=40,
+            stateful_step_count=5,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    # The links were followed: a started execution's id reached the calls that take one.
+    assert "/rpc/_system/startExecution" in seen
+    assert seen & {"/rpc/_system/getExecution", "/rpc/_system/sendSignal"}, seen
+
+
 def _unknown_execution(case: schemathesis.Case, response: Any) -> bool:
     """``getExecution`` of an id that names no execution answers 200 with an empty body,
     as the TypeScript original does (its client then returns ``undefined``): a documented

@@ -235,6 +235,29 @@ def test_api_gateway_validation_routes_and_errors(aws: AwsHarness) -> None:
     assert command.handler(hidden, None)["statusCode"] == 404
 
 
+def test_hostile_input_through_the_api_and_system_functions(aws: AwsHarness) -> None:
+    """The same refusals as ``eventual dev`` (one HTTP layer): 400 with the sentence, nothing
+    recorded."""
+    deep = b"[" * 20_000 + b"]" * 20_000
+    cases: list[tuple[str, bytes, bool, str]] = [
+        ("/rpc/place_order", deep, False, "nested deeper than 100 levels"),
+        ("/rpc/_system/startExecution", deep, False, "nested deeper than 100 levels"),
+        ("/rpc/_system/startExecution", b'{"workflow":"pay","input":\xff}', True, "not valid JSON"),
+        (
+            "/rpc/_system/startExecution",
+            b'{"workflow":"pay","input":{"id":"x","source":"v"},"executionName":"../../etc"}',
+            False,
+            "invalid execution name '../../etc'",
+        ),
+        ("/rpc/_system/getExecution", b'"pay/../x"', False, "invalid execution id 'pay/../x'"),
+    ]
+    for path, body, binary, says in cases:
+        response = aws.http("POST", path, body=body, binary=binary)
+        assert response["statusCode"] == 400, (path, response)
+        assert says in json.loads(response["body"])["message"], (path, response["body"][:300])
+    assert aws.system("listExecutions", {})["executions"] == []
+
+
 def test_api_gateway_base64_bodies_both_ways(aws: AwsHarness) -> None:
     data = bytes(range(256))
     response = aws.http("POST", "/echo-bytes", body=data, binary=True)

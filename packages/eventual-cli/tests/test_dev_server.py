@@ -282,3 +282,27 @@ def test_a_database_in_use_is_reported(
     assert proc.returncode == 1
     assert "is in use by another Eventual process" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_bad_input_from_the_cli_is_refused_with_the_servers_sentence(
+    demo_server: DevServerProcess,
+) -> None:
+    """Hostile names, ids, bodies and payloads: exit 1 with one sentence saying what to fix,
+    and nothing started."""
+    cases = [
+        (["start", "greet", "ada", "--name", "../../etc"], "invalid execution name '../../etc'"),
+        (["start", "greet", "[" * 200 + "]" * 200], "nested deeper than 100 levels"),
+        (["start", "greet", "5"], "invalid input for workflow 'greet'"),
+        (["start", "ghost", "1"], "workflow 'ghost' does not exist"),
+        (["signal", "waitForGo/w-none", "stop", "x"], "has no signal 'stop'; it defines: go"),
+        (["signal", "waitForGo/w-none", "go", "7"], "invalid payload for signal 'go'"),
+        (["execution", "greet/../x"], "invalid execution id 'greet/../x'"),
+        (["emit", "Nope", "1"], "has no event 'Nope'"),
+        (["emit", "Ping", '{"n": "many"}'], "invalid payload for event 'Ping' (#0)"),
+    ]
+    for args, says in cases:
+        r = cli(demo_server, *args)
+        assert r.exit_code == 1, (args, r.output)
+        assert says in r.stderr, (args, r.stderr)
+    listed = json.loads(cli(demo_server, "executions", "--workflow", "greet", "--json").stdout)
+    assert all("etc" not in e["id"] for e in listed)

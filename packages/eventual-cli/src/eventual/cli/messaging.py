@@ -3,12 +3,13 @@ subscriptions) and ``invoke`` (one of its commands)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
+
+from eventual.core.serialization import JsonTooDeep, loads
 
 from .common import (
     RegionOption,
@@ -71,13 +72,15 @@ def emit(
     if file is not None:
         text = read_text(file)
         try:
-            values.append(json.loads(text))
+            values.append(loads(text))
+        except JsonTooDeep as exc:
+            raise CliError(f"{file} is refused: {exc}") from None
         except ValueError:
             for n, line in enumerate(text.splitlines(), start=1):
                 if not line.strip():
                     continue
                 try:
-                    values.append(json.loads(line))
+                    values.append(loads(line))
                 except ValueError as exc:
                     raise CliError(f"{file} line {n} is not valid JSON: {exc}") from None
     if not values:

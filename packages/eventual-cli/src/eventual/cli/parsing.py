@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from eventual.core.serialization import JsonTooDeep, loads
 
 from .errors import CliError
 
@@ -19,7 +20,9 @@ def parse_value(text: str | None, *, what: str = "input") -> Any:
     if text is None:
         return None
     try:
-        return json.loads(text)
+        return loads(text)
+    except JsonTooDeep as exc:
+        raise CliError(f"the {what} is refused: {exc}") from None
     except ValueError:
         return text
 
@@ -27,7 +30,7 @@ def parse_value(text: str | None, *, what: str = "input") -> Any:
 def read_json_file(path: Path) -> Any:
     text = read_text(path)
     try:
-        return json.loads(text)
+        return loads(text)
     except ValueError as exc:
         raise CliError(f"{path} is not valid JSON: {exc}") from None
 

@@ -21,6 +21,7 @@ import httpx
 
 from eventual.core.errors import EventualError
 from eventual.core.http.api import HttpError
+from eventual.core.serialization import JsonTooDeep, loads
 
 R = TypeVar("R")
 
@@ -159,7 +160,11 @@ def read_response(call: Call[R], response: httpx.Response) -> R:
         if not content.strip():
             return call.read(None)
         try:
-            data = json.loads(content)
+            data = loads(content)
+        except JsonTooDeep as exc:
+            raise UnexpectedResponse(
+                f"{call.what}: the service's answer is refused: {exc}"
+            ) from None
         except ValueError:
             ctype = response.headers.get("content-type", "")
             if "json" in ctype:
@@ -176,7 +181,7 @@ def http_error(call: Call[Any], response: httpx.Response) -> HttpError:
     status = response.status_code
     body: Any = None
     try:
-        body = json.loads(response.content) if response.content.strip() else None
+        body = loads(response.content) if response.content.strip() else None
     except ValueError:
         body = None
     if isinstance(body, dict) and ("error" in body or "message" in body):

@@ -9,9 +9,10 @@ subclasses register themselves by class name when they are defined.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 
 class ErrorPayload(BaseModel):
@@ -90,7 +91,49 @@ class ServiceError(EventualError):
 
 
 class InvalidInput(EventualError):
-    """A value passed to an Eventual operation is not acceptable (served as HTTP 400)."""
+    """A value passed to an Eventual operation is not acceptable (served as HTTP 400).
+
+    ``details``: the validation issues, ``[{code, path, message}]``, when a model refused it."""
+
+    def __init__(
+        self, message: str = "", *, name: str | None = None, details: list[Any] | None = None
+    ) -> None:
+        super().__init__(message, name=name)
+        self.details = details
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """The issues of a validation error as the original lists them (zod's shape)."""
+    return [
+        {
+            "code": e.get("type", ""),
+            "path": list(e.get("loc", ())),
+            "message": e.get("msg", ""),
+        }
+        for e in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+def check_valid(what: str, read: Callable[[Any], Any], value: Any) -> None:
+    """``read(value)`` (a model's validation), its failure raised as :class:`InvalidInput`
+    naming ``what``: a value that fails its declared model is refused before anything is
+    recorded."""
+    try:
+        read(value)
+    except ValidationError as exc:
+        raise InvalidInput(
+            f"invalid {what}: {validation_summary(exc)}", details=validation_details(exc)
+        ) from None
+
+
+def validation_summary(exc: ValidationError) -> str:
+    """The first three issues in one line: ``items.0.qty: Input should be a valid integer``."""
+    parts = []
+    for e in exc.errors(include_url=False)[:3]:
+        loc = ".".join(str(p) for p in e.get("loc", ())) or "input"
+        parts.append(f"{loc}: {e.get('msg', '')}")
+    more = f" (and {exc.error_count() - 3} more)" if exc.error_count() > 3 else ""
+    return "; ".join(parts) + more
 
 
 class ExecutionAlreadyExists(EventualError):
@@ -103,6 +146,44 @@ class ExecutionNotFound(EventualError):
 
 class InvalidTaskToken(EventualError):
     """A task token could not be decoded or names no waiting task."""
+
+
+class StorageUnavailable(EventualError):
+    """The runtime's storage cannot do what was asked right now (its file is read-only, the disk
+    is full, another process holds its lock, ...): nothing was recorded, and the operation can
+    be retried once the cause is removed. Served as HTTP 503; the message names the file and
+    the fix. ``path`` is the file, ``reason`` one of ``read-only``, ``disk-full``, ``locked``,
+    ``io-error``, ``damaged`` or ``cannot-open``."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        name: str | None = None,
+        path: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message, name=name)
+        self.path = path
+        self.reason = reason
+
+
+class HistoryCorrupted(EventualError):
+    """An execution's recorded history cannot be read back (a damaged row): the execution cannot
+    be replayed, and fails with this error. ``execution_id`` and ``position`` (the index of the
+    first unreadable event) say where."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        name: str | None = None,
+        execution_id: str | None = None,
+        position: int | None = None,
+    ) -> None:
+        super().__init__(message, name=name)
+        self.execution_id = execution_id
+        self.position = position
 
 
 def error_payload(exc: BaseException) -> ErrorPayload:

@@ -90,6 +90,52 @@ def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+# How deeply JSON from outside (a request body, a CLI argument, a server's answer) may nest.
+# Deeper documents would exhaust the stack somewhere between the parser and the store.
+MAX_JSON_DEPTH = 100
+
+
+class JsonTooDeep(ValueError):
+    """A JSON document nested deeper than :data:`MAX_JSON_DEPTH` levels."""
+
+
+def loads(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``json.loads`` for input from outside: raises ``ValueError`` for text that is not JSON
+    or not UTF-8, and :class:`JsonTooDeep` (a ``ValueError``) for nesting deeper than
+    ``max_depth`` (``[[1]]`` is two levels), instead of a ``RecursionError``."""
+    if isinstance(data, str):
+        brackets = data.count("[") + data.count("{")
+    else:
+        brackets = data.count(b"[") + data.count(b"{")
+    try:
+        value = json.loads(data, parse_constant=_not_json)
+    except RecursionError:
+        raise JsonTooDeep(_too_deep(max_depth)) from None
+    # Fewer brackets than the limit cannot nest past it: only then is the value walked.
+    if brackets > max_depth and _deeper_than(value, max_depth):
+        raise JsonTooDeep(_too_deep(max_depth))
+    return value
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value (JSON has no NaN or infinities)")
+
+
+def _too_deep(limit: int) -> str:
+    return f"the JSON is nested deeper than {limit} levels; send a flatter document"
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
+
+
 def json_schema(tp: Any) -> dict[str, Any]:
     try:
         return adapter(tp).json_schema()

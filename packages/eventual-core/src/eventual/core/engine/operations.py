@@ -27,6 +27,7 @@ from ..history import (
     PatchMarked,
     SignalSent,
 )
+from ..names import check_execution_name
 from .calls import _ChildCall, _Pending, _TaskCall
 from .commands import Command, EmitEvents, SendSignal, StartChild
 from .loop import WorkflowLoop
@@ -87,6 +88,8 @@ class WorkflowOperations:
     ) -> Coroutine[Any, Any, Any]:
         """Start the child now (taking the next seq); the returned coroutine awaits it."""
         self._refuse_if_closed(f"workflow {workflow.name!r}")
+        if execution_name is not None:
+            check_execution_name(execution_name)  # before a seq is taken
         fut = self.loop.create_future()
         if self.completion is not None:
             return _await(fut)

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ..definitions.base import Definition, _register
 from ..errors import EventualError
-from ..serialization import Signature, from_json, to_json
+from ..serialization import JsonTooDeep, Signature, from_json, loads, to_json
 
 I = TypeVar("I")  # noqa: E741
 O = TypeVar("O")  # noqa: E741
@@ -100,7 +100,9 @@ class Request:
         if not self._body:
             return None
         try:
-            return json.loads(self._body)
+            return loads(self._body)
+        except JsonTooDeep as exc:
+            raise HttpError(400, f"the request body is refused: {exc}", name="BadRequest") from None
         except ValueError as exc:
             raise HttpError(
                 400, f"the request body is not valid JSON: {exc}", name="BadRequest"

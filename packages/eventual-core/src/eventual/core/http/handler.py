@@ -9,7 +9,8 @@
 Errors follow one contract, the TypeScript Eventual's: a JSON body ``{"message": text}``
 with ``data`` when there is more to say (the issue list of a validation error, each issue
 ``{code, path, message}``), and our error's name in ``error``; 400 for bad input, 404 for
-unknown routes, 405 for a known path with another method, 413 for an oversized body and 500
+unknown routes, 405 for a known path with another method, 413 for an oversized body, 503 when
+the runtime's storage cannot take the request's writes (``StorageUnavailable``) and 500
 otherwise. A handler's exception never puts a stack trace in the response; it is logged
 instead.
 """
@@ -31,6 +32,9 @@ from ..errors import (
     ExecutionNotFound,
     InvalidInput,
     InvalidTaskToken,
+    StorageUnavailable,
+    validation_details,
+    validation_summary,
 )
 from .api import (
     ApiRoute,
@@ -69,25 +73,8 @@ def error_response(
     return Response.json(body, status=status, headers=headers)
 
 
-def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
-    """The issues of a validation error as the original lists them (zod's shape)."""
-    return [
-        {
-            "code": e.get("type", ""),
-            "path": list(e.get("loc", ())),
-            "message": e.get("msg", ""),
-        }
-        for e in exc.errors(include_url=False, include_context=False, include_input=False)
-    ]
-
-
 def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for e in exc.errors(include_url=False)[:3]:
-        loc = ".".join(str(p) for p in e.get("loc", ())) or "input"
-        parts.append(f"{loc}: {e.get('msg', '')}")
-    more = f" (and {exc.error_count() - 3} more)" if exc.error_count() > 3 else ""
-    return "invalid input: " + "; ".join(parts) + more
+    return "invalid input: " + validation_summary(exc)
 
 
 class _Match:
@@ -148,13 +135,19 @@ class HttpHandler:
             return error_response(
                 400, "ValidationError", _validation_message(exc), details=validation_details(exc)
             )
-        except (InvalidInput, InvalidTaskToken) as exc:
+        except InvalidInput as exc:
+            return error_response(400, exc.name, exc.message, details=exc.details)
+        except InvalidTaskToken as exc:
             return error_response(400, exc.name, exc.message)
         except ExecutionNotFound as exc:
             return error_response(404, exc.name, exc.message)
         except ExecutionAlreadyExists as exc:
             # Also from a command that starts an execution under a name already taken.
             return error_response(409, exc.name, exc.message)
+        except StorageUnavailable as exc:
+            # The runtime's storage cannot take the write (read-only, disk full, locked):
+            # nothing was recorded, and the same request succeeds once the cause is gone.
+            return error_response(503, exc.name, exc.message, headers={"retry-after": "1"})
         except Exception as exc:
             logger.exception("%s %s failed", request.method, request.path)
             name = exc.name if isinstance(exc, EventualError) else type(exc).__name__

@@ -19,6 +19,9 @@ import json
 import re
 from typing import Any
 
+from ..names import NAME_PATTERN
+from ..names import RULE as NAME_RULE
+
 OPENAPI_VERSION = "3.1.0"
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(\+)?\}")
@@ -108,7 +111,11 @@ SYSTEM_COMMANDS: dict[str, tuple[str, dict[str, Any], dict[str, Any] | None]] = 
             {
                 "workflow": {"type": "string"},
                 "input": {},
-                "executionName": {"type": "string"},
+                "executionName": {
+                    "type": "string",
+                    "pattern": NAME_PATTERN,
+                    "description": f"the execution's name: {NAME_RULE}",
+                },
                 "timeout": _TIMEOUT_SCHEMA,
             },
             ["workflow"],
@@ -271,6 +278,48 @@ def _rewrite(value: Any, mapping: dict[str, str]) -> Any:
     return value
 
 
+def _names(spec: dict[str, Any], kind: str) -> list[str]:
+    return sorted(d["name"] for d in spec.get(kind, []) if isinstance(d, dict) and "name" in d)
+
+
+def _with_names(command: str, body: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """The body schema with this service's workflow, signal or event names as an enum."""
+    field = {"startExecution": ("workflow", "workflows"), "sendSignal": ("signalId", "signals")}
+    if command in field:
+        prop, kind = field[command]
+        body = copy.deepcopy(body)
+        body["properties"][prop]["enum"] = _names(spec, kind)
+    elif command == "emitEvents":
+        body = copy.deepcopy(body)
+        body["properties"]["events"]["items"]["properties"]["name"]["enum"] = _names(spec, "events")
+    return body
+
+
+# What a started execution's id leads to (schemathesis follows these in stateful tests).
+_EXECUTION_LINKS: dict[str, Any] = {
+    "GetExecution": {
+        "operationId": "system_getExecution",
+        "requestBody": "$response.body#/executionId",
+        "description": "The execution just started.",
+    },
+    "GetExecutionHistory": {
+        "operationId": "system_getExecutionHistory",
+        "requestBody": {"executionId": "$response.body#/executionId"},
+        "description": "Its events.",
+    },
+    "GetExecutionWorkflowHistory": {
+        "operationId": "system_getExecutionWorkflowHistory",
+        "requestBody": "$response.body#/executionId",
+        "description": "Its replay history.",
+    },
+    "SendSignal": {
+        "operationId": "system_sendSignal",
+        "requestBody": {"executionId": "$response.body#/executionId"},
+        "description": "A signal to it.",
+    },
+}
+
+
 # System commands whose body may be left out.
 _OPTIONAL_BODY = frozenset({"listExecutions", "listWorkflows", "getExecutionLogs"})
 
@@ -409,6 +458,9 @@ def build_openapi(
             response: dict[str, Any] = {"description": "OK"}
             if result is not None:
                 response["content"] = _json_content(result)
+            body = _with_names(name, body, spec)
+            if name == "startExecution":
+                response["links"] = _EXECUTION_LINKS
             paths[f"/rpc/_system/{name}"] = {
                 "post": {
                     "tags": ["system"],

@@ -17,9 +17,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ExecutionNotFound
+from ..errors import ExecutionNotFound, check_valid
 from ..history import HistoryEvent
 from ..models import ExecutionStatus
+from ..names import id_problem
 from ..wire import (
     DURATION_UNITS,
     WireError,
@@ -65,8 +66,8 @@ def parse_timeout(value: Any) -> timedelta | None:
     ``{"type": "Time", "isoDate": "..."}`` (relative to now)."""
     if value is None:
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timedelta(seconds=value)
+    if _is_number(value):
+        return _seconds(value, "timeout")
     if isinstance(value, dict):
         if value.get("type") == "Duration":
             unit = DURATION_UNITS.get(str(value.get("unit", "seconds")))
@@ -77,13 +78,39 @@ def parse_timeout(value: Any) -> timedelta | None:
                     "unit",
                     code="invalid_enum_value",
                 )
-            return timedelta(seconds=float(value.get("dur", 0)) * unit)
+            dur = value.get("dur", 0)
+            if not _is_number(dur):
+                raise invalid(f"timeout.dur must be a number, got {dur!r}", "timeout", "dur")
+            return _seconds(dur * unit, "timeout", "dur")
         if value.get("type") == "Time":
             from datetime import UTC
 
-            when = datetime.fromisoformat(str(value["isoDate"]).replace("Z", "+00:00"))
+            from ..wire import parse_time
+
+            try:
+                when = parse_time(value.get("isoDate"), "timeout.isoDate")
+            except WireError as exc:
+                raise invalid(str(exc), "timeout", "isoDate", code="invalid_string") from None
             return when - datetime.now(UTC)
     raise invalid(f"cannot read timeout {value!r}", "timeout", code="invalid_union")
+
+
+# The longest timeout taken: a hundred years, far past any workflow, well inside datetime.
+_MAX_TIMEOUT = 100 * 365 * 86400
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _seconds(value: float, *path: str) -> timedelta:
+    if not 0 < value <= _MAX_TIMEOUT:  # also refuses NaN
+        raise invalid(
+            f"a timeout is more than 0 and at most {_MAX_TIMEOUT} seconds, got {value!r}",
+            *path,
+            code="too_big" if value > 0 else "too_small",
+        )
+    return timedelta(seconds=value)
 
 
 def _require(body: Any, field: str, kind: type = str) -> Any:
@@ -105,8 +132,16 @@ def _obj(body: Any) -> dict[str, Any]:
 
 def _execution_id(body: Any) -> str:
     if isinstance(body, str):
-        return body
-    return _require(body, "executionId")
+        return _checked_id(body)
+    return _checked_id(_require(body, "executionId"), "executionId")
+
+
+def _checked_id(execution_id: str, *path: str) -> str:
+    """A hostile id (control characters, ``..`` segments) is refused before any store sees it."""
+    problem = id_problem(execution_id)
+    if problem is not None:
+        raise invalid(problem, *path, code="custom")
+    return execution_id
 
 
 MAX_PAGE = 10_000
@@ -255,7 +290,7 @@ class SystemCommands:
         if isinstance(body, str):
             body = {"executionId": body}
         body = _obj(body)
-        execution_id = _require(body, "executionId")
+        execution_id = _execution_id(body)
         limit = _max_results(body, 100)
         descending = _descending(body)
         token = _token(body)
@@ -294,7 +329,10 @@ class SystemCommands:
             start = page_start(token)
         except WireError as exc:
             raise invalid(str(exc), "nextToken", code="custom") from None
-        entries = await get_logs(body.get("executionId"), workflow=body.get("workflowName"))
+        wanted = body.get("executionId")
+        if wanted is not None:
+            wanted = _execution_id(body)
+        entries = await get_logs(wanted, workflow=body.get("workflowName"))
         events = [
             {
                 "time": int(e.timestamp.timestamp() * 1000),
@@ -313,10 +351,17 @@ class SystemCommands:
 
     async def send_signal(self, body: Any) -> None:
         body = _obj(body)
-        execution_id = _require(body, "executionId")
+        execution_id = _execution_id(body)
         signal = body.get("signalId")
         if not isinstance(signal, str):
             raise invalid("the request body needs the signal name in 'signalId'", "signalId")
+        if signal not in self.service.signals:
+            raise invalid(
+                f"service {self.service.name!r} has no signal {signal!r}; "
+                f"it defines: {', '.join(sorted(self.service.signals)) or 'none'}",
+                "signalId",
+                code="invalid_enum_value",
+            )
         signal_id = body.get("id")
         if signal_id is not None and not isinstance(signal_id, str):
             raise invalid("id must be a string", "id")
@@ -330,7 +375,21 @@ class SystemCommands:
         for i, e in enumerate(events):
             if not isinstance(e, dict) or not isinstance(e.get("name"), str):
                 raise invalid("each event needs a 'name' and an 'event'", "events", i, "name")
+            if e["name"] not in self.service.events:
+                raise invalid(
+                    f"service {self.service.name!r} has no event {e['name']!r}; "
+                    f"it defines: {', '.join(sorted(self.service.events)) or 'none'}",
+                    "events",
+                    i,
+                    "name",
+                    code="invalid_enum_value",
+                )
             by_name.setdefault(e["name"], []).append(e.get("event"))
+        # Every payload is checked before any is published: a bad one publishes nothing.
+        for name, payloads in by_name.items():
+            read = self.service.events[name].payload_from_json
+            for i, payload in enumerate(payloads):
+                check_valid(f"payload for event {name!r} (#{i})", read, payload)
         for name, payloads in by_name.items():
             await self.runtime.emit_events(name, payloads)
 

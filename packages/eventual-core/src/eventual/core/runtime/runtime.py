@@ -37,9 +37,9 @@ from ..errors import (
     EventualError,
     ExecutionAlreadyExists,
     ExecutionNotFound,
-    InvalidInput,
     InvalidTaskToken,
     ServiceError,
+    check_valid,
     error_payload,
 )
 from ..history import (
@@ -57,6 +57,7 @@ from ..history import (
     WorkflowSucceeded,
 )
 from ..models import Execution, ExecutionStatus
+from ..names import check_execution_name
 from ..serialization import dumps
 from ..service import Service
 from .ports import (
@@ -143,12 +144,11 @@ class Runtime:
         and another input raises :class:`ExecutionAlreadyExists`."""
         definition = self.service.workflow(workflow)
         if execution_id is None:
-            name = execution_name or time_ordered_uuid(self.now())
-            if not name or len(name) > 512 or any(ord(c) < 32 or c == "\x7f" for c in name):
-                raise InvalidInput(
-                    f"invalid execution name {name[:80]!r}: use 1 to 512 printable characters"
-                )
-            execution_id = f"{workflow}/{name}"
+            name = time_ordered_uuid(self.now()) if execution_name is None else execution_name
+            execution_id = f"{workflow}/{check_execution_name(name)}"
+        # The input must be what the workflow declares before anything is recorded: a bad
+        # one is the caller's mistake (400), not an execution that fails.
+        check_valid(f"input for workflow {workflow!r}", definition.input_from_json, input)
         now = self.now()
         limit = timeout.total_seconds() if timeout is not None else definition.timeout
         timeout_at = now + timedelta(seconds=limit) if limit is not None else None
@@ -232,6 +232,11 @@ class Runtime:
     async def send_signal(
         self, execution_id: str, signal: str, payload: Any, *, signal_id: str | None = None
     ) -> None:
+        # A signal the service declares has its payload checked (the system routes refuse
+        # names it does not declare; in code, any SignalDefinition may be sent).
+        definition = self.service.signals.get(signal)
+        if definition is not None:
+            check_valid(f"payload for signal {signal!r}", definition.payload_from_json, payload)
         if await self.ports.executions.get(execution_id) is None:
             raise ExecutionNotFound(f"cannot send signal {signal!r}: no execution {execution_id!r}")
         await self.ports.queue.enqueue(
@@ -247,6 +252,12 @@ class Runtime:
         )
 
     async def emit_events(self, event: str, payloads: Sequence[Any]) -> None:
+        definition = self.service.events.get(event)
+        if definition is not None:
+            for i, payload in enumerate(payloads):
+                check_valid(
+                    f"payload for event {event!r} (#{i})", definition.payload_from_json, payload
+                )
         await self.ports.events.publish([EmittedEvent(name=event, payload=p) for p in payloads])
 
     async def _complete_task(self, token: str, event_for: Callable[[int, int], InputEvent]) -> None:

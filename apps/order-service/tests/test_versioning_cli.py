@@ -121,3 +121,33 @@ def test_export_deploy_and_replay_with_the_cli(
     for name in ("old", "new"):
         outcome = replay(process_order, json.loads((exported / f"{name}.json").read_text()))
         assert outcome.succeeded and outcome.result == "charged back"
+
+
+def test_replay_of_the_exported_histories_is_the_ci_step_before_a_deploy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`eventual replay --history tests/histories` (docs/versioning.md, step 3): every
+    committed history replays on the patched code; on the change made without its patch, the
+    history recorded before it does not, and the command exits 1 naming the seq."""
+    histories = Path(__file__).resolve().parent / "histories"
+    count = len(list(histories.glob("*.json")))
+    ok = runner.invoke(app, ["replay", "--history", str(histories), "--entry", "order_service"])
+    assert ok.exit_code == 0, ok.output
+    assert f"All {count} histories replay on this code." in ok.output
+    assert "processOrder/out-of-stock: the outcome matches" in " ".join(ok.output.split())
+
+    copy_with_one_branch(tmp_path, "unpatched_orders", "new")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    bad = runner.invoke(
+        app,
+        ["replay", "-H", str(histories / "out-of-stock.json"), "--entry", "unpatched_orders"],
+    )
+    assert bad.exit_code == 1, bad.output
+    flat = " ".join(bad.output.split())
+    assert "The current code does not reproduce processOrder/out-of-stock." in flat
+    assert "at seq 3: recorded" in flat
+    assert "1 of 1 histories do not replay on this code" in flat
+
+    neither = runner.invoke(app, ["replay", "--entry", "order_service"])
+    assert neither.exit_code != 0
+    assert "give an execution ID or --history FILE" in neither.output

@@ -23,7 +23,14 @@ from .common import (
     out_line,
 )
 from .errors import CliError
-from .replaying import ENTRY_ENV, entry_from_project, replay_execution
+from .replaying import (
+    ENTRY_ENV,
+    ReplayReport,
+    entry_from_project,
+    history_files,
+    replay_execution,
+    replay_file,
+)
 from .timeline import EXECUTIONS_PATH, timeline_path
 
 
@@ -40,7 +47,19 @@ def _entry(entry: str | None) -> str:
 @friendly
 def replay(
     ctx: typer.Context,
-    execution_id: Annotated[str, typer.Argument(metavar="ID", help="The execution id.")],
+    execution_id: Annotated[
+        str | None,
+        typer.Argument(metavar="[ID]", help="The execution id (fetched from the service)."),
+    ] = None,
+    history: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--history",
+            "-H",
+            help="An exported history (`eventual history ID --export FILE`) to replay instead "
+            "of a live execution; repeat it, or give a folder for every *.json in it.",
+        ),
+    ] = None,
     entry: Annotated[
         str | None,
         typer.Option(
@@ -54,22 +73,44 @@ def replay(
     ] = False,
     url: UrlOption = None,
 ) -> None:
-    """Replay a recorded execution against the current code, with no side effects.
+    """Replay recorded executions against the current code, with no side effects.
 
-    The history is fetched from the server and the workflow re-run in this process: a
-    `breakpoint()` in the workflow stops there with the values of that past run. Exits 0 when
-    the replay reaches the recorded outcome, 1 when it does not (with the seq that differs)."""
+    With an ID, the history is fetched from the server; with --history, it is read from
+    exported files (run it in CI before a deploy: every history must still replay). The
+    workflow re-runs in this process: a `breakpoint()` in it stops there with the values of
+    that past run. Exits 0 when every replay reaches the recorded outcome, 1 when one does not
+    (with the seq that differs)."""
+    if (execution_id is None) == (not history):
+        raise CliError("give an execution ID or --history FILE (one of the two)")
     service = load_service(_entry(entry))
+    if history:
+        files = history_files(history)
+        failed = [f for f in files if not _report(replay_file(service, f, debug=debug))]
+        if failed:
+            out_line(
+                f"[red]{len(failed)} of {len(files)} histories do not replay on this code:[/] "
+                + ", ".join(escape(str(f)) for f in failed)
+            )
+            raise typer.Exit(1)
+        out_line(f"[green]All {len(files)} histories replay on this code.[/]")
+        return
+    assert execution_id is not None
     with command_client(ctx, url) as client:
         execution = client.get_execution(execution_id)
         events = client.history(execution_id)
-    report = replay_execution(service, execution, events, debug=debug)
+    if not _report(replay_execution(service, execution, events, debug=debug)):
+        raise typer.Exit(1)
+
+
+def _report(report: ReplayReport) -> bool:
+    """Print what the replay of one execution found; True when it matches the recorded run."""
+    execution_id = report.execution_id
     if report.determinism_error is not None:
         e = report.determinism_error
         out_line(f"[red]The current code does not reproduce {escape(execution_id)}.[/]")
         out_line(f"  at seq {e.seq}: recorded {escape(str(e.recorded))}")
         out_line(f"  {' ' * len(str(e.seq))}         the code did {escape(str(e.actual))}")
-        raise typer.Exit(1)
+        return False
     replayed = report.replayed
     assert replayed is not None
     got = (
@@ -84,13 +125,13 @@ def replay(
             f"[green]Replayed {report.events} events of {escape(execution_id)}: the outcome "
             f"matches the recorded one[/] ({report.recorded_status}: {escape(str(got))})"
         )
-        return
+        return True
     out_line(
         f"[red]Replayed {report.events} events of {escape(execution_id)}: the outcome differs.[/]"
     )
     out_line(f"  recorded: {report.recorded_status} {escape(str(report.recorded))}")
     out_line(f"  replayed: {replayed.status.value} {escape(str(got))}")
-    raise typer.Exit(1)
+    return False
 
 
 @friendly

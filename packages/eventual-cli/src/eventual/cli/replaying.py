@@ -18,9 +18,16 @@ from typing import Any
 
 from eventual.core import DeterminismError, Service
 from eventual.core.definitions import WorkflowDefinition
-from eventual.core.history import parse_history
-from eventual.core.serialization import dumps
+from eventual.core.history import (
+    WorkflowFailed,
+    WorkflowStarted,
+    WorkflowSucceeded,
+    parse_history,
+)
+from eventual.core.serialization import dumps, loads
 from eventual.testing import ReplayResult, replay
+
+from .errors import CliError
 
 ENTRY_ENV = "EVENTUAL_ENTRY"
 
@@ -99,6 +106,46 @@ def replay_execution(
             str(execution["id"]), workflow_name, len(history), status, recorded, None, exc
         )
     return ReplayReport(str(execution["id"]), workflow_name, len(history), status, recorded, result)
+
+
+def history_files(paths: list[Path]) -> list[Path]:
+    """The files given, a folder standing for every ``*.json`` in it (sorted)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(path.glob("*.json"))
+            if not found:
+                raise CliError(f"{path} holds no *.json history")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise CliError(f"{path}: no such file or folder")
+    return files
+
+
+def replay_file(service: Service, path: Path, *, debug: bool = False) -> ReplayReport:
+    """Replay an exported history file; its execution's outcome is read from its events."""
+    try:
+        events = parse_history(loads(path.read_bytes()))
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # not JSON, not a history (pydantic's errors are ValueErrors)
+        raise CliError(f"{path} is not an exported history: {str(exc)[:300]}") from None
+    started = events[0] if events else None
+    if not isinstance(started, WorkflowStarted):
+        raise CliError(f"{path} is not an exported history: it does not begin with WorkflowStarted")
+    execution: dict[str, Any] = {
+        "id": started.execution_id,
+        "workflowName": started.workflow,
+        "status": "IN_PROGRESS",
+    }
+    last = events[-1]
+    if isinstance(last, WorkflowSucceeded):
+        execution.update(status="SUCCEEDED", result=last.result)
+    elif isinstance(last, WorkflowFailed):
+        execution.update(status="FAILED", error=last.error, message=last.message)
+    return replay_execution(service, execution, events, debug=debug)
 
 
 def _under_pdb(workflow: WorkflowDefinition[Any, Any], run: Any) -> ReplayResult:

@@ -279,6 +279,11 @@ def test_signal_emit_logs_execution_and_replay_through_service(
                    "--entry", "cli_demo")  # fmt: skip
     assert replayed.exit_code == 0, replayed.output
     assert "the outcome matches the recorded one" in replayed.stdout
+    # ... and its own --service/--region, like the other commands.
+    own = run("replay", "greet/logged", "--entry", "cli_demo", "--service", SERVICE,
+              "--region", REGION, env={"EVENTUAL_URL": "http://127.0.0.1:9"})  # fmt: skip
+    assert own.exit_code == 0, own.output
+    assert "the outcome matches the recorded one" in own.stdout
 
 
 def test_env_service_and_region_per_command_options_and_unsigned_user_commands(

@@ -56,6 +56,7 @@ def replay(
         typer.Option(
             "--history",
             "-H",
+            metavar="FILE|DIR",
             help="An exported history (`eventual history ID --export FILE`) to replay instead "
             "of a live execution; repeat it, or give a folder for every *.json in it.",
         ),
@@ -65,13 +66,15 @@ def replay(
         typer.Option(
             "--entry",
             help=f"The service whose current code replays it (default: ${ENTRY_ENV} or "
-            "[tool.eventual] entry in pyproject.toml).",
+            "\\[tool.eventual] entry in pyproject.toml).",
         ),
     ] = None,
     debug: Annotated[
         bool, typer.Option("--pdb", help="Stop in pdb at the first line of the workflow.")
     ] = False,
     url: UrlOption = None,
+    service_name: ServiceOption = None,
+    region: RegionOption = None,
 ) -> None:
     """Replay recorded executions against the current code, with no side effects.
 
@@ -95,7 +98,7 @@ def replay(
         out_line(f"[green]All {len(files)} histories replay on this code.[/]")
         return
     assert execution_id is not None
-    with command_client(ctx, url) as client:
+    with command_client(ctx, url, service_name, region) as client:
         execution = client.get_execution(execution_id)
         events = client.history(execution_id)
     if not _report(replay_execution(service, execution, events, debug=debug)):

@@ -372,3 +372,31 @@ def test_a_stale_warm_orchestrator_detects_the_conflict_and_recomputes(aws: AwsH
         "SignalReceived",
         "WorkflowSucceeded",
     ]
+
+
+def test_a_stale_warm_orchestrator_redoes_a_step_whose_events_it_does_not_know(
+    aws: AwsHarness,
+) -> None:
+    """A holds an execution warm; B advances it to a call A has never seen; that call's result
+    then reaches A. A's state drops it as a result of no call, and no commit would conflict:
+    A must see that the recorded history is ahead and redo the step from it, not lose it."""
+    import asyncio
+
+    from eventual.aws_runtime.adapters import build_ports, decode_queue_event
+    from eventual.aws_runtime.handlers import _common
+    from eventual.core.history import TaskSucceeded
+    from eventual.core.runtime import Runtime
+
+    a = _common.runtime("orchestrator", cache_commits=True)
+    b = Runtime(a.service, build_ports(aws.names, aws.clock, cache_commits=True), clock=aws.clock)
+    eid = aws.start("steps", 2)
+    url = aws.names.execution_queue_url
+    messages = aws._receive(url)
+    started = [decode_queue_event(m["Body"], a.ports.payloads)[1] for m in messages]  # type: ignore[arg-type]
+    asyncio.run(a.orchestrate(eid, started))  # A: double(0) scheduled, A holds it warm
+    # B takes double(0)'s result and schedules double(1), seq 1, which A has never seen.
+    asyncio.run(b.orchestrate(eid, [TaskSucceeded(timestamp=aws.clock.now(), seq=0, result=0)]))
+    asyncio.run(a.orchestrate(eid, [TaskSucceeded(timestamp=aws.clock.now(), seq=1, result=2)]))
+    assert a.stats["stale_warm"] == 1
+    assert aws.execution(eid)["status"] == "SUCCEEDED"
+    assert aws.execution(eid)["result"] == 2

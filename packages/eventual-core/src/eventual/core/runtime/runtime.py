@@ -112,7 +112,7 @@ class Runtime:
         self.subscriptions_enabled = True
         # Deliveries of one event to a failing subscription before it is given up.
         self.subscription_attempts = 5
-        self.stats = {"cold_replays": 0, "warm_steps": 0, "conflicts": 0}
+        self.stats = {"cold_replays": 0, "warm_steps": 0, "conflicts": 0, "stale_warm": 0}
         # Task attempts whose handler runs in this process, so that a timeout can cancel them.
         self._attempts: dict[tuple[str, int, int], asyncio.Task[Any]] = {}
         self._timed_out: set[tuple[str, int, int]] = set()
@@ -293,6 +293,7 @@ class Runtime:
     async def orchestrate(self, execution_id: str, events: Sequence[InputEvent]) -> None:
         """Apply queued events to one execution: replay or reuse its state, run the engine,
         dispatch the outgoing work and commit the step."""
+        force_cold = False
         for _ in range(5):
             stored = await self.ports.executions.get(execution_id)
             if stored is None:
@@ -304,9 +305,12 @@ class Runtime:
                 self._evict(execution_id)
                 return
             executor = self._cache.pop(execution_id, None)
-            if executor is not None and executor.history_length != stored.history_length:
+            if executor is not None and (
+                force_cold or executor.history_length != stored.history_length
+            ):
                 executor.close()
                 executor = None
+            warm = executor is not None
             if executor is None:
                 executor = await self._cold_executor(stored)
                 if executor is None:
@@ -320,6 +324,15 @@ class Runtime:
                 await self._fail_nondeterministic(stored, exc)
                 return
             if not result.events:
+                if warm and await self._behind(execution_id, executor):
+                    # The store's record was as stale as the engine state (another
+                    # orchestrator advanced the execution): events for calls this state
+                    # has not seen were dropped, and no commit would ever conflict. Redo the
+                    # step from the recorded history.
+                    self.stats["stale_warm"] += 1
+                    executor.close()
+                    force_cold = True
+                    continue
                 self._keep(execution_id, executor)
                 return
             execution = self._updated_record(stored.execution, result.completion)
@@ -349,6 +362,13 @@ class Runtime:
                 self._keep(execution_id, executor)
             return
         raise ConflictError(f"execution {execution_id}: gave up after repeated write conflicts")
+
+    async def _behind(self, execution_id: str, executor: WorkflowExecutor) -> bool:
+        """Whether the recorded history is longer than a warm state that dropped every event
+        of a step: only then can a drop be the state's staleness rather than a duplicate.
+        (A store may answer ``get`` from what it committed itself; the history it reads.)"""
+        history = await self.ports.executions.read_history(execution_id)
+        return len(history) != executor.history_length
 
     async def _cold_executor(self, stored: StoredExecution) -> WorkflowExecutor | None:
         workflow = self.service.workflows.get(stored.execution.workflow)

@@ -18,4 +18,5 @@ BENCHMARKS = {
     "http": "benchmarks.http_rpc",
     "cold_start": "benchmarks.cold_start",
     "aws_requests": "benchmarks.aws_requests",
+    "load": "benchmarks.load",
 }

@@ -87,10 +87,11 @@ def test_stateful_call_sequences_never_answer_a_server_error(
 
 
 def _unknown_execution(case: schemathesis.Case, response: Any) -> bool:
-    """``getExecution`` of an id that names no execution answers 200 with an empty body,
-    as the TypeScript original does (its client then returns ``undefined``): a documented
-    exception (see the operation's description) that an OpenAPI response cannot express."""
-    if not case.operation.path.endswith("/_system/getExecution"):
+    """``getExecution`` (and ``waitExecution``) of an id that names no execution answers 200
+    with an empty body, as the TypeScript original does (its client then returns
+    ``undefined``): a documented exception (see the operation's description) that an OpenAPI
+    response cannot express."""
+    if not case.operation.path.endswith(("/_system/getExecution", "/_system/waitExecution")):
         return False
     if response.status_code != 200 or response.content:
         return False

@@ -306,3 +306,14 @@ def test_bad_input_from_the_cli_is_refused_with_the_servers_sentence(
         assert says in r.stderr, (args, r.stderr)
     listed = json.loads(cli(demo_server, "executions", "--workflow", "greet", "--json").stdout)
     assert all("etc" not in e["id"] for e in listed)
+
+
+def test_start_wait_prints_only_the_outcome(demo_server: DevServerProcess) -> None:
+    r = cli(demo_server, "start", "greet", "ada", "--name", "wt1", "--wait")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines() == ["Started greet/wt1", 'greet/wt1 succeeded: "HELLO ADA"']
+    failed = cli(demo_server, "start", "fail", '"no luck"', "--wait")
+    assert failed.exit_code == 1
+    assert "failed: ValueError: no luck" in failed.stderr
+    both = cli(demo_server, "start", "greet", "x", "--wait", "--follow")
+    assert both.exit_code == 1 and "give one of --follow and --wait" in both.stderr

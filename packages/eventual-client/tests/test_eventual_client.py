@@ -4,6 +4,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import httpx
 import pytest
 
@@ -13,6 +14,7 @@ from eventual.client import (
     RemoteExecution,
     Retry,
     SyncEventualClient,
+    SyncRemoteExecution,
 )
 from eventual.core import ExecutionStatus
 from eventual.core.history import (
@@ -318,3 +320,49 @@ def test_sync_raw_system_calls_and_their_retries(live: LiveService, example: Any
         with pytest.raises(HttpError) as unavailable:
             client.call_system("listWorkflows")
         assert unavailable.value.status == 503
+
+
+@pytest.mark.anyio
+async def test_wait_is_one_held_request_answered_as_the_execution_ends(
+    live: LiveService, example: Any
+):
+    async with EventualClient(live.url) as client:
+        handle = await client.start_execution(
+            example.process_order, example.Order(id="w1", amount=3), execution_name="w1"
+        )
+        before = len(live.received)
+
+        async def approve_soon() -> None:
+            await anyio.sleep(0.3)
+            await handle.send_signal(example.approve, "late")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(approve_soon)
+            # A polling wait would ask every 30 s and miss the deadline; the held request
+            # is answered when the execution ends.
+            with anyio.fail_after(8):
+                done = await handle.wait(timeout=20, interval=30)
+        assert done.result == example.Invoice(order_id="w1", total=3, note="late")
+        asked = [r.path for r in live.received[before:] if "Execution" in r.path]
+        assert asked and set(asked) == {"/rpc/_system/waitExecution"}, asked
+        assert len(asked) <= 2
+
+
+def test_wait_polls_a_server_without_wait_execution():
+    """The TypeScript original has no waitExecution (404): wait() polls getExecution."""
+    asked: list[str] = []
+    statuses = iter(["IN_PROGRESS", "IN_PROGRESS", "SUCCEEDED"])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        if request.url.path.endswith("/waitExecution"):
+            return httpx.Response(404, json={"message": "unknown system command"})
+        status = next(statuses)
+        body = {"id": "w/1", "status": status, "workflowName": "w"}
+        body |= {"startTime": "2024-01-01T00:00:00.000Z", "input": None}
+        return httpx.Response(200, json=body | ({"result": 1} if status == "SUCCEEDED" else {}))
+
+    with SyncEventualClient("http://svc.test", transport=httpx.MockTransport(handler)) as client:
+        done = SyncRemoteExecution(client, "w/1").wait(timeout=10, interval=0.01)
+    assert (done.status, done.result) == (ExecutionStatus.SUCCEEDED, 1)
+    assert asked == ["/rpc/_system/waitExecution"] + ["/rpc/_system/getExecution"] * 3

@@ -175,6 +175,15 @@ class DevClient:
         with self._errors():
             return execution_to_wire(self._system.get_execution(execution_id))
 
+    def wait(self, execution_id: str) -> dict[str, Any]:
+        """The execution once it has ended: one held ``waitExecution`` request at a time
+        (polling a server that has none), for as long as it takes."""
+        from eventual.client import SyncRemoteExecution
+
+        with self._errors():
+            remote = SyncRemoteExecution(self._system, execution_id)
+            return execution_to_wire(remote.wait(timeout=float("inf")))
+
     def list_executions(
         self,
         *,

@@ -53,6 +53,14 @@ def start(
     follow: Annotated[
         bool, typer.Option("--follow", help="Print the history as it grows until the end.")
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Wait for the end and print the result (the server holds the request until "
+            "then; exit status 1 if it fails).",
+        ),
+    ] = False,
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="The execution's timeout in seconds.")
     ] = None,
@@ -63,14 +71,16 @@ def start(
 ) -> None:
     """Start a workflow execution and print its id.
 
-    With --follow, print its history events as they happen and end with its result (exit
-    status 1 if it fails).
+    With --follow, print its history events as they happen and end with its result; with
+    --wait, print only the result (exit status 1 if it fails).
     """
+    if follow and wait:
+        raise CliError("--follow already waits for the end; give one of --follow and --wait")
     value = input_value(input, file)
     with command_client(ctx, url, service, region) as client:
         result = client.start_execution(workflow, value, name=name, timeout=timeout)
         execution_id = result["executionId"]
-        if json_out and not follow:
+        if json_out and not (follow or wait):
             emit_json(result)
             return
         if json_out:
@@ -81,8 +91,15 @@ def start(
             out.print(f"Execution [bold]{escape(execution_id)}[/] already exists")
         else:
             out.print(f"Started [bold]{escape(execution_id)}[/]")
-        if follow:
-            final = follow_execution(client, execution_id, json_out=json_out)
+        if follow or wait:
+            if follow:
+                final = follow_execution(client, execution_id, json_out=json_out)
+            else:
+                try:
+                    final = client.wait(execution_id)
+                except KeyboardInterrupt:
+                    raise typer.Exit(130) from None
+                print_outcome(execution_id, final, json_out=json_out)
             if final.get("status") == "FAILED":
                 raise typer.Exit(1)
 
@@ -115,6 +132,12 @@ def follow_execution(client: DevClient, execution_id: str, *, json_out: bool) ->
             time.sleep(POLL_INTERVAL)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    print_outcome(execution_id, execution, json_out=json_out)
+    return execution
+
+
+def print_outcome(execution_id: str, execution: dict[str, Any], *, json_out: bool) -> None:
+    """The end of an execution: its record as a JSON line, or its result or error."""
     if json_out:
         emit_json_line(execution)
     elif execution.get("status") == "SUCCEEDED":
@@ -128,7 +151,6 @@ def follow_execution(client: DevClient, execution_id: str, *, json_out: bool) ->
             f"[bold red]Error:[/] [red]{escape(execution_id)} failed: {escape(error)}[/]",
             soft_wrap=True,
         )
-    return execution
 
 
 @friendly

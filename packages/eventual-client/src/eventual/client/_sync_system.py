@@ -16,6 +16,7 @@ import httpx
 
 from eventual.core.definitions import WorkflowDefinition
 from eventual.core.history import HistoryEvent
+from eventual.core.http.api import HttpError
 from eventual.core.models import Execution, ExecutionStatus
 from eventual.core.serialization import to_json
 
@@ -37,6 +38,8 @@ from ._system_calls import (
     WorkflowArg,
     execution_id_of,
     heartbeat_cancelled,
+    wait_step,
+    wait_unsupported,
 )
 
 I = TypeVar("I")  # noqa: E741
@@ -64,18 +67,31 @@ class SyncRemoteExecution(Generic[O]):
         return self.client._send(SystemCalls.get_execution(self.execution_id, self.workflow))
 
     def wait(self, timeout: float = 60.0, *, interval: float = 0.2) -> Execution:
-        """Poll until the execution is no longer in progress; ``TimeoutError`` after
-        ``timeout`` seconds."""
+        """As :meth:`RemoteExecution.wait`: one held ``waitExecution`` request at a time,
+        polling every ``interval`` seconds where the server has none."""
         deadline = time.monotonic() + timeout
+        blocking = True
         while True:
-            execution = self.get_status()
+            if blocking:
+                step = wait_step(deadline - time.monotonic(), self.client._settings.timeout)
+                call = SystemCalls.wait_execution(self.execution_id, step, self.workflow)
+                try:
+                    execution = self.client._send(call)
+                except HttpError as exc:
+                    if not wait_unsupported(exc):
+                        raise
+                    blocking = False
+                    continue
+            else:
+                execution = self.get_status()
             if execution.status is not ExecutionStatus.IN_PROGRESS:
                 return execution
             if time.monotonic() >= deadline:
                 raise TimeoutError(
                     f"execution {self.execution_id!r} is still in progress after {timeout}s"
                 )
-            time.sleep(interval)
+            if not blocking:
+                time.sleep(interval)
 
     def send_signal(self, signal: SignalArg, payload: Any = None) -> None:
         self.client.send_signal(self.execution_id, signal, payload)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
+import httpx
+
 from eventual.core.definitions import (
     EventDefinition,
     SignalDefinition,
@@ -31,6 +33,25 @@ from eventual.core.serialization import to_json
 from eventual.core.wire import WireError, events_from_wire, execution_from_wire
 
 from ._core import Call, UnexpectedResponse, system_path
+
+# One waitExecution request waits at most this long (the server caps it at 25 s too).
+WAIT_STEP = 10.0
+
+
+def wait_step(remaining: float, client_timeout: httpx.Timeout) -> float:
+    """How long the next waitExecution request may hold: within what is left of the caller's
+    timeout, and well within the client's own read timeout."""
+    step = min(WAIT_STEP, max(0.0, remaining))
+    if client_timeout.read is not None:
+        step = min(step, max(0.0, client_timeout.read - 5.0))
+    return step
+
+
+def wait_unsupported(exc: HttpError) -> bool:
+    """Whether the server has no waitExecution (the TypeScript original, an older server):
+    the caller then polls getExecution."""
+    return exc.status == 404 and exc.name != "ExecutionNotFound"
+
 
 WorkflowArg = WorkflowDefinition[Any, Any] | str
 SignalArg = SignalDefinition[Any] | str
@@ -184,6 +205,16 @@ class SystemCalls:
             return _typed(_wire(execution_from_wire, _dict(data, what), what), workflow)
 
         return Call(system_path("getExecution"), execution_id, read, idempotent=True, what=what)
+
+    @staticmethod
+    def wait_execution(
+        execution_id: str, timeout: float, workflow: WorkflowDefinition[Any, Any] | None = None
+    ) -> Call[Execution]:
+        """Ours: the execution once it ended, or as it is after ``timeout`` seconds."""
+        what = f"wait_execution({execution_id!r})"
+        got = SystemCalls.get_execution(execution_id, workflow)
+        body = {"executionId": execution_id, "timeout": timeout}
+        return Call(system_path("waitExecution"), body, got.read, idempotent=True, what=what)
 
     @staticmethod
     def list_executions(

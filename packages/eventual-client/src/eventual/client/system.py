@@ -19,6 +19,7 @@ import httpx
 
 from eventual.core.definitions import WorkflowDefinition
 from eventual.core.history import HistoryEvent
+from eventual.core.http.api import HttpError
 from eventual.core.models import Execution, ExecutionStatus
 from eventual.core.serialization import to_json
 
@@ -43,6 +44,8 @@ from ._system_calls import (
     WorkflowArg,
     execution_id_of,
     heartbeat_cancelled,
+    wait_step,
+    wait_unsupported,
 )
 
 __all__ = [
@@ -87,18 +90,33 @@ class RemoteExecution(Generic[O]):
         return await self.client._send(SystemCalls.get_execution(self.execution_id, self.workflow))
 
     async def wait(self, timeout: float = 60.0, *, interval: float = 0.2) -> Execution:
-        """Poll until the execution is no longer in progress; ``TimeoutError`` after
-        ``timeout`` seconds."""
+        """Wait until the execution is no longer in progress: the server holds each
+        ``waitExecution`` request until the end (or a few seconds), so the answer comes as
+        the execution ends; a server without it (the TypeScript original) is polled every
+        ``interval`` seconds. ``TimeoutError`` after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
+        blocking = True
         while True:
-            execution = await self.get_status()
+            if blocking:
+                step = wait_step(deadline - time.monotonic(), self.client._settings.timeout)
+                call = SystemCalls.wait_execution(self.execution_id, step, self.workflow)
+                try:
+                    execution = await self.client._send(call)
+                except HttpError as exc:
+                    if not wait_unsupported(exc):
+                        raise
+                    blocking = False
+                    continue
+            else:
+                execution = await self.get_status()
             if execution.status is not ExecutionStatus.IN_PROGRESS:
                 return execution
             if time.monotonic() >= deadline:
                 raise TimeoutError(
                     f"execution {self.execution_id!r} is still in progress after {timeout}s"
                 )
-            await anyio.sleep(interval)
+            if not blocking:
+                await anyio.sleep(interval)
 
     async def send_signal(self, signal: SignalArg, payload: Any = None) -> None:
         await self.client.send_signal(self.execution_id, signal, payload)

@@ -324,7 +324,9 @@ class HttpHandler:
         return Response.json(result)
 
 
-_ID_BODY = frozenset({"getExecution", "getExecutionHistory", "getExecutionWorkflowHistory"})
+_ID_BODY = frozenset(
+    {"getExecution", "waitExecution", "getExecutionHistory", "getExecutionWorkflowHistory"}
+)
 
 
 def _is_object_type(command: CommandDefinition[Any, Any]) -> bool:

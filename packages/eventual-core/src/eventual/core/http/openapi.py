@@ -128,6 +128,19 @@ SYSTEM_COMMANDS: dict[str, tuple[str, dict[str, Any], dict[str, Any] | None]] = 
         {"type": "string", "description": "the execution id"},
         {"$ref": "#/components/schemas/Execution"},
     ),
+    "waitExecution": (
+        "Ours: the execution once it has ended, or as it is after `timeout` seconds (default"
+        " 20, at most 25): one request per wait instead of polling getExecution. Empty when"
+        " no execution has that id; 503 when too many requests wait already.",
+        _obj(
+            {
+                "executionId": {"type": "string"},
+                "timeout": {"type": "number", "minimum": 0},
+            },
+            ["executionId"],
+        ),
+        {"$ref": "#/components/schemas/Execution"},
+    ),
     "listExecutions": (
         "Executions, newest first, filtered by workflow and status.",
         _obj(

@@ -146,6 +146,12 @@ def _checked_id(execution_id: str, *path: str) -> str:
 
 MAX_PAGE = 10_000
 
+# waitExecution: how long one request waits by default and at most (an API Gateway HTTP API
+# integration ends at 30 s), and how many may wait at once in one server.
+DEFAULT_WAIT = 20.0
+MAX_WAIT = 25.0
+MAX_WAITERS = 1000
+
 
 def _max_results(body: dict[str, Any], default: int) -> int:
     limit = body.get("maxResults")
@@ -189,9 +195,11 @@ class SystemCommands:
     def __init__(self, service: Service, runtime: RuntimeClient) -> None:
         self.service = service
         self.runtime = runtime
+        self._waiting = 0
         self._handlers: dict[str, SystemHandler] = {
             "startExecution": self.start_execution,
             "getExecution": self.get_execution,
+            "waitExecution": self.wait_execution,
             "listExecutions": self.list_executions,
             "getExecutionHistory": self.get_execution_history,
             "getExecutionWorkflowHistory": self.get_execution_workflow_history,
@@ -234,6 +242,49 @@ class SystemCommands:
             workflow, body.get("input"), execution_name=name, timeout=timeout
         )
         return {"executionId": execution_id, "alreadyRunning": existed}
+
+    async def wait_execution(self, body: Any) -> Any:
+        """Ours (the original has none): ``{executionId, timeout?}``, answered as
+        ``getExecution`` once the execution is no longer in progress, or as it is after
+        ``timeout`` seconds (default :data:`DEFAULT_WAIT`, at most :data:`MAX_WAIT`), so a
+        client waits with one request per ``timeout`` instead of polling."""
+        body = {"executionId": body} if isinstance(body, str) else _obj(body)
+        execution_id = _execution_id(body)
+        timeout = body.get("timeout", DEFAULT_WAIT)
+        if not _is_number(timeout) or timeout < 0:
+            raise invalid(f"timeout must be a number of seconds, got {timeout!r}", "timeout")
+        timeout = min(float(timeout), MAX_WAIT)
+        if self._waiting >= MAX_WAITERS:
+            raise HttpError(
+                503,
+                f"{MAX_WAITERS} requests are waiting for executions already; retry in a "
+                "moment, or poll getExecution",
+                name="TooManyWaiters",
+            )
+        self._waiting += 1
+        try:
+            wait = getattr(self.runtime, "wait_execution", None)
+            if wait is not None:
+                execution = await wait(execution_id, timeout)
+            else:  # a runtime that cannot be woken: poll it
+                execution = await self._poll(execution_id, timeout)
+        except ExecutionNotFound:
+            return None  # as getExecution: an empty 200
+        finally:
+            self._waiting -= 1
+        return execution_to_wire(execution)
+
+    async def _poll(self, execution_id: str, timeout: float) -> Any:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            execution = await self.runtime.get_execution(execution_id)
+            remaining = deadline - loop.time()
+            if execution.status is not ExecutionStatus.IN_PROGRESS or remaining <= 0:
+                return execution
+            await asyncio.sleep(min(0.5, remaining))
 
     async def get_execution(self, body: Any) -> Any:
         # The original takes the bare id as a JSON string; ``{"executionId": id}`` is read too.

@@ -9,6 +9,7 @@ adapters and a driver that feeds it: the driver delivers queued events to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import os
@@ -92,6 +93,10 @@ class RealClock:
         return datetime.now(UTC)
 
 
+# How often a waiting request re-reads an execution whose end another process may commit.
+WAIT_POLL = 1.0
+
+
 class Runtime:
     """The shared logic of every runtime. Implements ``RuntimeClient`` for user code."""
 
@@ -116,6 +121,9 @@ class Runtime:
         # Task attempts whose handler runs in this process, so that a timeout can cancel them.
         self._attempts: dict[tuple[str, int, int], asyncio.Task[Any]] = {}
         self._timed_out: set[tuple[str, int, int]] = set()
+        # Requests waiting for an execution to end (wait_execution), woken by this runtime's
+        # commits; completions made elsewhere (another process, another Lambda) are polled.
+        self._waiters: dict[str, set[asyncio.Event]] = {}
 
     # ------------------------------------------------------------ helpers
 
@@ -187,6 +195,41 @@ class Runtime:
             ],
         )
         return execution_id
+
+    # ------------------------------------------------------------ waiting for the end
+
+    async def wait_execution(self, execution_id: str, timeout: float) -> Execution:
+        """The execution once it is no longer in progress, or as it is after ``timeout``
+        seconds (real time). Woken at once by this runtime's own commit of its end; an end
+        committed elsewhere is seen within :data:`WAIT_POLL` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        woken = asyncio.Event()
+        self._waiters.setdefault(execution_id, set()).add(woken)
+        try:
+            while True:
+                execution = await self.get_execution(execution_id)
+                remaining = deadline - loop.time()
+                if execution.status is not ExecutionStatus.IN_PROGRESS or remaining <= 0:
+                    return execution
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), min(remaining, WAIT_POLL))
+                woken.clear()
+        finally:
+            waiting = self._waiters.get(execution_id)
+            if waiting is not None:
+                waiting.discard(woken)
+                if not waiting:
+                    del self._waiters[execution_id]
+
+    @property
+    def waiting(self) -> int:
+        """How many wait_execution calls are waiting now."""
+        return sum(len(w) for w in self._waiters.values())
+
+    def _wake(self, execution_id: str) -> None:
+        for woken in self._waiters.get(execution_id, ()):
+            woken.set()
 
     # ------------------------------------------------------------ queries
 
@@ -358,6 +401,7 @@ class Runtime:
                 raise
             if executor.completed:
                 executor.close()
+                self._wake(execution_id)
             else:
                 self._keep(execution_id, executor)
             return
@@ -416,6 +460,7 @@ class Runtime:
                     )
         except ConflictError:
             return
+        self._wake(stored.execution.id)
 
     def _updated_record(
         self, execution: Execution, completion: WorkflowSucceeded | WorkflowFailed | None

@@ -150,19 +150,19 @@ def test_a_runtime_handler_loads_no_foreign_module(tmp_path: Path, kind: str) ->
 
 
 def test_clients_share_one_session(monkeypatch: pytest.MonkeyPatch) -> None:
-    import boto3
+    import botocore.session
 
     from eventual.aws_runtime import clients
 
     made: list[Any] = []
 
-    class CountingSession(boto3.Session):
+    class CountingSession(botocore.session.Session):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             made.append(self)
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setattr(boto3, "Session", CountingSession)
+    monkeypatch.setattr(botocore.session, "Session", CountingSession)
     clients.configure()
     try:
         sqs = clients.client("sqs")

@@ -11,3 +11,13 @@
 
 Importing a handler module loads only the standard library.
 """
+
+FUNCTION_ENVIRONMENT: dict[str, str] = {"PYDANTIC_DISABLE_PLUGINS": "__all__"}
+"""Variables a function running these handlers gets (``eventual.cdk`` sets them before the
+user's own ``environment``, which may set them otherwise):
+
+- ``PYDANTIC_DISABLE_PLUGINS=__all__``: pydantic looks for plugins on the first model it
+  builds by reading the entry points of every installed distribution; a Lambda bundle has no
+  pydantic plugin, so that scan is skipped. A service that uses one (logfire's...) sets
+  ``PYDANTIC_DISABLE_PLUGINS=""``.
+"""

@@ -91,6 +91,11 @@ def _handler(kind: str) -> HttpHandler:
 
 
 def serve(event: dict[str, Any], *, system: bool) -> dict[str, Any]:
+    with _common.FirstInvocation():
+        return _serve(event, system=system)
+
+
+def _serve(event: dict[str, Any], *, system: bool) -> dict[str, Any]:
     request = to_request(event)
     is_system = request.path.startswith(SYSTEM_PREFIX)
     if is_system and not system:

@@ -19,7 +19,8 @@ LOGGER = "eventual.aws.orchestrator"
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return _common.run(_handle(event))
+    with _common.FirstInvocation():
+        return _common.run(_handle(event))
 
 
 async def _handle(event: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from . import _common
 
 
 def handler(event: dict[str, Any], context: Any = None) -> None:
-    _common.run(_handle(event))
+    with _common.FirstInvocation():
+        _common.run(_handle(event))
 
 
 async def _handle(event: dict[str, Any]) -> None:

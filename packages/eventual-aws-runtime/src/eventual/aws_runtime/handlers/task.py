@@ -16,7 +16,8 @@ from . import _common
 
 
 def handler(event: dict[str, Any], context: Any = None) -> None:
-    _common.run(_handle(event, getattr(context, "aws_request_id", None)))
+    with _common.FirstInvocation():
+        _common.run(_handle(event, getattr(context, "aws_request_id", None)))
 
 
 async def _handle(event: dict[str, Any], request_id: str | None) -> None:

@@ -16,7 +16,8 @@ EARLY_SECONDS = 1.0
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any] | None:
-    return _common.run(_handle(event))
+    with _common.FirstInvocation():
+        return _common.run(_handle(event))
 
 
 async def _fire(body: Any) -> None:

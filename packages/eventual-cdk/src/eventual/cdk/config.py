@@ -11,6 +11,7 @@ from typing import Any
 from aws_cdk import aws_lambda as lambda_
 
 from eventual.aws_runtime import names as n
+from eventual.core.service import BUILD_ENV
 
 RUNTIMES = {
     "3.11": lambda_.Runtime.PYTHON_3_11,
@@ -37,7 +38,12 @@ RESERVED_ENV = {
     n.ENV_SUBSCRIPTION,
     *n.ENV_OF_FIELD.values(),
 }
-"""The variables the construct sets for the runtime: user settings may not use these names."""
+"""The variables the construct sets for the runtime: user settings may not use these names.
+(``EVENTUAL_BUILD`` too, but the service-wide ``environment`` may name the build: see
+:func:`service_build`.)"""
+
+ARCHITECTURES = {"x86_64": lambda_.Architecture.X86_64, "arm64": lambda_.Architecture.ARM_64}
+"""``Service(architecture=...)``: the Lambda architectures, by the name the bundler knows."""
 
 
 class UnknownNameError(ValueError):
@@ -83,14 +89,54 @@ def check_names(
         raise UnknownNameError("; ".join(problems))
 
 
-def check_environment(environments: Iterable[Mapping[str, str]]) -> None:
-    """``ValueError`` if any of the user's environments sets a variable the runtime reads."""
-    reserved = sorted(k for props in environments for k in props if k in RESERVED_ENV)
+def check_environment(
+    environments: Iterable[Mapping[str, str]],
+    function_environments: Iterable[Mapping[str, str]] = (),
+) -> None:
+    """``ValueError`` if any of the user's environments (the service-wide ones, then those of
+    single functions) sets a variable the runtime reads; a single function may not set
+    ``EVENTUAL_BUILD`` either (every function of a deploy reports the same build)."""
+    function_environments = list(function_environments)
+    if any(BUILD_ENV in env for env in function_environments):
+        raise ValueError(
+            f"{BUILD_ENV} is the same for every function of a deploy: set it in the service's "
+            f'environment=, not in one function\'s props (or set BUILD = "..." in the entry '
+            "module)"
+        )
+    envs = [*environments, *function_environments]
+    reserved = sorted({k for props in envs for k in props if k in RESERVED_ENV})
     if reserved:
         raise ValueError(
             f"environment variables {', '.join(reserved)} are set by the construct for the "
             "runtime; give your settings other names"
         )
+
+
+def service_build(spec: Mapping[str, Any], environment: Mapping[str, str]) -> str | None:
+    """The build every function of the deploy reports (``EVENTUAL_BUILD``): the one the
+    service-wide ``environment`` names, else the spec's (read at synthesis from the code the
+    bundle holds: ``EVENTUAL_BUILD`` of the synthesis, a ``BUILD`` string in the entry module,
+    or the package version and a hash of the workflows' code). ``None`` for a spec without one
+    (an older eventual-core), which leaves each function to compute its own."""
+    build = environment.get(BUILD_ENV) or spec.get("build")
+    return str(build) if build else None
+
+
+def lambda_architecture(
+    architecture: lambda_.Architecture | str | None,
+) -> tuple[lambda_.Architecture, str]:
+    """The Lambda architecture and the bundler's name of it (``"x86_64"`` or ``"arm64"``) of
+    ``Service(architecture=...)``: an ``Architecture``, its name, or ``None`` for x86_64."""
+    if architecture is None:
+        return ARCHITECTURES["x86_64"], "x86_64"
+    name = architecture if isinstance(architecture, str) else architecture.name
+    if name not in ARCHITECTURES:
+        raise ValueError(
+            f"architecture {name!r} is not a Lambda architecture; use "
+            f"{' or '.join(repr(a) for a in ARCHITECTURES)} (or lambda_.Architecture.X86_64 / "
+            "ARM_64)"
+        )
+    return ARCHITECTURES[name], name
 
 
 def lambda_runtime(python_version: str) -> lambda_.Runtime:

@@ -1,6 +1,7 @@
 """The service's Lambda functions: the factory they share (a role, a log group and the
-runtime's environment for each), and the functions of every kind (orchestrator, timer, system,
-API, a function per command with props, per task and per subscription, with its rule)."""
+runtime's environment for each), the functions of every kind (orchestrator, timer, system,
+API, a function per command with props, per task and per subscription, with its rule), and the
+line that announces their bundle at synthesis (:func:`announce_bundle`)."""
 
 # jsii's generated interfaces (IQueue, IRuleTarget...) are typing Protocols whose members pyright
 # cannot match against the generated classes that implement them; argument checks are off here.
@@ -8,6 +9,7 @@ API, a function per command with props, per task and per subscription, with its 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +25,10 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from eventual.aws_runtime import names as n
+from eventual.aws_runtime.handlers import FUNCTION_ENVIRONMENT
 
 from . import config
+from .bundling import Bundle
 from .config import pascal
 from .permissions import allow
 from .props import CommandProps, FunctionProps, SubscriptionProps, TaskProps, to_duration
@@ -85,6 +89,7 @@ class FunctionFactory:
                 + (" (API Gateway's limit)" if max_timeout == config.API_MAX_TIMEOUT else "")
             )
         env = {
+            **FUNCTION_ENVIRONMENT,  # the handlers' defaults: the user's settings may change them
             **self.environment,
             **dict(props.environment),
             **self.runtime_environment,
@@ -205,6 +210,44 @@ class Functions:
             *self.tasks.values(),
             *self.subscriptions.values(),
         ]
+
+    def kinds(self) -> dict[str, int]:
+        """How many functions run each handler (``{"orchestrator": 1, ..., "task": 3}``); the
+        API function and the commands with their own function are ``command``."""
+        counts = {
+            "orchestrator": 1,
+            "timer": 1,
+            "system": 1,
+            "command": 1 + len(self.commands),
+            "task": len(self.tasks),
+            "subscription": len(self.subscriptions),
+        }
+        return {kind: count for kind, count in counts.items() if count}
+
+
+LOGGER = "eventual.cdk"
+
+
+def announce_bundle(
+    scope: Construct, service_name: str, bundle: Bundle, functions: Functions
+) -> str:
+    """Say at synthesis what the service's Lambda asset is: an info annotation on ``scope``
+    (``cdk synth`` and ``cdk deploy`` print it), logged too. One asset holds the code of every
+    function of the service, so the line names the kinds of function it serves::
+
+        Lambda asset of order-service: x86_64, Python 3.11: 5.1 MB zipped, 593 files, 13.8 MB
+        unpacked, built; the code of its 9 functions: orchestrator, timer, system, command x2,
+        task x3, subscription
+    """
+    kinds = functions.kinds()
+    served = ", ".join(kind if count == 1 else f"{kind} x{count}" for kind, count in kinds.items())
+    line = (
+        f"Lambda asset of {service_name}: {bundle.summary()}; the code of its "
+        f"{sum(kinds.values())} functions: {served}"
+    )
+    cdk.Annotations.of(scope).add_info(line)
+    logging.getLogger(LOGGER).info(line)
+    return line
 
 
 def build_functions(

@@ -29,11 +29,12 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from eventual.aws_runtime import names as n
+from eventual.core.service import BUILD_ENV
 
 from . import config, nag
 from .bundling import Bundle, BundleOptions, build_bundle, no_bytecode_message
 from .config import UnknownNameError
-from .functions import FunctionFactory, build_functions
+from .functions import FunctionFactory, announce_bundle, build_functions
 from .http_api import build_api
 from .permissions import grant_runtime_permissions
 from .props import CommandProps, FunctionProps, SubscriptionProps, TaskProps
@@ -66,7 +67,7 @@ class Service(Construct):
         code: lambda_.Code | None = None,
         bundling: BundleOptions | None = None,
         python_version: str = "3.11",
-        architecture: lambda_.Architecture | None = None,
+        architecture: lambda_.Architecture | str | None = None,
         iam_auth_commands: bool = False,
         cors: apigw.CorsPreflightOptions | None = None,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
@@ -92,17 +93,17 @@ class Service(Construct):
             defined_subscriptions=list(self._subs_spec),
         )
         config.check_environment(
-            [environment or {}]
-            + [p.environment for p in (commands or {}).values()]
+            [environment or {}],
+            [p.environment for p in (commands or {}).values()]
             + [p.environment for p in (tasks or {}).values()]
-            + [p.environment for p in (subscriptions or {}).values()]
+            + [p.environment for p in (subscriptions or {}).values()],
         )
         self.stack = cdk.Stack.of(self)
-        self.architecture = architecture or lambda_.Architecture.X86_64
+        self.architecture, arch = config.lambda_architecture(architecture)
         self.runtime = config.lambda_runtime(python_version)
+        self.build: str | None = config.service_build(self.spec, environment or {})
         self.bundle: Bundle | None = None
         if code is None:
-            arch = "arm64" if self.architecture.name == "arm64" else "x86_64"
             self.bundle = build_bundle(
                 entry, python_version=python_version, architecture=arch, options=bundling
             )
@@ -144,6 +145,8 @@ class Service(Construct):
             **self.names.environment(),
             n.ENV_SERVICE_ENTRY: entry,
             n.ENV_SERVICE_NAME: self.service_name,
+            # Every function of the deploy reports the same build, and none computes it.
+            **({BUILD_ENV: self.build} if self.build else {}),
         }
 
         # ------------------------------------------------------------ functions
@@ -180,6 +183,8 @@ class Service(Construct):
         self.subscription_functions: dict[str, lambda_.Function] = functions.subscriptions
         self.subscription_rules: dict[str, eventbridge.Rule] = functions.subscription_rules
         self.functions: list[lambda_.Function] = functions.all()
+        if self.bundle is not None:
+            announce_bundle(self, self.service_name, self.bundle, functions)
         grant_runtime_permissions(
             state.runtime_arns(self.stack),
             orchestrator=self.orchestrator,

@@ -21,8 +21,12 @@ eventual-aws-runtime (with eventual-core), installed for the Lambda platform:
    cold start would compile pydantic, eventual and the service from source. Without such an
    interpreter the bundle ships sources only, with a :class:`BundlingWarning`.
 5. The staging directory is zipped with fixed timestamps and sorted entries (and without the
-   installer's records of temporary paths and install times), so an unchanged input gives a
-   byte-identical zip (and an unchanged CDK asset hash: nothing to upload).
+   installer's records of temporary paths and install times, its lock file, and
+   eventual-aws-runtime's test support modules, which only tests run), so an unchanged input
+   gives a byte-identical zip (and an unchanged CDK asset hash: nothing to upload).
+
+:class:`Bundle` says what came out: the platform, the bytecode, the zipped and unpacked sizes
+and the file count (:meth:`Bundle.summary`, the line the construct prints at synthesis).
 
 Steps 1 and 2 are :mod:`.inputs`, steps 3 to 5 :mod:`.build`; :mod:`.options` has the options,
 the result and the errors; :func:`build_bundle` here puts them together with the cache.
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +103,8 @@ def build_bundle(
             options=options,
             bytecode_python=bytecode_python,
         )
+    with zipfile.ZipFile(target) as zf:
+        entries = zf.infolist()
     bundle = Bundle(
         path=target,
         key=key,
@@ -106,6 +113,10 @@ def build_bundle(
         python_version=python_version,
         local_projects=tuple(sorted(inputs.local)),
         bytecode=bytecode,
+        architecture=architecture,
+        zipped_size=target.stat().st_size,
+        unpacked_size=sum(e.file_size for e in entries),
+        files=len(entries),
     )
     _memo[memo_key] = bundle
     return bundle

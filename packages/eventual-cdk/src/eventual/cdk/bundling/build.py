@@ -177,27 +177,43 @@ def _write_zip(stage: Path, target: Path) -> None:
 # (direct_url.json) and uv's install time (uv_cache.json). Nothing reads them at run time.
 _VOLATILE_METADATA = ("direct_url.json", "uv_cache.json")
 
+# eventual-aws-runtime's test support (``testing.py``, ``testing_*.py``: moto harnesses, the
+# template's IAM evaluator...): imported by tests only, never by a handler, and they would
+# fail without their test dependencies (moto), which a bundle does not have.
+_TEST_SUPPORT = ("eventual/aws_runtime/testing.py", "eventual/aws_runtime/testing_*.py")
+
 
 def _prune(stage: Path) -> None:
+    """Drop from ``stage`` what a function never reads: the installer's scripts and lock, the
+    bytecode it compiled (compiled again, deterministically, afterwards), the volatile
+    installer records and the test support modules (:data:`_TEST_SUPPORT`); the ``RECORD`` of
+    each distribution loses the lines of the files removed."""
     shutil.rmtree(stage / "bin", ignore_errors=True)
+    (stage / ".lock").unlink(missing_ok=True)  # uv's lock of the --target directory
+    removed: set[str] = set()
+    for pattern in _TEST_SUPPORT:
+        for path in stage.glob(pattern):
+            removed.add(path.relative_to(stage).as_posix())
+            path.unlink()
     for dirpath, dirnames, _ in os.walk(stage):
         for d in list(dirnames):
             if d == "__pycache__":
                 shutil.rmtree(Path(dirpath) / d, ignore_errors=True)
                 dirnames.remove(d)
     for dist_info in stage.glob("*.dist-info"):
-        volatile = [dist_info / name for name in _VOLATILE_METADATA]
-        if not any(path.exists() for path in volatile):
-            continue
-        for path in volatile:
-            path.unlink(missing_ok=True)
+        dropped = set(removed)
+        for name in _VOLATILE_METADATA:
+            path = dist_info / name
+            if path.exists():
+                path.unlink()
+                dropped.add(f"{dist_info.name}/{name}")
         record = dist_info / "RECORD"
-        if record.is_file():
-            dropped = {f"{dist_info.name}/{name}" for name in _VOLATILE_METADATA}
-            lines = record.read_text().splitlines(keepends=True)
-            record.write_text(
-                "".join(line for line in lines if line.split(",", 1)[0] not in dropped)
-            )
+        if not record.is_file():
+            continue
+        lines = record.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if line.split(",", 1)[0] not in dropped]
+        if len(kept) != len(lines):
+            record.write_text("".join(kept))
 
 
 def build_zip(

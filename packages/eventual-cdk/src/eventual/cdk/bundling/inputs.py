@@ -15,7 +15,7 @@ from typing import Any
 
 from .options import BundleOptions, BundlingError
 
-BUNDLER_VERSION = "2"
+BUNDLER_VERSION = "3"
 """Changes whenever the bundle's layout changes, so old cache entries are not reused."""
 
 _SKIP_DIRS = {

@@ -58,6 +58,29 @@ class Bundle:
     """The ``sys.implementation.cache_tag`` of the bundled bytecode (``"cpython-311"``), or
     ``None`` when no interpreter of the runtime's version was found and the bundle ships sources
     only (:func:`no_bytecode_message` says why that matters)."""
+    architecture: str = "x86_64"
+    """The Lambda architecture it was built for: ``"x86_64"`` or ``"arm64"``."""
+    zipped_size: int = 0
+    """Bytes of the zip (what Lambda's 50 MB limit on a direct upload counts)."""
+    unpacked_size: int = 0
+    """Bytes of its files once unpacked (what Lambda's 250 MB limit counts)."""
+    files: int = 0
+    """Files in the zip."""
+
+    def summary(self) -> str:
+        """One line: what the bundle is built for, its size and file count
+        (``x86_64, Python 3.11: 5.1 MB zipped, 593 files, 13.8 MB unpacked, built``)."""
+        return (
+            f"{self.architecture}, Python {self.python_version}: "
+            f"{_megabytes(self.zipped_size)} zipped, {self.files:,} files, "
+            f"{_megabytes(self.unpacked_size)} unpacked, "
+            f"{'from the cache' if self.cached else 'built'}"
+            + ("" if self.bytecode else ", without bytecode")
+        )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
 
 
 def lambda_platform(python_version: str, architecture: str = "x86_64") -> str:

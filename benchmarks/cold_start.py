@@ -23,7 +23,7 @@ For each handler (``eventual.aws_runtime.handlers.<kind>``) the two sides are:
   of that ``WorkflowStarted``, ``task`` the Lambda event of the task it dispatched, ``timer`` the
   SQS record of the workflow's ``sleep(1)`` timer, ``subscription`` an EventBridge event whose
   subscription starts an execution. Everything the handler loads and builds is included: the
-  service, eventual-core, pydantic, boto3 and its clients, the asyncio loop.
+  service, eventual-core, pydantic, botocore and its clients, the asyncio loop.
 - the boto3 baseline: ``import boto3``, one session, the clients our handler created (same
   ``Config``) and the very AWS calls our handler made on that event, with the same parameters
   (recorded from an unmeasured run of ours against the same state, then written into the
@@ -31,6 +31,18 @@ For each handler (``eventual.aws_runtime.handlers.<kind>``) the two sides are:
   call, ``import boto3`` and the JSON answer computed from the body.
 
 So the difference is what eventual adds over the leanest Lambda doing the same AWS work.
+
+Both sides run with the environment the eventual.cdk construct gives every function: the
+runtime's names, ``eventual.aws_runtime.handlers.FUNCTION_ENVIRONMENT``
+(``PYDANTIC_DISABLE_PLUGINS``) and ``EVENTUAL_BUILD``, the service's build read from its spec
+(``python -m eventual.core.spec``) as the construct reads it at synth time.
+
+Our handlers pause the garbage collector during a container's first invocation (see
+``handlers._common.FirstInvocation``), which also spares the boto3 work inside it. So that
+this cannot pass for less than it is, every round also runs a third side, the boto3 handler
+with its collector paused for the whole process: the budget line of each handler gives both
+differences, against the boto3 handler as people write it (the issue's measure) and against
+that like-for-like one.
 
 Every process runs with bytecode (a private ``PYTHONPYCACHEPREFIX``, written by the unmeasured
 runs first), as a deployed function does: the Lambda runtime's boto3 comes with its bytecode, and
@@ -495,12 +507,34 @@ def _env() -> dict[str, str]:
             "AWS_EC2_METADATA_DISABLED": "true",
         }
     )
+    env.update(_DEPLOYED)
     if _MOTO is not None:
         env["AWS_ENDPOINT_URL"] = _MOTO.url
     return env
 
 
 _MOTO: Moto | None = None
+_DEPLOYED: dict[str, str] = {}
+"""What the construct adds to every function's environment besides the names (set by
+:func:`deployed_environment`)."""
+
+
+def deployed_environment() -> dict[str, str]:
+    """The variables eventual.cdk gives each function of the benchmark's service besides the
+    runtime's names: ``FUNCTION_ENVIRONMENT`` and the service's build from its spec."""
+    from eventual.aws_runtime.handlers import FUNCTION_ENVIRONMENT
+    from eventual.core.service import BUILD_ENV
+
+    _DEPLOYED.clear()
+    out = run_python(
+        "import runpy, sys; sys.argv = ['spec', 'cold_start_service']; "
+        "runpy.run_module('eventual.core.spec', run_name='__main__')",
+        _env(),
+    )
+    spec, _ = json.JSONDecoder().raw_decode(out[out.index("{") :])
+    build = spec["build"]
+    _DEPLOYED.update({**FUNCTION_ENVIRONMENT, BUILD_ENV: build})
+    return dict(_DEPLOYED)
 
 
 def _children_cpu() -> float:
@@ -570,9 +604,15 @@ def _write_service() -> None:
 # ---------------------------------------------------------------- the benchmark
 
 
+PAUSED = "import gc\ngc.disable()\n"
+"""Put before the baseline's code: its collector paused for the whole process, as our
+handlers pause theirs for a container's first invocation (the like-for-like reading)."""
+
+
 def measure(moto: Moto, cases: dict[str, Case], rounds: int) -> dict[str, list[float]]:
-    """CPU ms of every side of every case, ``rounds`` times, interleaved (which side of a pair
-    goes first alternates); also the plain imports and the pydantic floor."""
+    """CPU ms of every side of every case (ours, the boto3 handler, the boto3 handler with its
+    collector paused), ``rounds`` times, interleaved (the order of the sides reverses every
+    round); also the plain imports and the pydantic floor."""
     plain = {
         "pass": "pass",
         "import boto3": "import boto3",
@@ -589,19 +629,41 @@ def measure(moto: Moto, cases: dict[str, Case], rounds: int) -> dict[str, list[f
         for name, code in plain.items():
             times.setdefault(name, []).append(time_code(code, env) * 1000)
         for kind, case in cases.items():
-            sides = [("ours", case.ours), ("boto3", case.baseline)]
+            sides = [
+                ("ours", case.ours),
+                ("boto3", case.baseline),
+                ("boto3-paused", PAUSED + case.baseline),
+            ]
             for side, code in sides if r % 2 == 0 else sides[::-1]:
                 case_env = case.environment(moto.prepare(case.seeds))
                 times.setdefault(f"{side} {kind}", []).append(time_code(code, case_env) * 1000)
     return times
 
 
-def budget_line(kind: str, extra: float) -> str:
-    ok = "YES" if extra <= BUDGET_MS else "NO"
-    return (
-        f"{kind:<13} first invocation {extra:+4.0f} ms beyond boto3 baseline "
-        f"(budget {BUDGET_MS:.0f} ms): {ok}"
-    )
+def budget_line(
+    kind: str,
+    extra: float,
+    paused_extra: float | None = None,
+    instructions: tuple[int, int] | None = None,
+) -> str:
+    """``timer: +112 ms beyond the boto3 handler: within the 150 ms budget by 38 ms`` (or
+    ``OVER the 150 ms budget by 12 ms``); then the same against the boto3 handler with its
+    collector paused, and the instructions if counted."""
+
+    def verdict(ms: float) -> str:
+        margin = BUDGET_MS - ms
+        if margin >= 0:
+            return f"within the {BUDGET_MS:.0f} ms budget by {margin:.0f} ms"
+        return f"OVER the {BUDGET_MS:.0f} ms budget by {-margin:.0f} ms"
+
+    line = f"{kind + ':':<14} {extra:+4.0f} ms beyond the boto3 handler: {verdict(extra)}"
+    if paused_extra is not None:
+        line += f"; {paused_extra:+4.0f} ms beyond it with its collector paused: "
+        line += verdict(paused_extra)
+    if instructions is not None:
+        ours, base = instructions
+        line += f" (instructions {ours / base:.3f}x, {(ours - base) / 1e6:+.0f}M)"
+    return line
 
 
 def run(quick: bool = False, instructions: bool | None = None) -> Section:
@@ -613,20 +675,27 @@ def run(quick: bool = False, instructions: bool | None = None) -> Section:
         section.notes.append("not run: needs eventual-aws-runtime and moto[server]")
         return section
     _write_service()
+    deployed = deployed_environment()
     with moto_server() as moto:
         log(f"[{NAME}] recording the first invocations")
         cases = build_cases(moto)
-        log(f"[{NAME}] {len(cases)} handlers x 2 sides x {rounds} rounds")
+        log(f"[{NAME}] {len(cases)} handlers x 3 sides x {rounds} rounds")
         times = measure(moto, cases, rounds)
         med = {name: statistics.median(values) for name, values in times.items()}
         counts: dict[str, tuple[int, int]] = {}
+        paused: dict[str, int] = {}
         if instructions and shutil.which("valgrind"):
             log(f"[{NAME}] counting instructions (valgrind)")
             for kind, case in cases.items():
                 ours = count_instructions(case.ours, case.environment(moto.prepare(case.seeds)))
                 base = count_instructions(case.baseline, case.environment(moto.prepare(case.seeds)))
-                assert ours is not None and base is not None
+                # The baseline with the collector paused as ours pauses it (like for like).
+                base_paused = count_instructions(
+                    PAUSED + case.baseline, case.environment(moto.prepare(case.seeds))
+                )
+                assert ours is not None and base is not None and base_paused is not None
                 counts[kind] = (ours, base)
+                paused[kind] = base_paused
     import boto3
 
     section.peer = f"boto3 {boto3.__version__} handler, same clients and calls (moto_server)"
@@ -649,8 +718,9 @@ def run(quick: bool = False, instructions: bool | None = None) -> Section:
     lines = []
     for kind, case in cases.items():
         ours, base = med[f"ours {kind}"], med[f"boto3 {kind}"]
-        extra = ours - base
-        lines.append(budget_line(kind, extra))
+        base_paused = med[f"boto3-paused {kind}"]
+        extra, paused_extra = ours - base, ours - base_paused
+        lines.append(budget_line(kind, extra, paused_extra, counts.get(kind)))
         section.rows.append(
             Row(
                 NAME,
@@ -663,6 +733,18 @@ def run(quick: bool = False, instructions: bool | None = None) -> Section:
                 f"{'yes' if extra <= BUDGET_MS else 'NO'}); {case.describe()}",
             )
         )
+        section.rows.append(
+            Row(
+                NAME,
+                f"{kind}: whole first invocation, vs the same boto3 handler, collector paused",
+                "ms",
+                ours,
+                base_paused,
+                False,
+                note=f"{paused_extra:+.0f} ms beyond it (budget {BUDGET_MS:.0f} ms: "
+                f"{'yes' if paused_extra <= BUDGET_MS else 'NO'}): like for like",
+            )
+        )
     section.notes.extend(lines)
     floor = med["pydantic"] - med["import boto3"]
     section.notes.append(
@@ -672,14 +754,18 @@ def run(quick: bool = False, instructions: bool | None = None) -> Section:
     for kind, (ours_i, base_i) in counts.items():
         section.notes.append(
             f"{kind}: instructions (cachegrind) {ours_i / base_i:.3f}x the boto3 handler's "
-            f"({(ours_i - base_i) / 1e6:+.0f}M)"
+            f"({(ours_i - base_i) / 1e6:+.0f}M); {ours_i / paused[kind]:.3f}x "
+            f"({(ours_i - paused[kind]) / 1e6:+.0f}M) if the boto3 handler paused the "
+            "garbage collector as ours does"
         )
     if instructions and not counts:
         section.notes.append("instructions: not counted (valgrind is not installed)")
     section.notes.append(
         f"each figure: CPU time of a fresh `python -c` process, median of {rounds} interleaved "
         "runs, against a moto_server reset and set up before each; the ms figures are this "
-        "machine's"
+        "machine's; every process has the construct's function environment ("
+        + ", ".join(f"{k}={v}" for k, v in sorted(deployed.items()))
+        + ")"
     )
     for line in lines:
         log(line)
@@ -690,6 +776,7 @@ def profile(kind: str, top: int) -> None:
     """A cProfile of our first invocation of ``kind`` (its state prepared as for the
     benchmark), sorted by cumulative time."""
     _write_service()
+    deployed_environment()
     with moto_server() as moto:
         cases = build_cases(moto)
         case = cases[kind]

@@ -402,12 +402,6 @@ USER_CODE_MAY = {
     ("Payloads", "s3:PutObject"): f"send a large input, signal or event: {USER_CODE}",
     ("Payloads", "s3:GetObject"): f"read an execution whose record spilled: {USER_CODE}",
 }
-EVENT_SOURCE_EXTRAS = {
-    ("-", "sqs:ChangeMessageVisibility"): "granted by the CDK's SqsEventSource "
-    "(grantConsumeMessages, eventual.cdk.functions): the event source mapping needs only "
-    "ReceiveMessage, DeleteMessage and GetQueueAttributes",
-    ("-", "sqs:GetQueueUrl"): "granted by the CDK's SqsEventSource, as above",
-}
 
 
 def _but(table: dict[tuple[str, str], str], *used: tuple[str, str]) -> dict[tuple[str, str], str]:
@@ -434,14 +428,12 @@ EXPECTED_UNUSED: dict[str, dict[tuple[str, str], str]] = {
         USER_CODE_MAY, ("Payloads", "s3:GetObject")
     ),
     "demo-shop/demoshopOrchestratorRole": {
-        **EVENT_SOURCE_EXTRAS,
         ("Executions", "dynamodb:PutItem"): "start a child workflow: greet has none",
         ("ExecutionQueue", "sqs:SendMessage"): "signal another execution, start a child or "
         "tell a parent: greet does none of these",
         ("WorkflowLogs", "logs:CreateLogStream"): "greet logs nothing",
         ("WorkflowLogs", "logs:PutLogEvents"): "greet logs nothing",
     },
-    "demo-shop/demoshopTimerRole": EVENT_SOURCE_EXTRAS,
 }
 
 

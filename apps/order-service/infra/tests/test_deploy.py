@@ -592,15 +592,9 @@ USER_CODE_MAY = {
     ("Payloads", "s3:PutObject"): f"send a large input, signal or event: {USER_CODE}",
     ("Payloads", "s3:GetObject"): f"read an execution whose record spilled: {USER_CODE}",
 }
-EVENT_SOURCE_EXTRAS = {
-    ("-", "sqs:ChangeMessageVisibility"): "granted by the CDK's SqsEventSource "
-    "(grantConsumeMessages, eventual.cdk.functions): the event source mapping needs only "
-    "ReceiveMessage, DeleteMessage and GetQueueAttributes",
-    ("-", "sqs:GetQueueUrl"): "granted by the CDK's SqsEventSource, as above",
-}
 NEVER_INVOKED = {
-    ("-", "sqs:DeleteMessage"): "a service without workflows gets an orchestrator and a timer "
-    "(eventual.cdk.functions) that nothing ever sends a message to",
+    ("QueueTrigger", "sqs:DeleteMessage"): "a service without workflows gets an orchestrator "
+    "and a timer (eventual.cdk.functions) that nothing ever sends a message to",
     ("OwnLogs", "logs:CreateLogStream"): "the function is never invoked (see DeleteMessage)",
     ("OwnLogs", "logs:PutLogEvents"): "the function is never invoked (see DeleteMessage)",
 }
@@ -639,12 +633,10 @@ EXPECTED_UNUSED: dict[str, dict[tuple[str, str], str]] = {
         for task in ("ChargeCreditCard", "DispatchOrder", "ChargeBack")
     },
     "OrderService/OrderServiceOrchestratorRole": {
-        **EVENT_SOURCE_EXTRAS,
         ("Executions", "dynamodb:PutItem"): "start a child workflow: processOrder has none",
         ("ExecutionQueue", "sqs:SendMessage"): "signal another execution, start a child or "
         "tell a parent: processOrder does none of these",
     },
-    "OrderService/OrderServiceTimerRole": EVENT_SOURCE_EXTRAS,
     # The tracker: a command, an event, a subscription; no workflow, no task.
     "ShippingTracker/TrackerApiRole": _some(
         USER_CODE_MAY, ("Events", "events:PutEvents"), ("Payloads", "s3:PutObject")
@@ -652,8 +644,8 @@ EXPECTED_UNUSED: dict[str, dict[tuple[str, str], str]] = {
     "ShippingTracker/TrackerSubscriptionTrackOrderRole": _some(
         USER_CODE_MAY, ("Events", "events:PutEvents"), ("Payloads", "s3:PutObject")
     ),
-    "ShippingTracker/TrackerOrchestratorRole": {**EVENT_SOURCE_EXTRAS, **NEVER_INVOKED},
-    "ShippingTracker/TrackerTimerRole": {**EVENT_SOURCE_EXTRAS, **NEVER_INVOKED},
+    "ShippingTracker/TrackerOrchestratorRole": NEVER_INVOKED,
+    "ShippingTracker/TrackerTimerRole": NEVER_INVOKED,
 }
 
 

@@ -19,7 +19,6 @@ from aws_cdk import aws_events as eventbridge
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -250,6 +249,31 @@ def announce_bundle(
     return line
 
 
+# What Lambda's SQS event source mapping does with the function's role (the SQS Developer
+# Guide): the CDK's SqsEventSource grants more (grantConsumeMessages adds
+# ChangeMessageVisibility and GetQueueUrl), which no handler uses.
+QUEUE_TRIGGER_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+
+
+def queue_trigger(function: lambda_.Function, queue: sqs.IQueue, batch_size: int) -> None:
+    """``queue`` invokes ``function`` in batches, with partial batch failures, its role
+    allowed only what the mapping needs."""
+    assert function.role is not None
+    allow(function.role, "QueueTrigger", QUEUE_TRIGGER_ACTIONS, [queue.queue_arn])
+    scope = function.node.scope
+    assert isinstance(scope, Construct)  # the function's own construct (see FunctionMaker)
+    mapping = lambda_.EventSourceMapping(
+        scope,
+        "QueueTrigger",
+        target=function,
+        event_source_arn=queue.queue_arn,
+        batch_size=batch_size,
+        report_batch_item_failures=True,
+    )
+    # CreateEventSourceMapping fails while the role may not receive from the queue yet.
+    mapping.node.add_dependency(function.role)
+
+
 def build_functions(
     make: FunctionFactory,
     *,
@@ -279,17 +303,9 @@ def build_functions(
     orchestrator_function = make.function(
         "Orchestrator", "orchestrator", orchestrator or FunctionProps(), config.ORCHESTRATOR
     )
-    orchestrator_function.add_event_source(
-        sources.SqsEventSource(
-            state.execution_queue,
-            batch_size=n.ORCHESTRATOR_BATCH_SIZE,
-            report_batch_item_failures=True,
-        )
-    )
+    queue_trigger(orchestrator_function, state.execution_queue, n.ORCHESTRATOR_BATCH_SIZE)
     timer_function = make.function("Timer", "timer", timer or FunctionProps(), config.TIMER)
-    timer_function.add_event_source(
-        sources.SqsEventSource(state.timer_queue, batch_size=10, report_batch_item_failures=True)
-    )
+    queue_trigger(timer_function, state.timer_queue, 10)
     system_function = make.function("System", "system", system or FunctionProps(), config.SYSTEM)
     api_function = make.function("Api", "command", api or FunctionProps(), config.COMMAND)
     command_functions: dict[str, lambda_.Function] = {}

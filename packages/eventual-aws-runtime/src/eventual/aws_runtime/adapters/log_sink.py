@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -83,6 +84,9 @@ class CloudWatchLogSink:
         if not entries:
             return
         stream = log_stream(execution_id)
+        # Each line carries an id (this write's, and its place in it): a PutLogEvents whose
+        # answer was lost is retried by botocore and stored twice; read() keeps one copy.
+        write = uuid.uuid4().hex[:16]
         events = [
             {
                 "timestamp": int(e.timestamp.timestamp() * 1000),
@@ -92,10 +96,11 @@ class CloudWatchLogSink:
                         "level": e.level,
                         "logger": e.logger,
                         "message": e.message,
+                        "line": f"{write}:{i}",
                     }
                 ),
             }
-            for e in entries
+            for i, e in enumerate(entries)
         ]
         events.sort(key=lambda e: e["timestamp"])
         logs = client("logs")
@@ -124,6 +129,7 @@ class CloudWatchLogSink:
         elif workflow is not None:
             kwargs["logStreamNamePrefix"] = log_stream(workflow + "/")
         out: list[tuple[str, LogEntry]] = []
+        lines: set[str] = set()
         logs = client("logs")
         while True:
             try:
@@ -137,6 +143,11 @@ class CloudWatchLogSink:
                     data = json.loads(e["message"])
                 except ValueError:
                     continue
+                line = data.get("line")
+                if line is not None:
+                    if line in lines:
+                        continue  # a retried write's second copy
+                    lines.add(line)
                 out.append(
                     (
                         data.get("executionId", ""),

@@ -18,7 +18,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ...errors import StorageUnavailable
 from .checkpoint import _Checkpointer
+from .resources import AT_OPEN, storage_error
 from .schema import _ADDED_COLUMNS, _SCHEMA, SCHEMA_VERSION
 
 logger = logging.getLogger("eventual.runtime.sqlite")
@@ -32,6 +34,37 @@ class DatabaseError(RuntimeError):
 
 class DatabaseLocked(DatabaseError):
     """Another process has the database open."""
+
+
+class _Busy(Exception):
+    """Another process holds the database's write lock, and the statement that found it out
+    had done nothing yet: it can simply run again (see :meth:`Database._patiently`)."""
+
+    def __init__(self, error: sqlite3.Error) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return (code & 0xFF) in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+    return "database is locked" in str(exc)
+
+
+def _patient(fn: Callable[[], T]) -> Callable[[], T]:
+    """``fn`` (a read, or a write that begins a transaction) with SQLITE_BUSY raised as
+    :class:`_Busy`."""
+
+    def run() -> T:
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise _Busy(exc) from exc
+            raise
+
+    return run
 
 
 class _Transaction:
@@ -59,10 +92,14 @@ class _Group:
     before its ``transaction()`` block returns, so nothing is reported done before it is on
     disk, and the after-commit hooks of all of them run, in order, after it."""
 
-    __slots__ = ("done", "hooks", "waiters")
+    __slots__ = ("done", "failed", "hooks", "waiters")
 
     def __init__(self) -> None:
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Set when SQLite rolled the whole transaction back under a unit that failed (it does
+        # on SQLITE_FULL, SQLITE_IOERR, ...): the units that joined before lost their writes
+        # too, and are told so instead of a COMMIT.
+        self.failed: Exception | None = None
         self.hooks: list[Callable[[], None]] = []
         # One future per waiting unit (cheaper than shielding ``done`` for each): a waiter
         # that is cancelled leaves the others and the commit alone.
@@ -90,6 +127,10 @@ class _Group:
 
 _UNIT = "eventual_unit"
 
+# How long a statement waits for a lock another process holds before it raises SQLITE_BUSY
+# (and :meth:`Database._patiently` sleeps and tries again): short, as it blocks the loop.
+_BUSY_MS = 10
+
 
 def _begin(conn: sqlite3.Connection) -> None:
     if conn.in_transaction:
@@ -104,10 +145,13 @@ def _rollback(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
-def _rollback_unit(conn: sqlite3.Connection) -> None:
+def _rollback_unit(conn: sqlite3.Connection) -> bool:
+    """Undo the writes of one unit of a group commit; False if the group's transaction is gone
+    (SQLite rolled all of it back on the error that failed the unit)."""
     if conn.in_transaction:
         conn.execute(f"ROLLBACK TO {_UNIT}")
         conn.execute(f"RELEASE {_UNIT}")
+    return conn.in_transaction
 
 
 def _rollback_to(conn: sqlite3.Connection, name: str) -> None:
@@ -124,10 +168,22 @@ class Database:
     half of an open unit of work). Reads made inside a transaction use the writer and see its
     own writes. Statements run inline on the event loop, or with ``threaded=True`` on one
     dedicated thread that owns both connections.
+
+    When the file runs out of something (it is read-only, the disk is full, another process
+    holds its lock, ...) the statement raises :class:`StorageUnavailable`, whose message names
+    the file and the fix, and nothing of its unit of work is kept. A write that finds the lock
+    taken waits for it up to ``lock_timeout`` seconds first, without blocking the event loop.
+    ``unavailable`` is the last such error until a commit succeeds again; ``failures`` counts
+    them; :meth:`wait_available` waits for the next successful commit after one.
     """
 
     def __init__(
-        self, path: Path | str, *, synchronous: str = "NORMAL", threaded: bool = False
+        self,
+        path: Path | str,
+        *,
+        synchronous: str = "NORMAL",
+        threaded: bool = False,
+        lock_timeout: float = 5.0,
     ) -> None:
         if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
             raise ValueError(
@@ -150,6 +206,11 @@ class Database:
         self._group_task: asyncio.Task[None] | None = None
         self.group_commit = True
         self.commits = 0
+        self.lock_timeout = lock_timeout
+        self.failures = 0
+        self.unavailable: StorageUnavailable | None = None
+        self._available = asyncio.Event()
+        self._reopen = False  # the writer found the file read-only: open it anew
 
     # ------------------------------------------------------------ lifecycle
 
@@ -167,26 +228,53 @@ class Database:
         self._open_ = True
         try:
             await self._call(self._open)
-        except sqlite3.Error as exc:
-            await self.close()
-            raise DatabaseError(
-                f"cannot open the database {self.path}: {exc}; check that it is an Eventual "
-                "database file and that its directory is writable"
-            ) from exc
         except BaseException:
             await self.close()
             raise
 
     def _open(self) -> None:
+        try:
+            self._connect()
+        except sqlite3.Error as exc:
+            # Read-only, locked, disk full...: say so, and how to fix it (raised as one error
+            # here, so that _call does not take it for a failure of a running database).
+            opening = storage_error(exc, self.path, then=AT_OPEN)
+            if opening is not None and opening.reason != "damaged":
+                raise DatabaseError(opening.message) from exc
+            raise DatabaseError(
+                f"cannot open the database {self.path}: {exc}; check that it is an Eventual "
+                "database file and that its directory is writable"
+            ) from exc
+
+    def _connect_writer(self, busy_ms: int) -> sqlite3.Connection:
         writer = sqlite3.connect(str(self.path), isolation_level=None)
-        self._writer = writer
-        writer.execute("PRAGMA busy_timeout = 5000")
+        writer.execute(f"PRAGMA busy_timeout = {busy_ms}")
         mode = writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
+            writer.close()
             raise DatabaseError(f"cannot put {self.path} in WAL mode (got {mode!r})")
         writer.execute(f"PRAGMA synchronous = {self.synchronous}")
         writer.execute("PRAGMA temp_store = MEMORY")
         writer.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does it
+        return writer
+
+    def _reconnect_writer(self) -> sqlite3.Connection:
+        """A new writer connection, for one that found the file read-only: SQLite opened the
+        file read-only then, and keeps it so, even once the file is writable again."""
+        old = self._conn(write=True)
+        if old.in_transaction:
+            return old
+        writer = self._connect_writer(_BUSY_MS)
+        old.close()
+        self._writer = writer
+        self._reopen = False
+        return writer
+
+    def _connect(self) -> None:
+        # Opening waits for a lock another process holds (blocking: nothing runs yet); later
+        # statements find it at once, and wait for it without blocking (see _patiently).
+        writer = self._connect_writer(int(self.lock_timeout * 1000))
+        self._writer = writer
         version = writer.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise DatabaseError(
@@ -206,9 +294,10 @@ class Database:
             f"PRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
         )
         reader = sqlite3.connect(str(self.path), isolation_level=None)
-        reader.execute("PRAGMA busy_timeout = 5000")
+        reader.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
         reader.execute("PRAGMA query_only = ON")
         self._reader = reader
+        writer.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
         self.checkpointer = _Checkpointer(self.path)
 
     async def close(self) -> None:
@@ -249,9 +338,77 @@ class Database:
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         if not self._open_:
             raise RuntimeError(f"the database {self.path} is not open")
-        if self._executor is None:
-            return fn(*args)
-        return await asyncio.wrap_future(self._executor.submit(fn, *args))
+        try:
+            if self._executor is None:
+                return fn(*args)
+            return await asyncio.wrap_future(self._executor.submit(fn, *args))
+        except sqlite3.Error as exc:
+            unavailable = self._unavailable(exc)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
+
+    async def _patiently(self, fn: Callable[[], T]) -> T:
+        """``_call(fn)``, and again while another process holds the lock (``fn`` raises
+        :class:`_Busy` before it has done anything: see :func:`_patient`), for up to
+        ``lock_timeout`` seconds; then :class:`StorageUnavailable`. The waits are sleeps:
+        the event loop (the HTTP server, the reads) goes on meanwhile."""
+        try:
+            return await self._call(fn)
+        except _Busy as first:
+            busy = first
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.lock_timeout
+        delay = 0.005
+        while (left := deadline - loop.time()) > 0:
+            await asyncio.sleep(min(delay, left))
+            delay = min(delay * 2, 0.1)
+            try:
+                return await self._call(fn)
+            except _Busy as again:
+                busy = again
+        unavailable = self._unavailable(busy.error)
+        assert unavailable is not None
+        raise unavailable from busy.error
+
+    def _unavailable(self, exc: sqlite3.Error) -> StorageUnavailable | None:
+        """What a sqlite3 error means for the user, if it is about the file's resources (and
+        then it is counted, and logged once per outage)."""
+        unavailable = storage_error(exc, self.path)
+        if unavailable is None:
+            return None
+        self.failures += 1
+        if unavailable.reason in ("read-only", "cannot-open"):
+            self._reopen = True
+        if self.unavailable is None:
+            logger.warning("%s", unavailable.message)
+        self.unavailable = unavailable
+        return unavailable
+
+    def _usable(self) -> None:
+        """A commit succeeded: if the database was failing, it is usable again."""
+        if self.unavailable is not None:
+            logger.info("the database %s is usable again; resuming", self.path)
+            self.unavailable = None
+            available, self._available = self._available, asyncio.Event()
+            available.set()
+
+    async def wait_available(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the next commit that succeeds after a failure
+        (what retries of the work that hit :class:`StorageUnavailable` wait for)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):  # (not wait_for: it may swallow a cancel)
+                await self._available.wait()
+
+    def _lost(self) -> Exception:
+        """The error for a unit whose transaction SQLite rolled back on an earlier error."""
+        if self.unavailable is not None:
+            u = self.unavailable
+            return StorageUnavailable(u.message, path=u.path, reason=u.reason)
+        return DatabaseError(
+            f"a write to the database {self.path} failed and SQLite rolled back its "
+            "transaction; retry"
+        )
 
     def in_transaction(self) -> bool:
         return self._current() is not None
@@ -268,7 +425,7 @@ class Database:
         tx = self._current()
         if tx is not None:
             return await self._in_tx(tx, fn)
-        return await self._call(lambda: fn(self._conn(write=False)))
+        return await self._patiently(_patient(lambda: fn(self._conn(write=False))))
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(connection)`` in the current transaction, or in one of its own; returns
@@ -278,7 +435,9 @@ class Database:
             return await self._in_tx(tx, fn)
         if not self.group_commit:
             async with self._lock:
-                return await self._call(lambda: self._atomic(fn))
+                result = await self._patiently(lambda: self._atomic(fn))
+                self._usable()
+                return result
         async with self.transaction():
             tx = self._current()
             assert tx is not None
@@ -305,22 +464,44 @@ class Database:
         writer = self._conn(write=True)
 
         group = tx.group
+        if begin and group is not None and group.failed is not None:
+            raise self._lost()
 
         def work() -> T:
+            nonlocal writer
             if begin:
                 if group is not None:
+                    if not writer.in_transaction:
+                        raise self._lost()
                     writer.execute(f"SAVEPOINT {_UNIT}")
                 else:
-                    _begin(writer)
+                    if self._reopen:
+                        writer = self._reconnect_writer()
+                    try:
+                        _begin(writer)
+                    except sqlite3.OperationalError as exc:
+                        if _is_busy(exc):
+                            raise _Busy(exc) from exc  # nothing done yet: run it again
+                        raise
+            elif not writer.in_transaction:
+                # Rolled back under this unit by an error it caught: never autocommit the rest.
+                raise self._lost()
             for op in ops:
                 op(writer)
             return fn(writer)
 
+        if begin and group is None:
+            return await self._patiently(work)
         return await self._call(work)
 
     def _atomic(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._conn(write=True)
-        _begin(conn)
+        conn = self._reconnect_writer() if self._reopen else self._conn(write=True)
+        try:
+            _begin(conn)
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise _Busy(exc) from exc
+            raise
         try:
             result = fn(conn)
         except BaseException:
@@ -382,14 +563,16 @@ class Database:
                             )
                     else:
                         await self._in_tx(tx, self._commit)
+                        self._usable()
                 committed = True
-            except BaseException:
+            except BaseException as exc:
                 if not committed and tx.begun:
                     # Queued behind anything still running on the thread; even if this await
                     # is interrupted, the rollback runs before any later statement.
                     with contextlib.suppress(BaseException):
                         if tx.group is not None:
-                            await self._call(_rollback_unit, self._conn(write=True))
+                            if not await self._call(_rollback_unit, self._conn(write=True)):
+                                self._lose(tx.group, exc)
                         else:
                             await self._call(_rollback, self._conn(write=True))
                 raise
@@ -402,21 +585,38 @@ class Database:
         for hook in tx.hooks:
             hook()
 
+    def _lose(self, group: _Group, exc: BaseException) -> None:
+        """SQLite rolled the group's whole transaction back on the error that failed one of
+        its units: every unit in it fails (none is reported done), and the next unit starts a
+        transaction of its own."""
+        if group.failed is None:
+            group.failed = exc if isinstance(exc, Exception) else self._lost()
+        if self._group is group:
+            self._group = None
+
     def _commit_inline(self, group: _Group) -> None:
         if self._lock.locked():  # a unit is under way (it joins): commit after it
             asyncio.get_running_loop().call_soon(self._commit_inline, group)
             return
-        self._group = None
+        if group.failed is not None:
+            group.settle(self._lost())  # its transaction is gone: nothing to commit
+            return
+        if self._group is group:
+            self._group = None
         try:
             self._commit(self._conn(write=True))
         except Exception as exc:
             with contextlib.suppress(Exception):
                 _rollback(self._conn(write=True))
-            group.settle(exc)
+            failure: Exception = exc
+            if isinstance(exc, sqlite3.Error):
+                failure = self._unavailable(exc) or exc
+            group.settle(failure)
             return
         self._finish_group(group)
 
     def _finish_group(self, group: _Group) -> None:
+        self._usable()
         # The hooks first (they only schedule work): a unit that resumes after its commit
         # then finds what they started already queued behind it.
         for hook in group.hooks:
@@ -430,10 +630,15 @@ class Database:
         await asyncio.sleep(0)  # let the units that are ready this turn join
         try:
             async with self._lock:
-                self._group = None
+                if group.failed is not None:
+                    group.settle(self._lost())  # its transaction is gone: nothing to commit
+                    return
+                if self._group is group:
+                    self._group = None
                 await self._call(self._commit, self._conn(write=True))
         except BaseException as exc:
-            self._group = None
+            if self._group is group:
+                self._group = None
             with contextlib.suppress(BaseException):
                 await self._call(_rollback, self._conn(write=True))
             if not group.done.done():

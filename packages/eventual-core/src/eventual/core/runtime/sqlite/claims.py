@@ -25,8 +25,9 @@ _SELECT_CLAIM = (
     "SELECT claimed_at, last_heartbeat, details, done, timed_out FROM claims "
     "WHERE execution_id = ? AND seq = ? AND attempt = ? "
     "UNION ALL SELECT '1970-01-01T00:00:00+00:00', NULL, NULL, 1, 0 FROM history "
-    f"WHERE execution_id = ? AND json_extract(event, '$.type') IN ({_TASK_RESULTS}) "
-    "AND json_extract(event, '$.seq') = ? AND json_extract(event, '$.attempt') = ? LIMIT 1"
+    "WHERE execution_id = ? AND CASE WHEN json_valid(event) THEN "
+    f"json_extract(event, '$.type') IN ({_TASK_RESULTS}) "
+    "AND json_extract(event, '$.seq') = ? AND json_extract(event, '$.attempt') = ? END LIMIT 1"
 )
 
 

@@ -9,23 +9,26 @@ import contextlib
 import contextvars
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from ...engine import WorkflowExecutor
+from ...errors import HistoryCorrupted, StorageUnavailable
 from ...history import EmittedEvent, InputEvent, ParentRef
 from ...models import Execution, ExecutionStatus
 from ...service import Service
-from ..ports import TaskRequest, TimerRequest
+from ..ports import StoredExecution, TaskRequest, TimerRequest
 from ..runtime import RealClock, Runtime
 from .claims import SqliteClaimStore
+from .codec import _history_corrupted
 from .database import Database
 from .event_bus import SqliteEventBus
 from .execution_queue import QueuedEvent, SqliteExecutionQueue
 from .hooks import _Hooks
 from .ports import _Consuming, _consuming, _Handoff, _settle_handoffs, open_ports
-from .recovery import _outstanding_attempts
+from .recovery import _scan_history
 from .tasks import SqliteTaskDispatcher
 from .timers import SqliteTimerScheduler
 
@@ -74,6 +77,14 @@ class SqliteRuntime(Runtime):
 
     With ``workers=False`` nothing runs: the runtime only reads and writes the database (to
     inspect it, or to queue work for the next process that runs it).
+
+    When the database cannot take a write (read-only, disk full, locked by another process
+    for over ``lock_timeout`` seconds: :class:`StorageUnavailable`), a caller's operation
+    (a start, a signal, ...) raises it and records nothing; the workers' own steps keep
+    their events queued and try again, waiting ``retry_delay`` seconds doubling up to
+    ``max_retry_delay`` (or until a commit succeeds again), so the work resumes by itself
+    once the cause is removed. An execution whose history has a row that cannot be read
+    fails with :class:`HistoryCorrupted`, which says where; the others go on.
     """
 
     def __init__(
@@ -88,15 +99,24 @@ class SqliteRuntime(Runtime):
         workers: bool = True,
         cache_size: int = 1024,
         batch_size: int = 100,
+        lock_timeout: float = 5.0,
+        retry_delay: float = 0.1,
+        max_retry_delay: float = 2.0,
     ) -> None:
         if max_concurrent_tasks < 1 or max_concurrent_deliveries < 1:
             raise ValueError("max_concurrent_tasks and max_concurrent_deliveries must be >= 1")
+        if retry_delay <= 0 or max_retry_delay < retry_delay:
+            raise ValueError("retry_delay must be > 0 and max_retry_delay >= retry_delay")
         self.db_path = Path(db_path) if db_path is not None else DEFAULT_DB_PATH
         if threaded is None:
             # NORMAL commits do not wait for the disk (no fsync): statements take a fraction
             # of a millisecond and run inline. FULL and EXTRA fsync every commit: a thread.
             threaded = synchronous.upper() != "NORMAL"
-        self.db = Database(self.db_path, synchronous=synchronous, threaded=threaded)
+        self.db = Database(
+            self.db_path, synchronous=synchronous, threaded=threaded, lock_timeout=lock_timeout
+        )
+        self.retry_delay = retry_delay
+        self.max_retry_delay = max_retry_delay
         self.run_id = uuid.uuid4().hex
         self._hooks = _DriverHooks()
         ports = open_ports(self.db, run_id=self.run_id, hooks=self._hooks)
@@ -183,10 +203,50 @@ class SqliteRuntime(Runtime):
         """Make what a previous process left runnable again: the task attempts it dispatched
         and never finished are dispatched again (queued events and timers need nothing: their
         rows are still there)."""
-        outstanding = await self.db.read(_outstanding_attempts)
+        outstanding, corrupted = await self.db.read(_scan_history)
         if outstanding:
             logger.info("%d task attempt(s) interrupted by a stop will run again", len(outstanding))
             cast(SqliteTaskDispatcher, self.ports.tasks).restore(outstanding)
+        if not self.workers:
+            return
+        # An execution in progress whose history cannot be read fails now, saying where (it
+        # may be waiting for nothing that would ever replay it).
+        for execution_id, (position, reason) in corrupted.items():
+            stored = await self.ports.executions.get(execution_id)
+            if stored is not None:
+                await self._fail_corrupted(
+                    stored, _history_corrupted(self.db.path, execution_id, position, reason)
+                )
+
+    async def _cold_executor(self, stored: StoredExecution) -> WorkflowExecutor | None:
+        try:
+            return await super()._cold_executor(stored)
+        except HistoryCorrupted as exc:
+            await self._fail_corrupted(stored, exc)
+            return None
+
+    async def _fail_corrupted(self, stored: StoredExecution, exc: HistoryCorrupted) -> None:
+        logger.error("execution %s failed: %s", stored.execution.id, exc.message)
+        await self._fail(stored, exc)
+
+    # ------------------------------------------------------------ when storage fails
+
+    async def _storage_backoff(self, failures: int) -> None:
+        """Wait before trying again work that met :class:`StorageUnavailable` (``failures``
+        times in a row): ``retry_delay`` doubling up to ``max_retry_delay``, or less if a
+        commit succeeds meanwhile (the cause is gone)."""
+        delay = min(self.retry_delay * 2 ** min(failures, 30), self.max_retry_delay)
+        await self.db.wait_available(delay)
+
+    async def _until_stored(self, unit: Callable[[], Awaitable[T]]) -> T:
+        """Run ``unit`` (one atomic write), again while the storage is unavailable."""
+        failures = 0
+        while True:
+            try:
+                return await unit()
+            except StorageUnavailable:
+                await self._storage_backoff(failures)
+                failures += 1
 
     @property
     def sqlite_ports_queue(self) -> SqliteExecutionQueue:
@@ -324,6 +384,10 @@ class SqliteRuntime(Runtime):
                 await scan()
             except asyncio.CancelledError:
                 raise
+            except StorageUnavailable:
+                # Logged by the database: look again in a while (still "scanning" till then).
+                await self._storage_backoff(1)
+                wake.set()
             except Exception as exc:
                 logger.exception("runtime scan failed")
                 self.errors.append(exc)
@@ -348,55 +412,71 @@ class SqliteRuntime(Runtime):
         )
 
     async def _consume(self, execution_id: str) -> None:
-        queue = self.sqlite_ports_queue
+        failures = 0
         try:
             while True:
-                self._dirty.discard(execution_id)
-                batch: list[QueuedEvent] = []
-                if execution_id in self._queued:
-                    # Discarded before the read: a row committed after it marks it again.
-                    self._queued.discard(execution_id)
-                    batch = await queue.peek(execution_id, self.batch_size)
-                    if len(batch) == self.batch_size:
-                        self._queued.add(execution_id)
-                handoffs = tuple(self._inbox.pop(execution_id, ()))
-                if not batch and not handoffs:
-                    if execution_id in self._dirty:
-                        continue
-                    return
-                row_ids = tuple(q.row_id for q in batch)
-                consuming = _Consuming(self.db, row_ids, [False], handoffs)
-                generation = self._service_generation
-                token = _consuming.set(consuming)
                 try:
-                    await self.orchestrate(
-                        execution_id, [q.event for q in batch] + [h.event for h in handoffs]
-                    )
-                except BaseException:
-                    if handoffs and not consuming.deleted[0]:
-                        # Kept for the next try, like the queued rows (a stop loses them:
-                        # their attempts run again on the next start).
-                        self._inbox[execution_id] = [*handoffs, *self._inbox.get(execution_id, ())]
-                    raise
-                finally:
-                    _consuming.reset(token)
-                if generation != self._service_generation:
-                    self._evict(execution_id)  # built with the handlers that were replaced
-                if not consuming.deleted[0]:
-                    # Nothing was committed (the events were all stale): drop them now. A
-                    # crash before this line redelivers them and they are dropped again.
-                    async with self.db.transaction():
-                        await queue.delete(row_ids)
-                        _settle_handoffs(self.sqlite_ports, handoffs)
-                if not (consuming.deleted[0] and self.db.group_commit):
-                    # Inline statements never suspend: let other work run between batches.
-                    # (A group commit suspended the step until the COMMIT, which ran the
-                    # work it started first: often a task whose result is here already.)
-                    await asyncio.sleep(0)
+                    if not await self._consume_batch(execution_id):
+                        return
+                    failures = 0
+                except StorageUnavailable:
+                    # Nothing of the step was kept: its events are still queued (or back in
+                    # the inbox). Try again once the storage may be back; the database logged
+                    # why.
+                    self._queued.add(execution_id)
+                    await self._storage_backoff(failures)
+                    failures += 1
         finally:
             # On an unexpected error the events stay queued: they are retried on the
             # execution's next event or on the next start.
             self._consumers.pop(execution_id, None)
+
+    async def _consume_batch(self, execution_id: str) -> bool:
+        """Apply the next batch of an execution's events; False when there are none."""
+        queue = self.sqlite_ports_queue
+        self._dirty.discard(execution_id)
+        batch: list[QueuedEvent] = []
+        if execution_id in self._queued:
+            # Discarded before the read: a row committed after it marks it again.
+            self._queued.discard(execution_id)
+            batch = await queue.peek(execution_id, self.batch_size)
+            if len(batch) == self.batch_size:
+                self._queued.add(execution_id)
+        handoffs = tuple(self._inbox.pop(execution_id, ()))
+        if not batch and not handoffs:
+            return execution_id in self._dirty
+        row_ids = tuple(q.row_id for q in batch)
+        consuming = _Consuming(self.db, row_ids, [False], handoffs)
+        generation = self._service_generation
+        token = _consuming.set(consuming)
+        dropped = False
+        try:
+            await self.orchestrate(
+                execution_id, [q.event for q in batch] + [h.event for h in handoffs]
+            )
+            if generation != self._service_generation:
+                self._evict(execution_id)  # built with the handlers that were replaced
+            if not consuming.deleted[0]:
+                # Nothing was committed (the events were all stale): drop them now. A
+                # crash before this line redelivers them and they are dropped again.
+                async with self.db.transaction():
+                    await queue.delete(row_ids)
+                    _settle_handoffs(self.sqlite_ports, handoffs)
+                dropped = True
+        except BaseException:
+            if handoffs and not consuming.deleted[0] and not dropped:
+                # Kept for the next try, like the queued rows (a stop loses them: their
+                # attempts run again on the next start).
+                self._inbox[execution_id] = [*handoffs, *self._inbox.get(execution_id, ())]
+            raise
+        finally:
+            _consuming.reset(token)
+        if not (consuming.deleted[0] and self.db.group_commit):
+            # Inline statements never suspend: let other work run between batches. (A group
+            # commit suspended the step until the COMMIT, which ran the work it started
+            # first: often a task whose result is here already.)
+            await asyncio.sleep(0)
+        return True
 
     # ------------------------------------------------------------ task workers
 
@@ -431,10 +511,13 @@ class SqliteRuntime(Runtime):
             if await self.run_task(request):
                 # No result yet: the task completes later by its token. Its claim row is the
                 # "do not run again" mark a restart looks for.
-                async with self.db.transaction():
-                    await cast(SqliteClaimStore, self.ports.claims).keep(
-                        request.execution_id, request.seq, request.attempt
-                    )
+                async def keep() -> None:
+                    async with self.db.transaction():
+                        await cast(SqliteClaimStore, self.ports.claims).keep(
+                            request.execution_id, request.seq, request.attempt
+                        )
+
+                await self._until_stored(keep)
         finally:
             self._running_attempts.discard(key)
             # A worker is free: wake the pump only if attempts are waiting for one.
@@ -475,10 +558,42 @@ class SqliteRuntime(Runtime):
                 # row goes; a crash meanwhile delivers the event again.
                 await self.deliver_event_retrying(event, asyncio.sleep)
             finally:
-                await cast(SqliteEventBus, self.ports.events).delete(row_id)
+                bus = cast(SqliteEventBus, self.ports.events)
+                await self._until_stored(lambda: bus.delete(row_id))
         finally:
             self._deliveries -= 1
             self._outbox_wake.set()
+
+    async def deliver_event_retrying(
+        self, event: EmittedEvent, sleep: Callable[[float], Awaitable[None]]
+    ) -> list[str]:
+        """As :meth:`Runtime.deliver_event_retrying`, except that a delivery during which the
+        database failed (:class:`StorageUnavailable`: what the subscription wrote was not
+        kept, through no fault of its own) does not count as an attempt: it is made again
+        once the storage may be back, for as long as it takes."""
+        before = self.db.failures
+        failed = await self.deliver_event(event)
+        attempt = 1
+        stalls = 0
+        while failed:
+            if self.db.failures != before:
+                await self._storage_backoff(stalls)
+                stalls += 1
+            elif attempt < self.subscription_attempts:
+                await sleep(min(0.1 * 2 ** (attempt - 1), 5.0))
+                attempt += 1
+            else:
+                break
+            before = self.db.failures
+            failed = await self.deliver_event(event, subscriptions=failed)
+        if failed:
+            logger.error(
+                "gave up delivering event %s to %s after %d attempts",
+                event.name,
+                ", ".join(failed),
+                attempt,
+            )
+        return failed
 
     # ------------------------------------------------------------ timers
 
@@ -496,6 +611,8 @@ class SqliteRuntime(Runtime):
                 self._next_due = await timers.next_due(now)
             except asyncio.CancelledError:
                 raise
+            except StorageUnavailable:  # logged by the database: look again in a while
+                self._next_due = self.clock.now().timestamp() + self.max_retry_delay
             except Exception as exc:
                 logger.exception("timer scan failed")
                 self.errors.append(exc)
@@ -505,16 +622,23 @@ class SqliteRuntime(Runtime):
                 self._pulse_now()
             due = self._next_due
             wait = None if due is None else max(0.0, due - self.clock.now().timestamp())
+            # (asyncio.timeout, not wait_for: in Python 3.11 wait_for swallows a cancellation
+            # that arrives as the event is set, and stop() would wait for this task forever.)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._timers_wake.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._timers_wake.wait()
 
     async def _fire(self, row_id: int, timer: TimerRequest) -> None:
         timers = cast(SqliteTimerScheduler, self.ports.timers)
-        try:
+
+        async def fire() -> None:
             # Firing is one transaction: the timer row goes with the event it delivers (or
             # the heartbeat check it reschedules).
             async with self.db.transaction():
                 await timers.delete_row(row_id)
                 await self.fire_timer(timer)
+
+        try:
+            await self._until_stored(fire)
         finally:
             self._firing.discard(row_id)

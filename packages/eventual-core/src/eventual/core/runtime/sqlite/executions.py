@@ -10,10 +10,11 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
+from ...errors import HistoryCorrupted
 from ...history import HistoryEvent
 from ...models import Execution, ExecutionStatus
 from ..ports import ConflictError, StoredExecution
-from .codec import _event_from, _event_json
+from .codec import _event_from, _event_json, _history_corrupted, _unreadable
 from .database import Database
 from .hooks import _Hooks
 
@@ -141,13 +142,35 @@ class SqliteExecutionStore:
             cached = self._cache.get(execution_id)
             if cached is not None and cached[0].history_length == 0:
                 return []  # a new execution (the cache holds what was committed)
+        try:
+            rows = await self.db.read(
+                lambda conn: conn.execute(
+                    "SELECT event FROM history WHERE execution_id = ? ORDER BY position",
+                    (execution_id,),
+                ).fetchall()
+            )
+            return [_event_from(r[0]) for r in rows]
+        except (ValueError, sqlite3.OperationalError) as exc:
+            # Not valid JSON, not an event, not even text ("Could not decode to UTF-8"):
+            # find the row, and say which.
+            corrupted = await self._find_corruption(execution_id)
+            if corrupted is None:
+                raise
+            raise corrupted from exc
+
+    async def _find_corruption(self, execution_id: str) -> HistoryCorrupted | None:
         rows = await self.db.read(
             lambda conn: conn.execute(
-                "SELECT event FROM history WHERE execution_id = ? ORDER BY position",
+                "SELECT position, CAST(event AS BLOB) FROM history WHERE execution_id = ? "
+                "ORDER BY position",
                 (execution_id,),
             ).fetchall()
         )
-        return [_event_from(r[0]) for r in rows]
+        for position, raw in rows:
+            reason = _unreadable(raw)
+            if reason is not None:
+                return _history_corrupted(self.db.path, execution_id, position, reason)
+        return None
 
     async def commit_step(
         self,

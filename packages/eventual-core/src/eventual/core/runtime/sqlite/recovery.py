@@ -1,4 +1,5 @@
-"""Recovery on start: the task attempts a previous process dispatched and never finished."""
+"""Recovery on start: the task attempts a previous process dispatched and never finished, and
+the executions in progress whose history has a row that cannot be read."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import sqlite3
 from ...history import TaskScheduled
 from ..ports import TaskRequest
 from .claims import _TASK_RESULTS
-from .codec import _event_from
+from .codec import _event_from, _unreadable
+
+# The type of a stored event, or NULL when the row is not JSON text (json_extract would raise
+# "malformed JSON" and fail the whole query).
+_TYPE = "CASE WHEN json_valid({0}) THEN json_extract({0}, '$.type') END"
 
 
 def _outstanding_attempts(conn: sqlite3.Connection) -> list[TaskRequest]:
@@ -15,20 +20,37 @@ def _outstanding_attempts(conn: sqlite3.Connection) -> list[TaskRequest]:
     in the history of an execution in progress, with no result in its history or its queue,
     and no claim row (one is written for an attempt left waiting for its token, and for one
     finished by a timeout or by token). In dispatch order within each execution."""
+    return _scan_history(conn)[0]
+
+
+def _scan_history(
+    conn: sqlite3.Connection,
+) -> tuple[list[TaskRequest], dict[str, tuple[int, str]]]:
+    """The outstanding task attempts (see :func:`_outstanding_attempts`), and the executions in
+    progress with a history row that cannot be read (not JSON, not UTF-8, not an event): each
+    with the first such row's position and what is wrong with it. The attempts of those
+    executions are left out (they fail instead)."""
     scheduled: dict[tuple[str, int, int], TaskRequest] = {}
     finished: set[tuple[str, int, int]] = set()
+    corrupted: dict[str, tuple[int, str]] = {}
+    # As bytes: a row that is not UTF-8 text would fail the whole fetch.
     rows = conn.execute(
-        "SELECT h.execution_id, e.workflow, h.event FROM history h "
+        "SELECT h.execution_id, e.workflow, CAST(h.event AS BLOB), h.position FROM history h "
         "JOIN executions e ON e.id = h.execution_id WHERE e.status = 'IN_PROGRESS' AND "
-        f"json_extract(h.event, '$.type') IN ('TaskScheduled', {_TASK_RESULTS}) "
+        f"COALESCE({_TYPE.format('h.event')} IN ('TaskScheduled', {_TASK_RESULTS}), 1) "
         "ORDER BY h.execution_id, h.position"
     ).fetchall()
     queued = conn.execute(
-        "SELECT execution_id, NULL, event FROM queue "
-        f"WHERE json_extract(event, '$.type') IN ({_TASK_RESULTS})"
+        "SELECT execution_id, NULL, CAST(event AS BLOB), NULL FROM queue "
+        f"WHERE {_TYPE.format('event')} IN ({_TASK_RESULTS})"
     ).fetchall()
-    for execution_id, workflow, text in [*rows, *queued]:
-        event = _event_from(text)
+    for execution_id, workflow, raw, position in [*rows, *queued]:
+        try:
+            event = _event_from(raw)
+        except ValueError:
+            if position is not None and execution_id not in corrupted:
+                corrupted[execution_id] = (position, _unreadable(raw) or "unreadable")
+            continue
         key = (execution_id, event.seq, event.attempt)
         if isinstance(event, TaskScheduled):
             scheduled[key] = TaskRequest(
@@ -48,4 +70,9 @@ def _outstanding_attempts(conn: sqlite3.Connection) -> list[TaskRequest]:
         "JOIN executions e ON e.id = c.execution_id WHERE e.status = 'IN_PROGRESS'"
     ).fetchall()
     finished.update(tuple(r) for r in claimed)
-    return [request for key, request in scheduled.items() if key not in finished]
+    outstanding = [
+        request
+        for key, request in scheduled.items()
+        if key not in finished and request.execution_id not in corrupted
+    ]
+    return outstanding, corrupted

@@ -84,13 +84,13 @@ def dev(
     if port == 0:
         actual = sock.getsockname()[1]
         session.url = session.url.rsplit(":", 1)[0] + f":{actual}"
-    from eventual.core.runtime.sqlite import DatabaseLocked
+    from eventual.core.runtime.sqlite import DatabaseError
 
     try:
         asyncio.run(serve(session, sock, on_ready=_banner))
     except KeyboardInterrupt:
         pass
-    except DatabaseLocked as exc:
+    except DatabaseError as exc:  # in use, read-only, locked, not a database...: one line
         raise CliError(str(exc)) from None
     finally:
         sock.close()

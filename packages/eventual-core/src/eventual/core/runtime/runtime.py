@@ -38,6 +38,7 @@ from ..errors import (
     EventualError,
     ExecutionAlreadyExists,
     ExecutionNotFound,
+    HistoryCorrupted,
     InvalidTaskToken,
     ServiceError,
     check_valid,
@@ -425,13 +426,22 @@ class Runtime:
                 ),
             )
             return None
-        history = await self.ports.executions.read_history(stored.execution.id)
+        try:
+            history = await self.ports.executions.read_history(stored.execution.id)
+        except HistoryCorrupted as exc:
+            # A damaged history fails its own execution, saying where; the others go on.
+            await self._fail_corrupted(stored, exc)
+            return None
         self.stats["cold_replays"] += 1
         try:
             return WorkflowExecutor.replay(workflow, history, workflows=self._lookup_workflow)
         except DeterminismError as exc:
             await self._fail_nondeterministic(stored, exc)
             return None
+
+    async def _fail_corrupted(self, stored: StoredExecution, exc: HistoryCorrupted) -> None:
+        logger.error("execution %s failed: %s", stored.execution.id, exc.message)
+        await self._fail(stored, exc)
 
     async def _fail_nondeterministic(self, stored: StoredExecution, exc: DeterminismError) -> None:
         logger.error("execution %s failed: %s", stored.execution.id, exc.message)
@@ -724,17 +734,39 @@ class Runtime:
                             await out
         return failed
 
+    def _storage_failures(self) -> int:
+        """How many times the storage has failed so far, for a runtime whose storage can be
+        unavailable for a while (the SQLite runtime's file: read-only, full, locked); 0 for
+        the others."""
+        return 0
+
+    async def _storage_backoff(self, failures: int) -> None:
+        """Wait before retrying work that met an unavailable storage ``failures`` times."""
+        await asyncio.sleep(min(0.1 * 2 ** min(failures, 30), 2.0))
+
     async def deliver_event_retrying(
         self, event: EmittedEvent, sleep: Callable[[float], Awaitable[None]]
     ) -> list[str]:
         """Deliver an event; retry the subscriptions that failed, after ``sleep(delay)`` (0.1 s
-        doubling, at most 5 s), up to :attr:`subscription_attempts` attempts in all. Returns the
-        subscriptions that failed every attempt (logged as given up)."""
+        doubling, at most 5 s), up to :attr:`subscription_attempts` attempts in all. A delivery
+        during which the storage failed (what the subscription wrote was not kept, through no
+        fault of its own: see :meth:`_storage_failures`) is not an attempt: it is made again
+        once the storage may be back. Returns the subscriptions that failed every attempt
+        (logged as given up)."""
+        before = self._storage_failures()
         failed = await self.deliver_event(event)
         attempt = 1
-        while failed and attempt < self.subscription_attempts:
-            await sleep(min(0.1 * 2 ** (attempt - 1), 5.0))
-            attempt += 1
+        stalls = 0
+        while failed:
+            if self._storage_failures() != before:
+                await self._storage_backoff(stalls)
+                stalls += 1
+            elif attempt < self.subscription_attempts:
+                await sleep(min(0.1 * 2 ** (attempt - 1), 5.0))
+                attempt += 1
+            else:
+                break
+            before = self._storage_failures()
             failed = await self.deliver_event(event, subscriptions=failed)
         if failed:
             logger.error(

@@ -14,12 +14,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from ...engine import WorkflowExecutor
-from ...errors import HistoryCorrupted, StorageUnavailable
+from ...errors import StorageUnavailable
 from ...history import EmittedEvent, InputEvent, ParentRef
 from ...models import Execution, ExecutionStatus
 from ...service import Service
-from ..ports import StoredExecution, TaskRequest, TimerRequest
+from ..ports import TaskRequest, TimerRequest
 from ..runtime import RealClock, Runtime
 from .claims import SqliteClaimStore
 from .codec import _history_corrupted
@@ -217,17 +216,6 @@ class SqliteRuntime(Runtime):
                 await self._fail_corrupted(
                     stored, _history_corrupted(self.db.path, execution_id, position, reason)
                 )
-
-    async def _cold_executor(self, stored: StoredExecution) -> WorkflowExecutor | None:
-        try:
-            return await super()._cold_executor(stored)
-        except HistoryCorrupted as exc:
-            await self._fail_corrupted(stored, exc)
-            return None
-
-    async def _fail_corrupted(self, stored: StoredExecution, exc: HistoryCorrupted) -> None:
-        logger.error("execution %s failed: %s", stored.execution.id, exc.message)
-        await self._fail(stored, exc)
 
     # ------------------------------------------------------------ when storage fails
 
@@ -564,36 +552,8 @@ class SqliteRuntime(Runtime):
             self._deliveries -= 1
             self._outbox_wake.set()
 
-    async def deliver_event_retrying(
-        self, event: EmittedEvent, sleep: Callable[[float], Awaitable[None]]
-    ) -> list[str]:
-        """As :meth:`Runtime.deliver_event_retrying`, except that a delivery during which the
-        database failed (:class:`StorageUnavailable`: what the subscription wrote was not
-        kept, through no fault of its own) does not count as an attempt: it is made again
-        once the storage may be back, for as long as it takes."""
-        before = self.db.failures
-        failed = await self.deliver_event(event)
-        attempt = 1
-        stalls = 0
-        while failed:
-            if self.db.failures != before:
-                await self._storage_backoff(stalls)
-                stalls += 1
-            elif attempt < self.subscription_attempts:
-                await sleep(min(0.1 * 2 ** (attempt - 1), 5.0))
-                attempt += 1
-            else:
-                break
-            before = self.db.failures
-            failed = await self.deliver_event(event, subscriptions=failed)
-        if failed:
-            logger.error(
-                "gave up delivering event %s to %s after %d attempts",
-                event.name,
-                ", ".join(failed),
-                attempt,
-            )
-        return failed
+    def _storage_failures(self) -> int:
+        return self.db.failures
 
     # ------------------------------------------------------------ timers
 

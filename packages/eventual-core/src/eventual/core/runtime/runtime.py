@@ -94,6 +94,11 @@ class RealClock:
         return datetime.now(UTC)
 
 
+def _brief(message: str, limit: int = 500) -> str:
+    """A message as logged: an error's text may be a whole payload (its record keeps it all)."""
+    return message if len(message) <= limit else f"{message[:limit]}... ({len(message)} chars)"
+
+
 # How often a waiting request re-reads an execution whose end another process may commit.
 WAIT_POLL = 1.0
 
@@ -440,11 +445,11 @@ class Runtime:
             return None
 
     async def _fail_corrupted(self, stored: StoredExecution, exc: HistoryCorrupted) -> None:
-        logger.error("execution %s failed: %s", stored.execution.id, exc.message)
+        logger.error("execution %s failed: %s", stored.execution.id, _brief(exc.message))
         await self._fail(stored, exc)
 
     async def _fail_nondeterministic(self, stored: StoredExecution, exc: DeterminismError) -> None:
-        logger.error("execution %s failed: %s", stored.execution.id, exc.message)
+        logger.error("execution %s failed: %s", stored.execution.id, _brief(exc.message))
         await self._fail(stored, exc)
 
     async def _fail(self, stored: StoredExecution, exc: EventualError) -> None:
@@ -649,7 +654,7 @@ class Runtime:
                 request.seq,
                 request.attempt,
                 payload.error,
-                payload.message,
+                _brief(payload.message),
             )
             return TaskFailed(
                 timestamp=self.now(),

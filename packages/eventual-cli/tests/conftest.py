@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -12,6 +13,19 @@ import pytest
 from eventual.cli.testing import DevServerProcess
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """`eventual dev` run in-process (CliRunner) installs its rich handler on the root logger,
+    as the dev server's process should; a test must not leave it to the tests after it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 if str(FIXTURES) not in sys.path:
     sys.path.insert(0, str(FIXTURES))
 

@@ -370,7 +370,7 @@ class Runtime:
                 result = executor.step(events)
             except DeterminismError as exc:
                 executor.close()
-                await self._fail_nondeterministic(stored, exc)
+                await self._fail_logged(stored, exc)
                 return
             if not result.events:
                 if warm and await self._behind(execution_id, executor):
@@ -435,20 +435,18 @@ class Runtime:
             history = await self.ports.executions.read_history(stored.execution.id)
         except HistoryCorrupted as exc:
             # A damaged history fails its own execution, saying where; the others go on.
-            await self._fail_corrupted(stored, exc)
+            await self._fail_logged(stored, exc)
             return None
         self.stats["cold_replays"] += 1
         try:
             return WorkflowExecutor.replay(workflow, history, workflows=self._lookup_workflow)
         except DeterminismError as exc:
-            await self._fail_nondeterministic(stored, exc)
+            await self._fail_logged(stored, exc)
             return None
 
-    async def _fail_corrupted(self, stored: StoredExecution, exc: HistoryCorrupted) -> None:
-        logger.error("execution %s failed: %s", stored.execution.id, _brief(exc.message))
-        await self._fail(stored, exc)
-
-    async def _fail_nondeterministic(self, stored: StoredExecution, exc: DeterminismError) -> None:
+    async def _fail_logged(self, stored: StoredExecution, exc: EventualError) -> None:
+        """Fail an execution its own state cannot carry on (a replay that no longer matches, a
+        history that cannot be read), saying so in the log."""
         logger.error("execution %s failed: %s", stored.execution.id, _brief(exc.message))
         await self._fail(stored, exc)
 

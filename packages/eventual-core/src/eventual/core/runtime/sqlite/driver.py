@@ -213,7 +213,7 @@ class SqliteRuntime(Runtime):
         for execution_id, (position, reason) in corrupted.items():
             stored = await self.ports.executions.get(execution_id)
             if stored is not None:
-                await self._fail_corrupted(
+                await self._fail_logged(
                     stored, _history_corrupted(self.db.path, execution_id, position, reason)
                 )
 

@@ -204,6 +204,12 @@ def test_functions_and_their_environment(synth: Any, orders_template: dict[str, 
         assert env[n.ENV_TASK_FUNCTION_PREFIX] == defaults.task_function_prefix
         assert env["ORDER_SERVICE_DB"] == "/tmp/orders.db"  # the service-wide environment
         assert fn["Properties"]["Runtime"] == "python3.11"
+        # The queue handlers know their last attempt (the queues' maxReceiveCount).
+        queue_handler = fn["Properties"]["Handler"] in (
+            n.HANDLERS["orchestrator"],
+            n.HANDLERS["timer"],
+        )
+        assert env.get(n.ENV_MAX_RECEIVE_COUNT) == ("10" if queue_handler else None)
 
     # One function per task, named as the runtime's dispatcher invokes it.
     for task in spec["tasks"]:
@@ -518,6 +524,27 @@ def test_outputs_and_discovery_record(synth: Any, orders_template: dict[str, Any
     assert record["eventBusArn"] == f"<{bus_id}>"
     assert record["region"] == "us-east-1"
     assert set(record) >= {"eventBusName", "account", "logGroup", "stack"}
+    assert param["Properties"]["Tier"] == "Intelligent-Tiering"  # advanced only past 4 KB
+    # Each dead-letter queue (its URL: a Ref) and where `eventual dlq redrive` sends back.
+    queues = resources(orders_template, "AWS::SQS::Queue")
+    functions = resources(orders_template, "AWS::Lambda::Function")
+    dead = {d["name"]: d for d in record["deadLetters"]}
+    subscriptions = [d for d in record["deadLetters"] if d["kind"] == "subscription"]
+    assert [d["kind"] for d in record["deadLetters"][:3]] == ["execution", "timer", "task"]
+    assert subscriptions and len(record["deadLetters"]) == 3 + len(subscriptions)
+    for d in record["deadLetters"]:
+        queue_id = d["queueUrl"].strip("<>")
+        assert queue_id in queues and "Dlq" in queue_id, d
+    assert "RedrivePolicy" in queues[dead["executions"]["source"].strip("<>")]["Properties"]
+    task_functions = {
+        f["Properties"]["Environment"]["Variables"][n.ENV_TASK]: f_id
+        for f_id, f in functions.items()
+        if n.ENV_TASK in f["Properties"]["Environment"]["Variables"]
+    }
+    assert {t: f.strip("<>") for t, f in dead["tasks"]["source"].items()} == task_functions
+    for d in subscriptions:
+        assert d["source"].strip("<>") in functions, d
+        assert f"Subscription{d['name'][0].upper()}" in d["queueUrl"], d
 
 
 def test_unknown_names_fail_synthesis_with_the_defined_names(synth: Any) -> None:

@@ -480,6 +480,127 @@ def test_events_and_invocations_that_keep_failing_are_dead_lettered(aws: StackHa
     assert aws.function_logs(tasks[0], "this function runs task")
 
 
+class _HarnessLambda:
+    """What the CLI's ``lambda:Invoke`` (an asynchronous invocation) does here: it is queued
+    for the harness, which runs the function in-process (moto's Lambda cannot)."""
+
+    def __init__(self, aws: StackHarness) -> None:
+        self.aws = aws
+        self.params: dict[str, Any] = {}
+
+    def remember(self, params: dict[str, Any], **kwargs: Any) -> None:
+        self.params = dict(params)  # the call's own parameters (before-parameter-build)
+
+    def invoke(self, **kwargs: Any) -> Any:
+        class Answer:
+            status_code = 202
+            headers: dict[str, str] = {}
+
+        params = self.params
+        assert params["InvocationType"] == "Event"
+        fn = self.aws.invoke_target(params["FunctionName"])
+        assert fn is not None, params["FunctionName"]
+        self.aws.invocations.append(Invocation(fn.name, json.loads(params["Payload"])))
+        return Answer(), {"StatusCode": 202}
+
+
+def _dlq(aws: StackHarness, monkeypatch: pytest.MonkeyPatch, *args: str) -> dict[str, Any]:
+    """``eventual dlq ARGS --service order-service --json``, with the user's credentials,
+    against the deployed stack (the discovery record in SSM, the queues in SQS)."""
+    from botocore.session import Session
+    from typer.testing import CliRunner
+
+    from eventual.cli import deployed
+    from eventual.cli.main import app
+
+    def session() -> Session:
+        s = Session()
+        harness = _HarnessLambda(aws)
+        s.register("before-parameter-build.lambda.Invoke", harness.remember)
+        s.register("before-call.lambda.Invoke", harness.invoke)
+        return s
+
+    monkeypatch.setattr(deployed, "_botocore_session", session)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.server.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    result = CliRunner().invoke(
+        app, ["dlq", *args, "--service", "order-service", "--region", REGION, "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_a_poison_message_fails_its_execution_and_dlq_lists_and_redrives(
+    aws: StackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message of an execution that fails on every delivery (an event no build of the
+    service can read) is tried the queue's ``maxReceiveCount`` times: on the last attempt the
+    orchestrator fails the execution, saying why and where the message went, and SQS moves it
+    to the dead-letter queue, where ``eventual dlq list`` shows it. An event that a
+    subscription failed past Lambda's retries (its store was down) is redriven by ``eventual
+    dlq redrive`` once the store is back, and takes effect."""
+    from eventual.aws_runtime.adapters.execution_queue import message_group
+
+    execution_id = _invoice(
+        aws, {"id": "o-poison", "source": "visa-4", "amount": 9, "dispatch_after": 3600.0}
+    )
+    aws.run_until_idle()
+    assert _execution(aws, execution_id)["status"] == "IN_PROGRESS"
+    orchestrator = next(fn for fn in aws.functions.values() if fn.kind == "orchestrator")
+    names = n.ServiceNames.from_env(orchestrator.environment or {})
+    limit = int((orchestrator.environment or {})[n.ENV_MAX_RECEIVE_COUNT])
+    sqs = aws.admin_client("sqs")
+    sqs.send_message(
+        QueueUrl=names.execution_queue_url,
+        MessageBody=json.dumps({"executionId": execution_id, "event": {"type": "NoSuchEvent"}}),
+        MessageGroupId=message_group(execution_id),
+        MessageDeduplicationId="poison-1",
+    )
+    for _ in range(limit + 1):
+        aws.run_until_idle()
+        aws.advance(n.EXECUTION_QUEUE_VISIBILITY_TIMEOUT + 1)
+    aws.run_until_idle()
+    failed = _execution(aws, execution_id)
+    assert failed["status"] == "FAILED", failed
+    assert failed["error"] == "DeadLettered"
+    assert f"failed {limit} times" in failed["message"]
+    assert "eventual dlq list" in failed["message"]
+
+    listed = _dlq(aws, monkeypatch, "list", "--queue", "executions")
+    assert listed["queues"] == {"executions": 1}
+    (poison,) = listed["messages"]
+    assert poison["executionId"] == execution_id
+    assert poison["what"] == "event NoSuchEvent"
+    assert poison["receiveCount"] >= limit
+    # Listing leaves the message in its queue.
+    assert _dlq(aws, monkeypatch, "list", "--queue", "executions")["queues"] == {"executions": 1}
+
+    # onOrder cannot write its store on the first try and on Lambda's two retries.
+    on_order = next(f for f in aws.functions.values() if "SubscriptionOnOrder" in f.name)
+    aws.crash_before(on_order, "dynamodb.UpdateItem", times=1 + aws.retries(on_order))
+    order = {"id": "o-redrive", "source": "visa-5", "amount": 10}
+    redriven_id = _invoice(aws, order)
+    aws.settle(until=lambda: _done(aws, redriven_id), timeout=60)
+    assert json.loads(aws.http("GET", "/orders/o-redrive")["body"])["notified"] is False
+    # (The Orders an older build sent, dead-lettered by an earlier test, are there too.)
+    listed = _dlq(aws, monkeypatch, "list", "--queue", "onOrder")["messages"]
+    dead = [m for m in listed if "o-redrive" in m["body"]]
+    assert [m["what"] for m in dead] == ["event Order"]
+
+    answer = _dlq(
+        aws, monkeypatch, "redrive", "--queue", "onOrder", "--message", dead[0]["messageId"]
+    )
+    assert answer["problems"] == []
+    assert [r["messageId"] for r in answer["redriven"]] == [dead[0]["messageId"]]
+    assert answer["redriven"][0]["to"] == f"function {on_order.name}"
+    aws.run_until_idle()
+    assert json.loads(aws.http("GET", "/orders/o-redrive")["body"])["notified"] is True
+    left = _dlq(aws, monkeypatch, "list", "--queue", "onOrder")["messages"]
+    assert len(left) == len(listed) - 1
+    assert not [m for m in left if "o-redrive" in m["body"]]
+
+
 def test_a_crashed_orchestrator_step_is_redone_once(aws: StackHarness) -> None:
     """The orchestrator dies after dispatching an order's first step (the task invoked, the
     workflow's timeout scheduled) and before committing it: the message comes back after the

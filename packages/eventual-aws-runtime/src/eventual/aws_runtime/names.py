@@ -61,6 +61,11 @@ ENV_SUBSCRIPTION = "EVENTUAL_SUBSCRIPTION"
 """Set on a subscription's function: run only that subscription (one rule per subscription)."""
 ENV_TASK = "EVENTUAL_TASK"
 """Set on a task's function: the task it runs (a payload naming another is refused)."""
+ENV_MAX_RECEIVE_COUNT = "EVENTUAL_MAX_RECEIVE_COUNT"
+"""Set on the orchestrator and timer functions: the receive count at which SQS moves a message
+of their queue to its dead-letter queue (the queues' ``maxReceiveCount``). A message failing on
+that attempt fails its execution, naming the dead-letter queue."""
+DEFAULT_MAX_RECEIVE_COUNT = 10
 
 # ---------------------------------------------------------------- key schemas
 
@@ -333,7 +338,11 @@ SERVICE_RECORD_VERSION = 1
 """The service-discovery record: an SSM String parameter at ``service_parameter(name)`` whose
 value is a JSON object with ``version`` (this number), ``service``, ``apiUrl`` (ends with
 ``/``), ``eventBusArn``, ``eventBusName``, ``region``, ``account``, ``logGroup`` and
-``stack``. The CLI reads it for ``--service NAME``."""
+``stack``, and ``deadLetters``: one ``{"kind", "name", "queueUrl", "source"}`` per dead-letter
+queue, where ``kind`` is ``execution``, ``timer``, ``task`` or ``subscription`` and ``source`` is
+where ``eventual dlq redrive`` sends a message back: the queue URL it came from (execution and
+timer queues), the subscription's function name, or for the tasks' shared queue an object of
+task name to function name. The CLI reads it for ``--service NAME``."""
 
 
 def service_parameter(service_name: str) -> str:

@@ -32,6 +32,7 @@ from .config import pascal
 from .permissions import allow
 from .props import CommandProps, FunctionProps, SubscriptionProps, TaskProps, to_duration
 from .state import State
+from .state import dead_letter_queue as dead_letter_queue_of
 
 
 @dataclass(frozen=True)
@@ -152,9 +153,11 @@ class FunctionFactory:
         props: SubscriptionProps,
         *,
         event_bus: eventbridge.IEventBus,
-        dead_letter_queue: sqs.IQueue,
-    ) -> tuple[lambda_.Function, eventbridge.Rule]:
-        """The subscription's function, and the rule on ``event_bus`` that invokes it."""
+    ) -> tuple[lambda_.Function, eventbridge.Rule, sqs.Queue]:
+        """The subscription's function, the rule on ``event_bus`` that invokes it, and its own
+        dead-letter queue (of the function's asynchronous invocations and of the rule's
+        target): ``eventual dlq redrive`` sends a message in it back to this function."""
+        dead_letter_queue = dead_letter_queue_of(self.scope, f"Subscription{pascal(sub_name)}Dlq")
         fn = self.function(
             f"Subscription{pascal(sub_name)}",
             "subscription",
@@ -183,7 +186,7 @@ class FunctionFactory:
                 )
             ],
         )
-        return fn, rule
+        return fn, rule, dead_letter_queue
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,7 @@ class Functions:
     commands: dict[str, lambda_.Function]
     subscriptions: dict[str, lambda_.Function]
     subscription_rules: dict[str, eventbridge.Rule]
+    subscription_dlqs: dict[str, sqs.Queue]
 
     def all(self) -> list[lambda_.Function]:
         return [
@@ -288,6 +292,7 @@ def build_functions(
     timer: FunctionProps | None,
     system: FunctionProps | None,
     api: FunctionProps | None,
+    max_receive_count: int = n.DEFAULT_MAX_RECEIVE_COUNT,
 ) -> Functions:
     """Every function of the service: one per task, the orchestrator and the timer (on their
     queues), the system and API functions, one per command with props, one per subscription."""
@@ -300,11 +305,19 @@ def build_functions(
             function_name=names.task_function(task_name),
             dead_letter_queue=state.task_dlq,
         )
+    # A message failing on its queue's last attempt fails its execution (the handlers read it).
+    receive_env = {n.ENV_MAX_RECEIVE_COUNT: str(max_receive_count)}
     orchestrator_function = make.function(
-        "Orchestrator", "orchestrator", orchestrator or FunctionProps(), config.ORCHESTRATOR
+        "Orchestrator",
+        "orchestrator",
+        orchestrator or FunctionProps(),
+        config.ORCHESTRATOR,
+        extra_env=receive_env,
     )
     queue_trigger(orchestrator_function, state.execution_queue, n.ORCHESTRATOR_BATCH_SIZE)
-    timer_function = make.function("Timer", "timer", timer or FunctionProps(), config.TIMER)
+    timer_function = make.function(
+        "Timer", "timer", timer or FunctionProps(), config.TIMER, extra_env=receive_env
+    )
     queue_trigger(timer_function, state.timer_queue, 10)
     system_function = make.function("System", "system", system or FunctionProps(), config.SYSTEM)
     api_function = make.function("Api", "command", api or FunctionProps(), config.COMMAND)
@@ -320,13 +333,17 @@ def build_functions(
         )
     subscription_functions: dict[str, lambda_.Function] = {}
     subscription_rules: dict[str, eventbridge.Rule] = {}
+    subscription_dlqs: dict[str, sqs.Queue] = {}
     for sub_name, sub_spec in subscriptions_spec.items():
-        subscription_functions[sub_name], subscription_rules[sub_name] = make.subscription(
+        (
+            subscription_functions[sub_name],
+            subscription_rules[sub_name],
+            subscription_dlqs[sub_name],
+        ) = make.subscription(
             sub_name,
             sub_spec,
             subscriptions.get(sub_name) or SubscriptionProps(),
             event_bus=state.event_bus,
-            dead_letter_queue=state.subscription_dlq,
         )
     return Functions(
         tasks=task_functions,
@@ -337,4 +354,5 @@ def build_functions(
         commands=command_functions,
         subscriptions=subscription_functions,
         subscription_rules=subscription_rules,
+        subscription_dlqs=subscription_dlqs,
     )

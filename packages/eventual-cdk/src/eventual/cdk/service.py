@@ -25,6 +25,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
@@ -138,7 +139,6 @@ class Service(Construct):
         self.schedule_group = state.schedule_group
         self.scheduler_role = state.scheduler_role
         self.task_dlq = state.task_dlq
-        self.subscription_dlq = state.subscription_dlq
         # The names the runtime reads (tokens resolved at deploy time).
         self.names = state.runtime_names(defaults)
         self.runtime_environment: dict[str, str] = {
@@ -173,6 +173,7 @@ class Service(Construct):
             timer=timer,
             system=system,
             api=api,
+            max_receive_count=max_receive_count,
         )
         self.task_functions: dict[str, lambda_.Function] = functions.tasks
         self.orchestrator = functions.orchestrator
@@ -182,6 +183,8 @@ class Service(Construct):
         self.command_functions: dict[str, lambda_.Function] = functions.commands
         self.subscription_functions: dict[str, lambda_.Function] = functions.subscriptions
         self.subscription_rules: dict[str, eventbridge.Rule] = functions.subscription_rules
+        # Each subscription's own dead-letter queue (its function's and its rule target's).
+        self.subscription_dlqs: dict[str, sqs.Queue] = functions.subscription_dlqs
         self.functions: list[lambda_.Function] = functions.all()
         if self.bundle is not None:
             announce_bundle(self, self.service_name, self.bundle, functions)
@@ -224,6 +227,9 @@ class Service(Construct):
             "Discovery",
             parameter_name=n.service_parameter(self.service_name),
             description=f"Eventual service discovery record of {self.service_name}",
+            # Standard (free) while the record fits 4 KB; advanced past it (its dead-letter
+            # queues grow with the subscriptions).
+            tier=ssm.ParameterTier.INTELLIGENT_TIERING,
             string_value=self.stack.to_json_string(
                 {
                     "version": n.SERVICE_RECORD_VERSION,
@@ -235,6 +241,7 @@ class Service(Construct):
                     "account": self.stack.account,
                     "logGroup": self.execution_log_group.log_group_name,
                     "stack": self.stack.stack_name,
+                    "deadLetters": self._dead_letter_record(),
                 }
             ),
         )
@@ -246,9 +253,46 @@ class Service(Construct):
             python_version=python_version,
             functions=self.functions,
             payload_bucket=self.payload_bucket,
-            dead_letter_queues=[self.task_dlq, self.subscription_dlq],
+            dead_letter_queues=[self.task_dlq, *self.subscription_dlqs.values()],
             public_routes=[] if iam_auth_commands else self._api.public_routes(),
         )
+
+    def _dead_letter_record(self) -> list[dict[str, Any]]:
+        """The discovery record's ``deadLetters`` (see ``names.SERVICE_RECORD_VERSION``): each
+        dead-letter queue and where ``eventual dlq redrive`` sends its messages back."""
+        record: list[dict[str, Any]] = [
+            {
+                "kind": "execution",
+                "name": "executions",
+                "queueUrl": self.execution_dlq.queue_url,
+                "source": self.execution_queue.queue_url,
+            },
+            {
+                "kind": "timer",
+                "name": "timers",
+                "queueUrl": self.timer_dlq.queue_url,
+                "source": self.timer_queue.queue_url,
+            },
+        ]
+        if self.task_functions:
+            record.append(
+                {
+                    "kind": "task",
+                    "name": "tasks",
+                    "queueUrl": self.task_dlq.queue_url,
+                    "source": {t: f.function_name for t, f in self.task_functions.items()},
+                }
+            )
+        for sub_name, queue in self.subscription_dlqs.items():
+            record.append(
+                {
+                    "kind": "subscription",
+                    "name": sub_name,
+                    "queueUrl": queue.queue_url,
+                    "source": self.subscription_functions[sub_name].function_name,
+                }
+            )
+        return record
 
     # ---------------------------------------------------------------- public API
 

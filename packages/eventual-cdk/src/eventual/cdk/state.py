@@ -1,7 +1,8 @@
 """The service's state and messaging, built exactly as :mod:`eventual.aws_runtime.names`
 describes them: the three tables, the payload bucket, the execution and timer queues with their
 dead-letter queues, the event bus, the workflow log group, the schedule group with the role the
-scheduler assumes, and the dead-letter queues of the tasks and subscriptions."""
+scheduler assumes, and the tasks' dead-letter queue (each subscription's function has its own,
+made beside it, so a dead-lettered event names the subscription it failed in)."""
 
 # jsii's generated interfaces (IRole, IPrincipal...) are typing Protocols whose members pyright
 # cannot match against the generated classes that implement them; argument checks are off here.
@@ -43,7 +44,6 @@ class State:
     schedule_group: scheduler.ScheduleGroup
     scheduler_role: iam.Role
     task_dlq: sqs.Queue
-    subscription_dlq: sqs.Queue
 
     def runtime_names(self, defaults: n.ServiceNames) -> n.ServiceNames:
         """The names the runtime reads (tokens resolved at deploy time)."""
@@ -126,8 +126,7 @@ def build_state(
     )
     # What the schedules deliver (the timer queue) is granted with the runtime's permissions,
     # only to a service whose workflows make timers (permissions.grant_runtime_permissions).
-    task_dlq = _dead_letter_queue(scope, "TaskDlq")
-    subscription_dlq = _dead_letter_queue(scope, "SubscriptionDlq")
+    task_dlq = dead_letter_queue(scope, "TaskDlq")
     return State(
         executions_table=tables["Executions"],
         history_table=tables["History"],
@@ -142,11 +141,10 @@ def build_state(
         schedule_group=schedule_group,
         scheduler_role=scheduler_role,
         task_dlq=task_dlq,
-        subscription_dlq=subscription_dlq,
     )
 
 
-def _dead_letter_queue(scope: Construct, id: str, *, fifo: bool = False) -> sqs.Queue:
+def dead_letter_queue(scope: Construct, id: str, *, fifo: bool = False) -> sqs.Queue:
     return sqs.Queue(
         scope,
         id,
@@ -229,7 +227,7 @@ def _build_queues(
             "eventual-cdk together with eventual-aws-runtime"
         )
     fifo = attrs.get("FifoQueue") == "true"
-    execution_dlq = _dead_letter_queue(scope, "ExecutionDlq", fifo=fifo)
+    execution_dlq = dead_letter_queue(scope, "ExecutionDlq", fifo=fifo)
     execution_queue = sqs.Queue(
         scope,
         "ExecutionQueue",
@@ -253,7 +251,7 @@ def _build_queues(
         ),
     )
     timer_attrs = n.timer_queue_attributes()
-    timer_dlq = _dead_letter_queue(scope, "TimerDlq")
+    timer_dlq = dead_letter_queue(scope, "TimerDlq")
     timer_queue = sqs.Queue(
         scope,
         "TimerQueue",

@@ -12,6 +12,7 @@ is in ``common.py``; the commands are in one module per group:
 - ``messaging``: ``signal``, ``emit``, ``invoke``;
 - ``debugging``: ``replay``, ``timeline``;
 - ``deploying``: ``service``, ``synth``, ``deploy``;
+- ``dead_letters``: ``dlq list``, ``dlq redrive``;
 - ``initializing``: ``init``.
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import typer
 
-from . import debugging, deploying, executions, initializing, messaging, serving
+from . import dead_letters, debugging, deploying, executions, initializing, messaging, serving
 from .common import global_options
 
 app = typer.Typer(
@@ -51,6 +52,7 @@ app.command()(debugging.timeline)
 app.command("service")(deploying.service_command)
 app.command(context_settings=deploying.CDK_COMMAND_SETTINGS)(deploying.synth)
 app.command(context_settings=deploying.CDK_COMMAND_SETTINGS)(deploying.deploy)
+app.add_typer(dead_letters.app)
 app.command()(initializing.init)
 
 

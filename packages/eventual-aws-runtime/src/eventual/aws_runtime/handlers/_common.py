@@ -248,3 +248,49 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 def sqs_response(failed: list[str]) -> dict[str, Any]:
     """The SQS partial-batch response (``ReportBatchItemFailures``)."""
     return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
+
+
+def last_attempt(record: dict[str, Any]) -> bool:
+    """Whether this SQS record is on its queue's last attempt: failing now sends it to the
+    dead-letter queue (``ApproximateReceiveCount`` has reached the queue's ``maxReceiveCount``,
+    which the construct puts in the function's environment)."""
+    from ..names import DEFAULT_MAX_RECEIVE_COUNT, ENV_MAX_RECEIVE_COUNT
+
+    try:
+        received = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+        limit = int(os.environ.get(ENV_MAX_RECEIVE_COUNT) or DEFAULT_MAX_RECEIVE_COUNT)
+    except ValueError:
+        return False
+    return received >= limit
+
+
+async def fail_dead_lettered(
+    rt: Runtime, execution_id: str, what: str, count: int, error: BaseException
+) -> None:
+    """Fail ``execution_id``: ``count`` messages of ``what`` failed on their last attempt
+    (``error`` the last time) and go to the dead-letter queue. It cannot go on without them:
+    its record says why and where they are; ``eventual dlq`` lists and redrives them. A
+    failure to fail it is logged: the messages are dead-lettered either way."""
+    import logging
+
+    from eventual.core.errors import EventualError
+
+    from ..names import DEFAULT_MAX_RECEIVE_COUNT, ENV_MAX_RECEIVE_COUNT
+
+    limit = os.environ.get(ENV_MAX_RECEIVE_COUNT) or DEFAULT_MAX_RECEIVE_COUNT
+    reason = EventualError(
+        f"{count} message(s) of its {what} failed {limit} times and were moved to the "
+        f"dead-letter queue (last error: {type(error).__name__}: {error}); see them with "
+        "`eventual dlq list`",
+        name="DeadLettered",
+    )
+    try:
+        if await rt.fail_execution(execution_id, reason):
+            logging.getLogger("eventual.aws").error(
+                "execution %s failed: its %s message(s) were dead-lettered", execution_id, what
+            )
+    except Exception:
+        logging.getLogger("eventual.aws").exception(
+            "could not mark execution %s failed after its messages were dead-lettered",
+            execution_id,
+        )

@@ -3,9 +3,12 @@
 Each execution's events in the batch go to ``Runtime.orchestrate`` in one call. A failing
 execution reports its messages in ``batchItemFailures`` (the function's event source mapping
 must enable ``ReportBatchItemFailures``), so SQS redelivers only them and the other executions
-of the batch go ahead. The Runtime stays warm across invocations: its engine cache and the
-store's record of its own commits let the next step of a recently advanced execution run
-without reading the execution or its history.
+of the batch go ahead. On a message's last attempt (its queue's ``maxReceiveCount``), a failure
+also fails its execution, saying that its events went to the dead-letter queue.
+
+The Runtime stays warm across invocations: its engine cache and the store's record of its own
+commits let the next step of a recently advanced execution run without reading the execution or
+its history.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ async def _handle(event: dict[str, Any]) -> dict[str, Any]:
                 by_execution.setdefault(execution_id, []).append(e)
             for execution_id, events in by_execution.items():
                 await rt.orchestrate(execution_id, events)
-        except Exception:
+        except Exception as exc:
             import logging
 
             logging.getLogger(LOGGER).exception(
@@ -50,4 +53,19 @@ async def _handle(event: dict[str, Any]) -> dict[str, Any]:
                 len(records),
             )
             failed.extend(r["messageId"] for r in records)
+            dead = [r for r in records if _common.last_attempt(r)]
+            for execution_id in {_execution_of(r, group) for r in dead}:
+                await _common.fail_dead_lettered(rt, execution_id, "events", len(dead), exc)
     return _common.sqs_response(failed)
+
+
+def _execution_of(record: dict[str, Any], group: str) -> str:
+    """The execution a message is for: its body says so, unless the body is what fails to
+    read; then the message group (the execution id, or a hash of a long one)."""
+    import json
+
+    try:
+        execution_id = json.loads(record["body"])["executionId"]
+    except Exception:
+        return group
+    return execution_id if isinstance(execution_id, str) else group

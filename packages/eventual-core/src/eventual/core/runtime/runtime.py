@@ -444,6 +444,17 @@ class Runtime:
             await self._fail_logged(stored, exc)
             return None
 
+    async def fail_execution(self, execution_id: str, error: EventualError) -> bool:
+        """Fail a running execution from outside its own state: the runtime gave up on
+        delivering its events (a message dead-lettered after its last attempt). Returns
+        whether it was running (and is failed now); a finished or unknown one is left."""
+        stored = await self.ports.executions.get(execution_id)
+        if stored is None or stored.execution.status is not ExecutionStatus.IN_PROGRESS:
+            return False
+        self._evict(execution_id)
+        await self._fail_logged(stored, error)
+        return True
+
     async def _fail_logged(self, stored: StoredExecution, exc: EventualError) -> None:
         """Fail an execution its own state cannot carry on (a replay that no longer matches, a
         history that cannot be read), saying so in the log."""

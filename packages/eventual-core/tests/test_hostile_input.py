@@ -256,13 +256,15 @@ SYSTEM = [
     "emitEvents",
     "updateTask",
     "listWorkflows",
+    "countExecutions",
+    "getServiceSpec",
     "executeTransaction",
 ]
 # Any JSON, biased towards the fields the commands read.
 FIELDS = st.sampled_from(
     ["workflow", "input", "executionName", "executionId", "signalId", "payload", "events",
      "name", "event", "maxResults", "nextToken", "sortDirection", "timeout", "type",
-     "taskToken", "statuses", "workflowName", "after", "id", "dur", "unit", "isoDate"]
+     "taskToken", "statuses", "workflowName", "after", "id", "dur", "unit", "isoDate", "search", "build"]
 )  # fmt: skip
 SCALARS = (
     st.none()

@@ -145,6 +145,10 @@ def _checked_id(execution_id: str, *path: str) -> str:
 
 
 MAX_PAGE = 10_000
+# listExecutions' search reads at most this many records per request; countExecutions on a
+# store that cannot count reads at most this many.
+SEARCH_SCAN = 5_000
+COUNT_SCAN = 10_000
 
 # waitExecution: how long one request waits by default and at most (an API Gateway HTTP API
 # integration ends at 30 s), and how many may wait at once in one server.
@@ -208,6 +212,8 @@ class SystemCommands:
             "emitEvents": self.emit_events,
             "updateTask": self.update_task,
             "listWorkflows": self.list_workflows,
+            "countExecutions": self.count_executions,
+            "getServiceSpec": self.get_service_spec,
             "executeTransaction": self.execute_transaction,
         }
 
@@ -310,15 +316,58 @@ class SystemCommands:
         build = body.get("build")
         if build is not None and not isinstance(build, str):
             raise invalid("build must be a string", "build")
+        search = body.get("search")
+        if search is not None and not isinstance(search, str):
+            raise invalid("search must be a string", "search")
+        limit = _max_results(body, 100)
+        token = _token(body)
+        ascending = not _descending(body)
+        scanned = 0
         try:
-            executions, token = await self.runtime.list_executions(
-                workflow=workflow,
-                statuses=parsed,
-                build=build,
-                limit=_max_results(body, 100),
-                next_token=_token(body),
-                ascending=not _descending(body),
-            )
+            if not search:
+                executions, token = await self.runtime.list_executions(
+                    workflow=workflow,
+                    statuses=parsed,
+                    build=build,
+                    limit=limit,
+                    next_token=token,
+                    ascending=ascending,
+                )
+            else:
+                # Ours: the executions whose id (``workflow/name``) contains ``search``, any
+                # case. At most SEARCH_SCAN records are read per request; the answer's
+                # nextToken (and ``scanned``) lets the caller go on through the rest.
+                needle = search.casefold()
+                executions = []
+                while len(executions) < limit and scanned < SEARCH_SCAN:
+                    start = token
+                    page, token = await self.runtime.list_executions(
+                        workflow=workflow,
+                        statuses=parsed,
+                        build=build,
+                        limit=min(1000, SEARCH_SCAN - scanned),
+                        next_token=start,
+                        ascending=ascending,
+                    )
+                    for i, e in enumerate(page):
+                        if needle in e.id.casefold():
+                            executions.append(e)
+                            if len(executions) == limit and i + 1 < len(page):
+                                # Full in the middle of a page: the token that goes on
+                                # right after this one (tokens are opaque; list up to it).
+                                _, token = await self.runtime.list_executions(
+                                    workflow=workflow,
+                                    statuses=parsed,
+                                    build=build,
+                                    limit=i + 1,
+                                    next_token=start,
+                                    ascending=ascending,
+                                )
+                                page = page[: i + 1]
+                                break
+                    scanned += len(page)
+                    if not token:
+                        break
         except ValueError:
             raise invalid(
                 "nextToken is not one this service returned; pass the token of the last page",
@@ -328,7 +377,51 @@ class SystemCommands:
         out: dict[str, Any] = {"executions": [execution_to_wire(e) for e in executions]}
         if token:
             out["nextToken"] = token
+        if search:
+            out["scanned"] = scanned
         return out
+
+    async def count_executions(self, body: Any) -> dict[str, Any]:
+        """Ours: how many executions there are per status, ``{workflowName?, build?}``."""
+        body = _obj(body)
+        workflow = body.get("workflowName")
+        if workflow is not None and not isinstance(workflow, str):
+            raise invalid("workflowName must be a string", "workflowName")
+        build = body.get("build")
+        if build is not None and not isinstance(build, str):
+            raise invalid("build must be a string", "build")
+        store = getattr(getattr(self.runtime, "ports", None), "executions", None)
+        count = getattr(store, "count", None)
+        counts = {s.value: 0 for s in ExecutionStatus}
+        capped = False
+        if count is not None:
+            counts.update(await count(workflow=workflow, build=build))
+        else:  # a store that cannot count: count a bounded listing
+            token: str | None = None
+            seen = 0
+            while True:
+                page, token = await self.runtime.list_executions(
+                    workflow=workflow, build=build, limit=1000, next_token=token
+                )
+                for e in page:
+                    counts[e.status.value] += 1
+                seen += len(page)
+                if not token:
+                    break
+                if seen >= COUNT_SCAN:
+                    capped = True
+                    break
+        out: dict[str, Any] = {"counts": counts, "total": sum(counts.values())}
+        if capped:
+            out["capped"] = True
+        return out
+
+    async def get_service_spec(self, body: Any) -> dict[str, Any]:
+        """Ours: the service's spec (its workflows, commands, tasks, events, signals and
+        subscriptions with their schemas), as ``python -m eventual.core.spec`` prints it."""
+        from ..spec import build_spec
+
+        return build_spec(self.service)
 
     async def _history(self, execution_id: str) -> list[HistoryEvent]:
         try:

@@ -90,6 +90,16 @@ class MemoryExecutionStore:
         more = start + limit < len(rows)
         return page, str(start + limit) if more else None
 
+    async def count(
+        self, *, workflow: str | None = None, build: str | None = None
+    ) -> dict[str, int]:
+        """How many executions there are per status (of one workflow, of one build)."""
+        counts: dict[str, int] = {}
+        for e in self._records.values():
+            if (workflow is None or e.workflow == workflow) and (build is None or e.build == build):
+                counts[e.status.value] = counts.get(e.status.value, 0) + 1
+        return counts
+
     async def read_history(self, execution_id: str) -> list[HistoryEvent]:
         events: list[HistoryEvent] = []
         for blob in self._history.get(execution_id, ()):

@@ -137,6 +137,26 @@ class SqliteExecutionStore:
             token = base64.urlsafe_b64encode(json.dumps([last[1], last[2]]).encode()).decode()
         return [Execution.model_validate_json(r[0]) for r in page], token
 
+    async def count(
+        self, *, workflow: str | None = None, build: str | None = None
+    ) -> dict[str, int]:
+        """How many executions there are per status (of one workflow, of one build); read
+        from the ``executions_by_status`` index alone."""
+        where: list[str] = []
+        params: list[Any] = []
+        if workflow is not None:
+            where.append("workflow = ?")
+            params.append(workflow)
+        if build is not None:
+            where.append("build = ?")
+            params.append(build)
+        sql = "SELECT status, COUNT(*) FROM executions INDEXED BY executions_by_status"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " GROUP BY status"
+        rows = await self.db.read(lambda conn: conn.execute(sql, params).fetchall())
+        return {str(status): int(n) for status, n in rows}
+
     async def read_history(self, execution_id: str) -> list[HistoryEvent]:
         if not self.db.in_transaction():
             cached = self._cache.get(execution_id)

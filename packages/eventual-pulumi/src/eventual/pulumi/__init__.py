@@ -1,0 +1,1 @@
+"""eventual.pulumi: the ``Service`` component that deploys an Eventual service to AWS."""

@@ -156,16 +156,24 @@ def timeline(
             max=65535,
         ),
     ] = 0,
+    read_only: Annotated[
+        bool,
+        typer.Option(
+            "--read-only/--allow-actions",
+            help="For a deployed service: refuse the dashboard's actions (signal, start, emit) "
+            "in the local server (the default), or forward them signed.",
+        ),
+    ] = True,
     url: UrlOption = None,
     service: ServiceOption = None,
     region: RegionOption = None,
 ) -> None:
-    """Show an execution's timeline page (or, with no ID, the list of executions).
+    """Show an execution's page in the dashboard (or, with no ID, the list of executions).
 
     Against the dev server (or --url) it prints the URL of the page the server serves. For a
     deployed service (--service) it serves the page itself on 127.0.0.1, forwarding the
-    page's read-only requests to the service signed with your AWS credentials, prints the
-    local URL and runs until Ctrl-C."""
+    page's requests to the service signed with your AWS credentials (only the read-only ones
+    unless --allow-actions), prints the local URL and runs until Ctrl-C."""
     from .deployed import connect_target
 
     target = command_target(ctx, url, service, region)
@@ -181,13 +189,15 @@ def timeline(
         from .timeline_proxy import TimelineServer
 
         label = client.label or client.url
-        server = TimelineServer(client, port=port, label=label).start()
+        server = TimelineServer(client, port=port, label=label, read_only=read_only).start()
         try:
             page = server.page_url(execution_id)
             out_line(page)
             err.print(
                 f"Serving the timeline of {escape(label)} on {server.url} (requests are "
-                "signed with your AWS credentials). Press Ctrl-C to stop.",
+                "signed with your AWS credentials"
+                + ("; read-only: --allow-actions to signal, start and emit" if read_only else "")
+                + "). Press Ctrl-C to stop.",
                 soft_wrap=True,
             )
             if open_browser:

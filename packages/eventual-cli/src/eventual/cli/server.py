@@ -21,7 +21,16 @@ from eventual.core.http.openapi import build_openapi
 from eventual.core.service import Service
 from eventual.core.spec import build_spec
 
-from .timeline import EXECUTIONS_PATH, TIMELINE_PREFIX, executions_page, timeline_page
+from .timeline import (
+    ASSETS_PREFIX,
+    EXECUTIONS_PATH,
+    SERVICE_PATH,
+    TIMELINE_PREFIX,
+    asset,
+    executions_page,
+    service_page,
+    timeline_page,
+)
 
 logger = logging.getLogger("eventual.http")
 
@@ -149,10 +158,18 @@ class ServiceApp:
                 return b"".join(chunks)
 
     def _page(self, path: str) -> Response | None:
-        """The timeline pages (``/_eventual/timeline/{id}``, ``/_eventual/executions``)."""
+        """The dashboard (``/_eventual/executions``, ``/_eventual/timeline/{id}``,
+        ``/_eventual/service`` and their static files)."""
         html_headers = {"content-type": "text/html; charset=utf-8"}
         if path == EXECUTIONS_PATH:
             return Response(executions_page(), headers=html_headers)
+        if path == SERVICE_PATH:
+            return Response(service_page(), headers=html_headers)
+        if path.startswith(ASSETS_PREFIX):
+            found = asset(path[len(ASSETS_PREFIX) :])
+            if found is None:
+                return None
+            return Response(found[0], headers={"content-type": found[1]})
         if path.startswith(TIMELINE_PREFIX) and len(path) > len(TIMELINE_PREFIX):
             return Response(timeline_page(path[len(TIMELINE_PREFIX) :]), headers=html_headers)
         return None

@@ -1,32 +1,58 @@
-"""The timeline page: an execution drawn on a time axis, in the browser.
+"""The dashboard: the executions list, one execution's page and the service's page, in the
+browser.
 
-The page is static HTML and JavaScript (``timeline.html`` beside this module). It reads the
-execution and its history through the service's system commands (``getExecution`` and
-``getExecutionHistory``), draws tasks, timers, retries and child workflows as bars and signals
-and emitted events as marks, shows inputs, results and errors on hover or click, and refreshes
-while the execution runs. The dev server serves it at ``/_eventual/timeline/{execution id}``,
-with a list of executions at ``/_eventual/executions``; ``eventual timeline ID`` prints (and
-opens) that URL. For a deployed service, ``eventual timeline`` serves the same pages from a
-local server that forwards their requests signed (``timeline_proxy.py``).
+The pages are static HTML, CSS and JavaScript shipped in this package (``timeline.html`` and
+the ``dashboard/`` folder beside this module): no build step, no CDN. They read and act
+through the service's system commands only (``listExecutions``, ``countExecutions``,
+``getExecution``, ``getExecutionHistory``, ``getExecutionLogs``, ``getServiceSpec``,
+``sendSignal``, ``startExecution``, ``emitEvents``), so they work the same against the dev
+server, which serves them under ``/_eventual/``, and against a deployed service through
+``eventual timeline --service``, whose local server (``timeline_proxy.py``) serves them and
+forwards their requests signed.
+
+- ``/_eventual/executions``: every execution, filtered, searched, sorted and paged on the
+  server, with counts per status and live updates.
+- ``/_eventual/timeline/{execution id}``: the timeline, the history table, input and result,
+  logs, parent and children, and the actions (signal, start, emit).
+- ``/_eventual/service``: the service's workflows, commands, tasks, signals, events and
+  subscriptions with their schemas, from its spec.
 """
 
 from __future__ import annotations
 
-import html
 import json
 from functools import cache
 from importlib import resources
 
 TIMELINE_PREFIX = "/_eventual/timeline/"
 EXECUTIONS_PATH = "/_eventual/executions"
+SERVICE_PATH = "/_eventual/service"
+ASSETS_PREFIX = "/_eventual/assets/"
 
 _CONFIG_START = "/*CONFIG*/"
 _CONFIG_END = "/*END*/"
 
+#: The files served under ASSETS_PREFIX, with their content types.
+ASSETS = {
+    "dashboard.css": "text/css; charset=utf-8",
+    "dashboard.js": "text/javascript; charset=utf-8",
+}
+
 
 @cache
-def _template() -> str:
-    return resources.files("eventual.cli").joinpath("timeline.html").read_text(encoding="utf-8")
+def _read(name: str) -> str:
+    folder = resources.files("eventual.cli")
+    if name != "timeline.html":
+        folder = folder.joinpath("dashboard")
+    return folder.joinpath(name).read_text(encoding="utf-8")
+
+
+def asset(name: str) -> tuple[bytes, str] | None:
+    """A static file of the dashboard and its content type, or ``None``."""
+    kind = ASSETS.get(name)
+    if kind is None:
+        return None
+    return _read(name).encode("utf-8"), kind
 
 
 def _safe_json(value: object) -> str:
@@ -34,17 +60,33 @@ def _safe_json(value: object) -> str:
     return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def timeline_page(execution_id: str, *, service_url: str = "", refresh_ms: int = 2000) -> str:
-    """The page for one execution; ``service_url`` empty means "the server that served it"."""
-    template = _template()
+def _page(template_name: str, config: dict[str, object]) -> str:
+    template = _read(template_name)
     start = template.index(_CONFIG_START)
     end = template.index(_CONFIG_END) + len(_CONFIG_END)
-    config = {
-        "serviceUrl": service_url.rstrip("/"),
-        "executionId": execution_id,
-        "refreshMs": refresh_ms,
-    }
     return template[:start] + _safe_json(config) + template[end:]
+
+
+def _config(service_url: str, read_only: bool, refresh_ms: int) -> dict[str, object]:
+    return {
+        "serviceUrl": service_url.rstrip("/"),
+        "readOnly": read_only,
+        "refreshMs": refresh_ms,
+        "paths": {
+            "executions": EXECUTIONS_PATH,
+            "timeline": TIMELINE_PREFIX,
+            "service": SERVICE_PATH,
+        },
+    }
+
+
+def timeline_page(
+    execution_id: str, *, service_url: str = "", refresh_ms: int = 2000, read_only: bool = False
+) -> str:
+    """The page for one execution; ``service_url`` empty means "the server that served it"."""
+    config = _config(service_url, read_only, refresh_ms)
+    config["executionId"] = execution_id
+    return _page("timeline.html", config)
 
 
 def timeline_path(execution_id: str) -> str:
@@ -53,52 +95,13 @@ def timeline_path(execution_id: str) -> str:
     return TIMELINE_PREFIX + quote(execution_id, safe="")
 
 
-def executions_page(*, service_url: str = "") -> str:
-    """A list of executions, newest first, each linked to its timeline."""
-    config = _safe_json({"serviceUrl": service_url.rstrip("/"), "timeline": TIMELINE_PREFIX})
-    title = html.escape("Eventual executions")
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>
- body {{ font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1d1d1f; }}
- table {{ border-collapse: collapse; width: 100%; }}
- th, td {{ text-align: left; padding: 6px 10px; border-bottom: 1px solid #e3e3e8; }}
- .SUCCEEDED {{ color: #137333; }} .FAILED {{ color: #d93025; }} .IN_PROGRESS {{ color: #2f6fed; }}
-</style></head>
-<body><h1>{title}</h1>
-<table><thead><tr><th>execution</th><th>workflow</th><th>status</th><th>started</th><th>ended</th>
-</tr></thead><tbody id="rows"></tbody></table>
-<p id="error" style="color:#d93025"></p>
-<script>
-"use strict";
-const CONFIG = {config};
-async function load() {{
-  try {{
-    const r = await fetch(`${{CONFIG.serviceUrl}}/rpc/_system/listExecutions`, {{
-      method: "POST", headers: {{"content-type": "application/json"}},
-      body: '{{"sortDirection":"DESC"}}'}});
-    const data = await r.json();
-    if (!r.ok) throw new Error(data.message || r.status);
-    const rows = document.getElementById("rows");
-    rows.innerHTML = "";
-    for (const e of data.executions) {{
-      const tr = document.createElement("tr");
-      const link = document.createElement("a");
-      link.href = CONFIG.timeline + encodeURIComponent(e.id);
-      link.textContent = e.id;
-      const cells = [link, e.workflowName, e.status, e.startTime, e.endTime || ""];
-      for (const c of cells) {{
-        const td = document.createElement("td");
-        if (typeof c === "string") td.textContent = c; else td.appendChild(c);
-        if (c === e.status) td.className = e.status;
-        tr.appendChild(td);
-      }}
-      rows.appendChild(tr);
-    }}
-    document.body.dataset.rendered = String(data.executions.length);
-  }} catch (err) {{ document.getElementById("error").textContent = String(err.message || err); }}
-  setTimeout(load, 3000);
-}}
-load();
-</script></body></html>
-"""
+def executions_page(
+    *, service_url: str = "", refresh_ms: int = 2000, read_only: bool = False
+) -> str:
+    """The executions list: filters, search, paging, counts, live updates."""
+    return _page("executions.html", _config(service_url, read_only, refresh_ms))
+
+
+def service_page(*, service_url: str = "", read_only: bool = False) -> str:
+    """The service's definitions, from its spec."""
+    return _page("service.html", _config(service_url, read_only, 0))

@@ -5,9 +5,11 @@ and its API does not serve the timeline page. So ``eventual timeline ID --servic
 a small local server (starlette + uvicorn on 127.0.0.1) that serves the same pages as the dev
 server (``/_eventual/timeline/{id}``, ``/_eventual/executions``, with the service URL empty:
 same origin) and forwards the pages' ``POST /rpc/_system/{command}`` requests to the service
-through the CLI's signed client. Only the read-only commands the pages call are forwarded
-(:data:`FORWARDED`); anything else is refused with 403, so the page (or another local page)
-can never change the service with your credentials.
+through the CLI's signed client. Only the commands the pages call are forwarded: the
+read-only ones (:data:`FORWARDED`) always, the actions (:data:`ACTIONS`: send a signal, start
+an execution, emit an event) only when the server was started with ``--allow-actions``.
+In read-only mode (the default) the server itself refuses them with 403, whatever the page
+sends, so the page (or another local page) cannot change the service with your credentials.
 
 Other pages of the browser cannot use it either: the server answers only requests whose
 ``Host`` is the loopback address it listens on (no DNS rebinding), and it forwards only JSON
@@ -34,15 +36,31 @@ from starlette.routing import Route
 
 from .client import CliError, RemoteError
 from .timeline import (
+    ASSETS_PREFIX,
     EXECUTIONS_PATH,
+    SERVICE_PATH,
     TIMELINE_PREFIX,
+    asset,
     executions_page,
+    service_page,
     timeline_page,
     timeline_path,
 )
 
-#: The system commands the timeline and executions pages call; all read-only.
-FORWARDED = frozenset({"getExecution", "getExecutionHistory", "listExecutions"})
+#: The read-only system commands the dashboard calls: always forwarded.
+FORWARDED = frozenset(
+    {
+        "getExecution",
+        "getExecutionHistory",
+        "getExecutionLogs",
+        "listExecutions",
+        "countExecutions",
+        "listWorkflows",
+        "getServiceSpec",
+    }
+)
+#: The dashboard's actions: forwarded only when the server is not read-only.
+ACTIONS = frozenset({"sendSignal", "startExecution", "emitEvents"})
 HOST = "127.0.0.1"
 MAX_BODY = 64 * 1024
 
@@ -57,8 +75,11 @@ def _error(status: int, name: str, message: str) -> Response:
     return JSONResponse({"error": name, "message": message}, status_code=status)
 
 
-def create_app(client: SystemCaller, *, label: str = "the service") -> Starlette:
-    """The ASGI app: the two pages and the forwarded read-only system commands."""
+def create_app(
+    client: SystemCaller, *, label: str = "the service", read_only: bool = True
+) -> Starlette:
+    """The ASGI app: the dashboard's pages and files, and the forwarded system commands (the
+    actions refused with 403 when ``read_only``)."""
     # The client is blocking: its calls run in worker threads, one at a time (the pages make
     # a couple of small requests every few seconds).
     lock = threading.Lock()
@@ -68,23 +89,40 @@ def create_app(client: SystemCaller, *, label: str = "the service") -> Starlette
             return client.system(name, body)
 
     async def timeline(request: Request) -> Response:
-        return HTMLResponse(timeline_page(request.path_params["execution_id"]))
+        return HTMLResponse(timeline_page(request.path_params["execution_id"], read_only=read_only))
 
     async def executions(request: Request) -> Response:
-        return HTMLResponse(executions_page())
+        return HTMLResponse(executions_page(read_only=read_only))
+
+    async def service(request: Request) -> Response:
+        return HTMLResponse(service_page(read_only=read_only))
+
+    async def assets(request: Request) -> Response:
+        found = asset(request.path_params["name"])
+        if found is None:
+            return _error(404, "NotFound", "no such file")
+        return Response(found[0], media_type=found[1])
 
     async def home(request: Request) -> Response:
         return RedirectResponse(EXECUTIONS_PATH)
 
     async def system(request: Request) -> Response:
         name = request.path_params["command"]
-        if name not in FORWARDED:
+        if name in ACTIONS and read_only:
+            return _error(
+                403,
+                "ReadOnly",
+                f"the dashboard of {label} is read-only, so it does not forward {name}: "
+                "restart it with `eventual timeline --service ... --allow-actions`, or use the "
+                "eventual CLI (eventual start, signal, emit)",
+            )
+        if name not in FORWARDED and name not in ACTIONS:
             return _error(
                 403,
                 "Forbidden",
-                f"the timeline server forwards only the read-only system commands "
-                f"{', '.join(sorted(FORWARDED))} to {label}, not {name}: use the eventual CLI "
-                "for anything else (eventual start, signal, emit...)",
+                f"the timeline server forwards only the system commands the dashboard uses "
+                f"({', '.join(sorted(FORWARDED | ACTIONS))}) to {label}, not {name}: use the "
+                "eventual CLI for anything else",
             )
         if "json" not in request.headers.get("content-type", ""):
             return _error(
@@ -116,6 +154,8 @@ def create_app(client: SystemCaller, *, label: str = "the service") -> Starlette
         routes=[
             Route("/", home),
             Route(EXECUTIONS_PATH, executions),
+            Route(SERVICE_PATH, service),
+            Route(ASSETS_PREFIX + "{name}", assets),
             Route(TIMELINE_PREFIX + "{execution_id:path}", timeline),
             Route("/rpc/_system/{command}", system, methods=["POST"]),
         ],
@@ -140,12 +180,22 @@ class TimelineServer:
 
     ``with TimelineServer(client) as server: server.url``."""
 
-    def __init__(self, client: SystemCaller, *, port: int = 0, label: str = "the service") -> None:
+    def __init__(
+        self,
+        client: SystemCaller,
+        *,
+        port: int = 0,
+        label: str = "the service",
+        read_only: bool = True,
+    ) -> None:
         self._socket = bind(port)
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://{HOST}:{self.port}"
         config = uvicorn.Config(
-            create_app(client, label=label), log_level="warning", lifespan="off", access_log=False
+            create_app(client, label=label, read_only=read_only),
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="eventual-timeline", daemon=True)

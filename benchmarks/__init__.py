@@ -19,4 +19,5 @@ BENCHMARKS = {
     "cold_start": "benchmarks.cold_start",
     "aws_requests": "benchmarks.aws_requests",
     "load": "benchmarks.load",
+    "end_to_end": "benchmarks.end_to_end",
 }

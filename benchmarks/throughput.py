@@ -1,5 +1,5 @@
 """1. Durable local throughput: ours (the SQLite runtime of ``eventual dev``) against DBOS on its
-SQLite system database.
+SQLite system database, and against Restate (its server and Python SDK, see ``_restate.py``).
 
 200 executions of a workflow of 10 sequential steps (task calls; DBOS steps), run one after the
 other ("sequential": start one, wait for its result, start the next) and all at once
@@ -40,6 +40,7 @@ from benchmarks._common import (
 )
 
 NAME = "throughput"
+VERSION_UNKNOWN = "1.7"
 TITLE = "durable local throughput, 10-step workflows on SQLite"
 
 
@@ -146,6 +147,44 @@ def dbos(n: int, steps: int, pragmas: str, synchronous: str = "NORMAL") -> dict[
     return result
 
 
+def restate(n: int, steps: int, concurrency: int) -> dict[str, Any]:
+    """Restate: n invocations of the ``steps``-step handler over its ingress (the blocking
+    call: the response is the result), one after the other, then ``concurrency`` at a time.
+    Its server and the SDK's service are separate processes; their CPU is not counted."""
+    import httpx
+
+    from benchmarks._restate import RestatePeer, RestateUnavailable, invoke
+
+    want = steps * (steps + 1) // 2
+
+    async def main(url: str) -> dict[str, Any]:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+            assert await invoke(client, url, steps) == want  # warm up
+            t0 = time.perf_counter()
+            for _ in range(n):
+                assert await invoke(client, url, steps) == want
+            sequential = time.perf_counter() - t0
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one() -> None:
+                async with gate:
+                    assert await invoke(client, url, steps) == want
+
+            t0 = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(n)))
+            concurrent = time.perf_counter() - t0
+        return {"sequential": sequential, "concurrent": concurrent}
+
+    try:
+        with RestatePeer() as peer:
+            result = asyncio.run(main(peer.url()))
+            result["version"] = peer.version
+            return result
+    except RestateUnavailable as exc:
+        return {"missing": str(exc)}
+
+
 def floor(commits: int, synchronous: str) -> dict[str, Any]:
     """Plain SQLite: ``commits`` transactions of one small INSERT each, our pragmas."""
     payload = json.dumps({"type": "TaskSucceeded", "seq": 1, "result": 1, "pad": "x" * 120})
@@ -214,6 +253,11 @@ def run(quick: bool = False) -> Section:
             )
         except WorkerError as exc:
             section.notes.append(f"ours with synchronous=FULL failed: {str(exc).splitlines()[0]}")
+    log(f"[{NAME}] Restate: {n} invocations x {steps} steps, sequential then {n} at once")
+    try:
+        rest = run_worker("benchmarks.throughput:restate", n=n, steps=steps, concurrency=n)
+    except WorkerError as exc:
+        rest: dict[str, Any] = {"missing": str(exc).splitlines()[0]}
     log(f"[{NAME}] plain SQLite: {commits} commits")
     base = run_worker("benchmarks.throughput:floor", commits=commits, synchronous=synchronous)
 
@@ -234,9 +278,28 @@ def run(quick: bool = False) -> Section:
                 "steps/s",
                 None if ours_exec is None else ours_exec * steps,
                 None if peer_exec is None else peer_exec * steps,
-                target=10,
+                target=15 if mode == "sequential" else 20,
                 missing=missing or "",
                 note=f"DBOS with our pragmas (WAL, synchronous={synchronous})",
+            )
+        )
+    rest_missing = str(rest.get("missing") or "")
+    if rest_missing:
+        section.notes.append(f"Restate did not run: {rest_missing}")
+    for mode in ("sequential", "concurrent"):
+        section.rows.append(
+            Row(
+                NAME,
+                f"{mode} steps/s vs Restate",
+                "steps/s",
+                rate(our, mode, n * steps),
+                None if rest_missing else n * steps / float(rest[mode]),
+                target=10,
+                missing=missing or "",
+                peer_missing=rest_missing[:60],
+                note=f"Restate {rest.get('version', VERSION_UNKNOWN)} (its server's own log, "
+                "fsynced), blocking ingress calls"
+                + (f", {n} at once" if mode == "concurrent" else ""),
             )
         )
     for mode in ("sequential", "concurrent"):
@@ -288,6 +351,7 @@ def run(quick: bool = False) -> Section:
             best,
             commits / base["seconds"],
             missing=missing or "",
+            target=0.4,
             note="the floor: one INSERT per commit, same pragmas; ratio = fraction of it",
         )
     )

@@ -1,17 +1,32 @@
-"""The ``Service`` construct's configuration: its defaults (memory, timeouts, Lambda runtimes) and
-the checks of its arguments against the service's spec, which fail synthesis with the names
-the service does define."""
+"""The ``Service`` construct's configuration: the defaults and argument checks it shares with
+eventual-pulumi (:mod:`eventual.aws_runtime.infra.config`, re-exported here), and the CDK's
+Lambda runtimes and architectures."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
-
 from aws_cdk import aws_lambda as lambda_
 
-from eventual.aws_runtime import names as n
-from eventual.core.service import BUILD_ENV
+from eventual.aws_runtime.infra.config import (
+    API_MAX_TIMEOUT,
+    COMMAND,
+    LAMBDA_MAX_TIMEOUT,
+    ORCHESTRATOR,
+    RESERVED_ENV,
+    SUBSCRIPTION,
+    SYSTEM,
+    TASK,
+    TIMER,
+    UnknownNameError,
+    check_architecture,
+    check_environment,
+    check_names,
+    check_python_version,
+    check_subscribed_events,
+    check_timeout,
+    pascal,
+    service_build,
+    task_timeout,
+)
 
 RUNTIMES = {
     "3.11": lambda_.Runtime.PYTHON_3_11,
@@ -19,107 +34,8 @@ RUNTIMES = {
     "3.13": lambda_.Runtime.PYTHON_3_13,
 }
 
-# Defaults: (memory MB, timeout s). A command's timeout stays under API Gateway's 30 s; the
-# orchestrator's and the timer's are a sixth of their queue's visibility timeout (AWS's advice
-# for SQS event sources, so a batch is retried only after a real failure).
-ORCHESTRATOR = (512, n.EXECUTION_QUEUE_VISIBILITY_TIMEOUT // 6)
-TIMER = (256, n.TIMER_QUEUE_VISIBILITY_TIMEOUT // 6)
-COMMAND = (512, 29)
-SYSTEM = (512, 29)
-TASK = (512, 300)
-SUBSCRIPTION = (512, 60)
-LAMBDA_MAX_TIMEOUT = 900
-API_MAX_TIMEOUT = 30
-
-RESERVED_ENV = {
-    n.ENV_SERVICE_NAME,
-    n.ENV_SERVICE_ENTRY,
-    n.ENV_TASK,
-    n.ENV_SUBSCRIPTION,
-    *n.ENV_OF_FIELD.values(),
-}
-"""The variables the construct sets for the runtime: user settings may not use these names.
-(``EVENTUAL_BUILD`` too, but the service-wide ``environment`` may name the build: see
-:func:`service_build`.)"""
-
 ARCHITECTURES = {"x86_64": lambda_.Architecture.X86_64, "arm64": lambda_.Architecture.ARM_64}
 """``Service(architecture=...)``: the Lambda architectures, by the name the bundler knows."""
-
-
-class UnknownNameError(ValueError):
-    """``commands``, ``tasks`` or ``subscriptions`` names something the service does not define."""
-
-
-def _check_names(
-    service: str, kind: str, given: Mapping[str, Any] | None, defined: Sequence[str]
-) -> str | None:
-    if not given:
-        return None
-    unknown = sorted(set(given) - set(defined))
-    if not unknown:
-        return None
-    return (
-        f"{kind}= names {', '.join(repr(u) for u in unknown)}, which service {service!r} does "
-        f"not define; its {kind} are: {', '.join(sorted(defined)) or '(none)'}"
-    )
-
-
-def check_names(
-    service: str,
-    *,
-    commands: Mapping[str, Any] | None,
-    tasks: Mapping[str, Any] | None,
-    subscriptions: Mapping[str, Any] | None,
-    defined_commands: Sequence[str],
-    defined_tasks: Sequence[str],
-    defined_subscriptions: Sequence[str],
-) -> None:
-    """:class:`UnknownNameError` if the per-function props name a command, task or
-    subscription the service does not define (every such name in one message)."""
-    problems = [
-        p
-        for p in (
-            _check_names(service, "commands", commands, defined_commands),
-            _check_names(service, "tasks", tasks, defined_tasks),
-            _check_names(service, "subscriptions", subscriptions, defined_subscriptions),
-        )
-        if p
-    ]
-    if problems:
-        raise UnknownNameError("; ".join(problems))
-
-
-def check_environment(
-    environments: Iterable[Mapping[str, str]],
-    function_environments: Iterable[Mapping[str, str]] = (),
-) -> None:
-    """``ValueError`` if any of the user's environments (the service-wide ones, then those of
-    single functions) sets a variable the runtime reads; a single function may not set
-    ``EVENTUAL_BUILD`` either (every function of a deploy reports the same build)."""
-    function_environments = list(function_environments)
-    if any(BUILD_ENV in env for env in function_environments):
-        raise ValueError(
-            f"{BUILD_ENV} is the same for every function of a deploy: set it in the service's "
-            f'environment=, not in one function\'s props (or set BUILD = "..." in the entry '
-            "module)"
-        )
-    envs = [*environments, *function_environments]
-    reserved = sorted({k for props in envs for k in props if k in RESERVED_ENV})
-    if reserved:
-        raise ValueError(
-            f"environment variables {', '.join(reserved)} are set by the construct for the "
-            "runtime; give your settings other names"
-        )
-
-
-def service_build(spec: Mapping[str, Any], environment: Mapping[str, str]) -> str | None:
-    """The build every function of the deploy reports (``EVENTUAL_BUILD``): the one the
-    service-wide ``environment`` names, else the spec's (read at synthesis from the code the
-    bundle holds: ``EVENTUAL_BUILD`` of the synthesis, a ``BUILD`` string in the entry module,
-    or the package version and a hash of the workflows' code). ``None`` for a spec without one
-    (an older eventual-core), which leaves each function to compute its own."""
-    build = environment.get(BUILD_ENV) or spec.get("build")
-    return str(build) if build else None
 
 
 def lambda_architecture(
@@ -130,59 +46,35 @@ def lambda_architecture(
     if architecture is None:
         return ARCHITECTURES["x86_64"], "x86_64"
     name = architecture if isinstance(architecture, str) else architecture.name
-    if name not in ARCHITECTURES:
-        raise ValueError(
-            f"architecture {name!r} is not a Lambda architecture; use "
-            f"{' or '.join(repr(a) for a in ARCHITECTURES)} (or lambda_.Architecture.X86_64 / "
-            "ARM_64)"
-        )
+    check_architecture(name, hint=" (or lambda_.Architecture.X86_64 / ARM_64)")
     return ARCHITECTURES[name], name
 
 
 def lambda_runtime(python_version: str) -> lambda_.Runtime:
     """The Lambda runtime of ``python_version`` (``ValueError`` names the supported ones)."""
-    if python_version not in RUNTIMES:
-        raise ValueError(
-            f"python_version {python_version!r} is not supported; use one of {', '.join(RUNTIMES)}"
-        )
-    return RUNTIMES[python_version]
+    return RUNTIMES[check_python_version(python_version)]
 
 
-def check_subscribed_events(
-    events: Sequence[str],
-    *,
-    producer: str,
-    produced: Iterable[str],
-    consumer: str,
-    heard: Iterable[str],
-) -> list[str]:
-    """The events ``consumer`` subscribes to from ``producer`` (duplicates dropped); each must
-    be one ``producer`` defines (``produced``) and one of ``consumer``'s subscriptions listens
-    to (``heard``), else :class:`UnknownNameError`."""
-    wanted = list(dict.fromkeys(events))
-    if not wanted:
-        raise ValueError("subscribe: give at least one event name")
-    theirs = set(produced)
-    unknown = [e for e in wanted if e not in theirs]
-    if unknown:
-        raise UnknownNameError(
-            f"service {producer!r} defines no event "
-            f"{', '.join(repr(u) for u in unknown)}; its events are: "
-            f"{', '.join(sorted(theirs)) or '(none)'}"
-        )
-    ours = set(heard)
-    unheard = [e for e in wanted if e not in ours]
-    if unheard:
-        raise UnknownNameError(
-            f"no subscription of service {consumer!r} listens to "
-            f"{', '.join(repr(u) for u in unheard)}; its subscriptions listen to: "
-            f"{', '.join(sorted(ours)) or '(none)'}"
-        )
-    return wanted
-
-
-def pascal(name: str) -> str:
-    """The construct id part of a command, task or subscription name (``"getOrder"`` ->
-    ``"GetOrder"``)."""
-    parts = re.split(r"[^A-Za-z0-9]+", name)
-    return "".join(p[:1].upper() + p[1:] for p in parts if p) or "X"
+__all__ = [
+    "API_MAX_TIMEOUT",
+    "ARCHITECTURES",
+    "COMMAND",
+    "LAMBDA_MAX_TIMEOUT",
+    "ORCHESTRATOR",
+    "RESERVED_ENV",
+    "RUNTIMES",
+    "SUBSCRIPTION",
+    "SYSTEM",
+    "TASK",
+    "TIMER",
+    "UnknownNameError",
+    "check_environment",
+    "check_names",
+    "check_subscribed_events",
+    "check_timeout",
+    "lambda_architecture",
+    "lambda_runtime",
+    "pascal",
+    "service_build",
+    "task_timeout",
+]

@@ -241,7 +241,7 @@ const EV = (() => {
     const cancel = el("button", {type: "button", class: "secondary"}, "Cancel");
     const send = el("button", {type: "submit"}, sendLabel);
     const headingId = `dlg-${++fieldIds}`;
-    const formNode = el("form", {method: "dialog"}, el("h2", {id: headingId, text: title}), body, errors,
+    const formNode = el("form", {method: "dialog", novalidate: true}, el("h2", {id: headingId, text: title}), body, errors,
                         el("div", {class: "buttons"}, cancel, send));
     const dlg = el("dialog", {"aria-labelledby": headingId}, formNode);
     cancel.addEventListener("click", () => { dlg.close(); dlg.remove(); });

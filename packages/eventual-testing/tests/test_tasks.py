@@ -351,3 +351,40 @@ async def test_a_zero_backoff_retry_needs_no_tick(env: TestEnvironment) -> None:
     assert (await handle.get_status()).result == 3
     assert eager_attempts == [1, 2, 3]
     assert env.time == START
+
+
+# ---------------------------------------------------------------- a task that never returns
+
+_never_returns_started: list[int] = []
+
+
+@task("envNeverReturns", timeout=timedelta(minutes=5))
+async def env_never_returns(n: int) -> int:
+    _never_returns_started.append(n)
+    await asyncio.Event().wait()  # nothing ever sets it
+    return n
+
+
+@workflow("envWaitsForever")
+async def env_waits_forever(n: int) -> str:
+    try:
+        await env_never_returns(n)
+    except Timeout:
+        return "timed out"
+    return "returned"
+
+
+async def test_a_task_that_never_returns_times_out_on_the_virtual_clock() -> None:
+    _never_returns_started.clear()
+    async with TestEnvironment(
+        entry=__name__, module_only=True, start=START, task_grace=0.05
+    ) as env:
+        # start_execution settles without waiting for the handler forever.
+        execution = await env.start_execution(env_waits_forever, 1)
+        assert _never_returns_started == [1]
+        await env.tick(60)  # before the timeout: still waiting, and tick returned
+        assert (await execution.get_status()).status is ExecutionStatus.IN_PROGRESS
+        await env.tick(5 * 60)  # past the 5-minute timeout
+        status = await execution.get_status()
+        assert status.status is ExecutionStatus.SUCCEEDED
+        assert status.result == "timed out"

@@ -50,8 +50,14 @@ DEFAULT_START = datetime(2024, 1, 1, tzinfo=UTC)
 class _EnvironmentRuntime(InMemoryRuntime):
     """The in-memory runtime with task mocks applied where the runtime runs a task's code."""
 
-    def __init__(self, service: Service, clock: VirtualClock, mocks: dict[str, TaskMock[Any, Any]]):
-        super().__init__(service, clock=clock)
+    def __init__(
+        self,
+        service: Service,
+        clock: VirtualClock,
+        mocks: dict[str, TaskMock[Any, Any]],
+        task_grace: float = 1.0,
+    ):
+        super().__init__(service, clock=clock, attempt_grace=task_grace)
         self._mocks = mocks
 
     async def invoke_task_handler(self, definition: Any, request: TaskRequest) -> Any:
@@ -167,6 +173,10 @@ class TestEnvironment:
     (starting an execution, sending a signal, emitting an event, completing a task by token,
     invoking a command) returns once the environment is idle at the current virtual time: all
     the work the action caused, and that can happen without time passing, has happened.
+
+    A task handler still running after ``task_grace`` real seconds, with nothing else to wait
+    for (one that never returns, or waits for real time), is not waited for: time moves on
+    without it, and its timeout on the virtual clock cancels it like any timed-out attempt.
     """
 
     __test__ = False
@@ -178,6 +188,7 @@ class TestEnvironment:
         start: datetime | None = None,
         module_only: bool = False,
         name: str | None = None,
+        task_grace: float = 1.0,
     ) -> None:
         start = start if start is not None else DEFAULT_START
         if start.tzinfo is None:
@@ -187,6 +198,7 @@ class TestEnvironment:
             )
         self.service = _resolve_service(entry, module_only=module_only, name=name)
         self.start = start
+        self.task_grace = task_grace
         self.client = EnvironmentClient(self)
         self._mocks: dict[str, TaskMock[Any, Any]] = {}
         self._runtime: _EnvironmentRuntime | None = None
@@ -225,7 +237,9 @@ class TestEnvironment:
         await self.close()
 
     async def _new_runtime(self) -> _EnvironmentRuntime:
-        runtime = _EnvironmentRuntime(self.service, VirtualClock(self.start), self._mocks)
+        runtime = _EnvironmentRuntime(
+            self.service, VirtualClock(self.start), self._mocks, self.task_grace
+        )
         await runtime.__aenter__()
         self._errors_seen = 0
         return runtime

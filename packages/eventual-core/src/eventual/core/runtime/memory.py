@@ -226,13 +226,25 @@ class _Driver:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
         self.errors: list[BaseException] = []
+        # Task attempts (their handlers run user code), and those of them that outlived the
+        # grace :meth:`idle` gives them: left running in the background (see idle()).
+        self._attempts: set[asyncio.Task[Any]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._finished = asyncio.Event()
 
-    def spawn(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+    def spawn(self, make: Callable[[], Coroutine[Any, Any, Any]], *, attempt: bool = False) -> None:
         self._outstanding += 1
         self._idle.clear()
         task = asyncio.get_running_loop().create_task(self._run(make))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if attempt:
+            self._attempts.add(task)
+            task.add_done_callback(self._attempt_done)
+
+    def _attempt_done(self, task: asyncio.Task[Any]) -> None:
+        self._attempts.discard(task)
+        self._background.discard(task)
 
     def spawn_or_adopt(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         """Run ``make()`` soon: in the piece of work that asks, once it is done, if it may
@@ -262,14 +274,47 @@ class _Driver:
             if left is not None and not self._closing:
                 self.spawn(left)  # adopted by work that failed: it still runs
             self._outstanding -= 1
+            finished, self._finished = self._finished, asyncio.Event()
+            finished.set()
             if self._outstanding == 0:
                 self._idle.set()
 
-    async def idle(self) -> None:
+    def _running_attempts(self) -> set[asyncio.Task[Any]]:
+        return {t for t in self._attempts if not t.done()}
+
+    async def idle(self, attempt_grace: float | None = None) -> None:
+        """Wait until no work runs. With ``attempt_grace`` (real seconds), task attempts are
+        waited for only that long once nothing else runs: one still running then (a handler
+        that never returns, or waits for virtual time) is left in the background, where its
+        timeout on the virtual clock cancels it, and is not waited for again."""
+        if attempt_grace is None:
+            while self._outstanding:
+                await self._idle.wait()
+                # Let callbacks that were scheduled by the last task settle.
+                await asyncio.sleep(0)
+            return
         while self._outstanding:
-            await self._idle.wait()
-            # Let callbacks that were scheduled by the last task settle.
-            await asyncio.sleep(0)
+            attempts = self._running_attempts()
+            others = self._outstanding - len(attempts)
+            if others > 0:
+                await self._finished.wait()
+                await asyncio.sleep(0)
+                continue
+            waiting = attempts - self._background
+            if not waiting:
+                return  # only attempts already left in the background run
+            try:
+                async with asyncio.timeout(attempt_grace):
+                    await self._finished.wait()
+                await asyncio.sleep(0)
+            except TimeoutError:
+                self._background.update(waiting)
+                logger.warning(
+                    "%d task attempt(s) still run after %.1f s of real time; time moves on "
+                    "without them (a task's timeout on the virtual clock cancels it)",
+                    len(waiting),
+                    attempt_grace,
+                )
 
     async def cancel_all(self) -> None:
         self._closing = True
@@ -320,7 +365,7 @@ class MemoryTaskDispatcher:
     async def dispatch(self, request: TaskRequest) -> None:
         runtime = self._driver.runtime
         assert runtime is not None
-        self._driver.spawn(lambda: runtime.run_task(request))
+        self._driver.spawn(lambda: runtime.run_task(request), attempt=True)
 
 
 async def _no_wait(_: float) -> None:
@@ -413,7 +458,17 @@ class InMemoryRuntime(Runtime):
     costs the same whatever span of time it covers.
     """
 
-    def __init__(self, service: Service, *, clock: Clock | None = None, cache_size: int = 1024):
+    def __init__(
+        self,
+        service: Service,
+        *,
+        clock: Clock | None = None,
+        cache_size: int = 1024,
+        attempt_grace: float = 1.0,
+    ):
+        # With a virtual clock, how long (real seconds) idle() waits for a task attempt once
+        # nothing else runs, before moving on without it (see _Driver.idle).
+        self.attempt_grace = attempt_grace
         self._driver = _Driver()
         self.timer_scheduler = MemoryTimerScheduler(self._driver)
         self.queue = MemoryExecutionQueue(self._driver)
@@ -458,8 +513,11 @@ class InMemoryRuntime(Runtime):
         return self._driver.errors
 
     async def idle(self) -> None:
-        """Wait until no work is queued or running (timers in the future aside)."""
-        await self._driver.idle()
+        """Wait until no work is queued or running (timers in the future aside). With a
+        virtual clock a task attempt that runs on after ``attempt_grace`` real seconds, with
+        nothing else to wait for, is not waited for: its timeout, a timer on that clock,
+        cancels it as time moves."""
+        await self._driver.idle(self.attempt_grace if self.virtual else None)
 
     async def advance_to(self, target: datetime) -> None:
         """Virtual clock: fire every timer due up to ``target`` in due order, letting the

@@ -351,3 +351,50 @@ async def test_a_command_starting_a_taken_or_invalid_name_answers_4xx(http: Http
     bad = await call(http, "POST", "/rpc/start_named", json.dumps("a\nb"))
     assert (bad.status, bad.json_body()["error"]) == (400, "InvalidInput")
     assert "invalid execution name" in bad.json_body()["message"]
+
+
+async def test_a_model_input_is_parsed_at_once_and_other_bodies_answer_as_before(
+    http: HttpHandler,
+) -> None:
+    """An RPC body for a model input is parsed and validated by pydantic in one step, and a
+    model output serialized by the model in one step; the bodies that path does not take
+    (a JSON constant, bad JSON, an invalid input, no input, deep nesting) get the general
+    path's answers."""
+    r = await call(http, "POST", "/rpc/add_item", b'{"name": "p\\u00e9n", "qty": "3"}')
+    assert (r.status, r.json_body()) == (200, {"name": "pén", "total": 6})
+    r = await call(http, "POST", "/rpc/putItem", {"name": "ink", "qty": 2})
+    assert (r.status, r.json_body()) == (200, {"name": "ink", "qty": 2})
+    assert r.headers["content-type"] == "application/json"
+    refused = {
+        b'{"name": "pen", "qty": NaN}': "NaN is not a JSON value",
+        b'{"name": "pen", "qty": 3': "the request body is not valid JSON",
+        b'{"name": "pen", "qty": "many"}': "invalid input",
+        b" ": "invalid input",
+        b'{"name": ' + b"[" * 150 + b"]" * 150 + b', "qty": 1}': "nested deeper than 100",
+    }
+    for body, words in refused.items():
+        r = await call(http, "POST", "/rpc/add_item", body)
+        assert r.status == 400, (body, r.json_body())
+        assert words in r.json_body()["message"], (body, r.json_body())
+
+
+def test_a_received_request_and_its_headers() -> None:
+    from eventual.core.http.api import Headers
+
+    headers = Headers.lowered({"content-type": "application/json", "x-a": "1"})
+    request = Request.received(
+        "POST", "http://svc/rpc/x%20y?a=1&b=", "/rpc/x y", "a=1&b=", headers, b"{}"
+    )
+    assert (request.path, request.query, request.params) == ("/rpc/x y", {"a": "1", "b": ""}, {})
+    assert request.headers["Content-Type"] == "application/json" and "X-A" in request.headers
+    assert Request("GET", "http://svc/p", headers=headers).headers == headers  # a copy
+    assert Request("GET", "http://svc/p", headers=headers).headers is not headers
+
+
+def test_loads_reads_utf16_utf32_and_a_bom_as_json_loads_does() -> None:
+    from eventual.core.serialization import loads
+
+    for encoding in ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32"):
+        assert loads('{"a": "é"}'.encode(encoding)) == {"a": "é"}, encoding
+    with pytest.raises(ValueError):
+        loads(b'{"a": "\xff"}')  # not UTF-8

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import os
@@ -317,6 +318,11 @@ async def serve(session: DevSession, sock: socket.socket, *, on_ready: Any = Non
         watcher = asyncio.create_task(_watch(session, stop)) if options.reload else None
         if on_ready is not None:
             on_ready(session)
+        # What start-up made lives as long as the server (modules, the service, pydantic's
+        # validators, the runtime): out of the collector's generations, so the collections
+        # that requests' garbage triggers do not walk it again and again.
+        gc.collect()
+        gc.freeze()
         try:
             await server.serve(sockets=[sock])
         finally:

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from eventual.core.http.api import Request, Response
+from eventual.core.http.api import Headers, Request, Response
 from eventual.core.http.handler import DEFAULT_MAX_BODY, HttpHandler, error_response
 from eventual.core.http.openapi import build_openapi
 from eventual.core.service import Service
@@ -130,9 +130,15 @@ class ServiceApp:
             await _send(send, page, method)
             return
 
-        request = Request(method, _url(scope, headers), headers=headers, body=body)
         # The decoded path, so path parameters arrive unescaped ("a b", not "a%20b").
-        request.path = str(scope.get("path") or "/")
+        request = Request.received(
+            method,
+            _url(scope, headers),
+            str(scope.get("path") or "/"),
+            scope.get("query_string", b"").decode("latin-1"),
+            headers,
+            body,
+        )
         try:
             response = await self.handler.handle(request)
             if not isinstance(response, Response):
@@ -180,13 +186,16 @@ class ServiceApp:
         return Response(self._openapi, headers={"content-type": "application/json"})
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for raw_name, raw_value in scope.get("headers", []):
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        out[name] = f"{out[name]}, {value}" if name in out else value
-    return out
+def _headers(scope: Scope) -> Headers:
+    raw = scope.get("headers") or ()
+    out = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
+    if len(out) != len(raw):  # a repeated header: its values joined, in order
+        out = {}
+        for raw_name, raw_value in raw:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            out[name] = f"{out[name]}, {value}" if name in out else value
+    return Headers.lowered(out)
 
 
 def _url(scope: Scope, headers: dict[str, str]) -> str:

@@ -125,6 +125,16 @@ def current_runtime() -> RuntimeClient:
     return rt
 
 
+def push_runtime(runtime: RuntimeClient) -> contextvars.Token[RuntimeClient | None]:
+    """Install ``runtime`` until :func:`pop_runtime` of the token (``use_runtime`` without a
+    generator: what a server pays on every request)."""
+    return _runtime.set(runtime)
+
+
+def pop_runtime(token: contextvars.Token[RuntimeClient | None]) -> None:
+    _runtime.reset(token)
+
+
 @contextmanager
 def use_runtime(runtime: RuntimeClient) -> Iterator[None]:
     """Install ``runtime`` for the code run inside the block (and tasks it spawns)."""

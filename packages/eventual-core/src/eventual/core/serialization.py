@@ -108,7 +108,11 @@ def loads(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     else:
         brackets = data.count(b"[") + data.count(b"{")
     try:
-        value = json.loads(data, parse_constant=_not_json)
+        if not isinstance(data, str):  # as json.loads: UTF-8, -16 or -32, by its first bytes
+            # Two leading bytes neither NUL nor a BOM's are UTF-8 (JSON starts in ASCII).
+            plain = len(data) > 1 and data[0] and data[1] and data[0] not in _BOM_STARTS
+            data = data.decode("utf-8" if plain else json.detect_encoding(data), "surrogatepass")
+        value = _DECODER.decode(data)
     except RecursionError:
         raise JsonTooDeep(_too_deep(max_depth)) from None
     # Fewer brackets than the limit cannot nest past it: only then is the value walked.
@@ -119,6 +123,11 @@ def loads(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
 
 def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not a JSON value (JSON has no NaN or infinities)")
+
+
+# Made once: json.loads with an argument builds a new decoder for every document.
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
+_BOM_STARTS = frozenset({0xEF, 0xFE, 0xFF})
 
 
 def _too_deep(limit: int) -> str:

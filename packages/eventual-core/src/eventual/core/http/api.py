@@ -13,14 +13,20 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Generic, Protocol, TypeVar, cast, overload
 from urllib.parse import parse_qsl, urlsplit
 
+from pydantic import BaseModel
+
 from ..definitions.base import Definition, _register
 from ..errors import EventualError
-from ..serialization import JsonTooDeep, Signature, from_json, loads, to_json
+from ..serialization import MAX_JSON_DEPTH, JsonTooDeep, Signature, from_json, loads, to_json
 
 I = TypeVar("I")  # noqa: E741
 O = TypeVar("O")  # noqa: E741
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+# Made once (json.dumps with an argument builds a new encoder for every document).
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_SLOW: Any = object()
+"""``CommandDefinition.parse_body``: the body needs the general path."""
 
 
 class Headers(dict[str, str]):
@@ -28,10 +34,21 @@ class Headers(dict[str, str]):
 
     def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] | None = None) -> None:
         super().__init__()
-        if items is None:
+        if not items:
+            return
+        if isinstance(items, Headers):  # lower-cased already
+            super().update(items)
             return
         for k, v in dict(items).items():
-            self[k] = v
+            super().__setitem__(k.lower(), v)
+
+    @classmethod
+    def lowered(cls, items: dict[str, str]) -> Headers:
+        """Headers from a dict whose keys are lower-case already (a server's parsed request
+        headers): no key is lowered again."""
+        headers = cls()
+        dict.update(headers, items)
+        return headers
 
     def __setitem__(self, key: str, value: str) -> None:
         super().__setitem__(key.lower(), value)
@@ -83,12 +100,14 @@ class Request:
         self.url = url
         parts = urlsplit(url)
         self.path = parts.path or "/"
-        self.query: dict[str, str] = dict(parse_qsl(parts.query, keep_blank_values=True))
+        self.query: dict[str, str] = (
+            dict(parse_qsl(parts.query, keep_blank_values=True)) if parts.query else {}
+        )
         self.headers = Headers(headers)
         if isinstance(body, str):
             body = body.encode()
         self._body = body or b""
-        self.params: dict[str, str] = dict(params or {})
+        self.params: dict[str, str] = dict(params) if params else {}
 
     async def body(self) -> bytes:
         return self._body
@@ -107,6 +126,23 @@ class Request:
             raise HttpError(
                 400, f"the request body is not valid JSON: {exc}", name="BadRequest"
             ) from None
+
+    @classmethod
+    def received(
+        cls, method: str, url: str, path: str, query: str, headers: Headers, body: bytes
+    ) -> Request:
+        """A request as a server parsed it (``url`` for the record, ``path`` decoded, the raw
+        ``query`` string, ``headers`` lower-cased and the request's own): nothing is parsed
+        or copied again."""
+        request = cls.__new__(cls)
+        request.method = method
+        request.url = url
+        request.path = path or "/"
+        request.query = dict(parse_qsl(query, keep_blank_values=True)) if query else {}
+        request.headers = headers
+        request._body = body
+        request.params = {}
+        return request
 
     def __repr__(self) -> str:
         return f"Request({self.method} {self.url})"
@@ -133,10 +169,20 @@ class Response:
     def json(
         cls, obj: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
     ) -> Response:
-        h = Headers(headers)
-        h["content-type"] = "application/json"
-        data = json.dumps(to_json(obj), separators=(",", ":")).encode()
-        return cls(data, status=status, headers=h)
+        return cls.json_value(to_json(obj), status=status, headers=headers)
+
+    @classmethod
+    def json_value(
+        cls, value: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+    ) -> Response:
+        """:meth:`json` of a value that is JSON already (dicts, lists, str, numbers, bools,
+        None), as a command's serialized output is: not converted again."""
+        response = cls.__new__(cls)  # its own headers, made here: not copied again
+        response.status = status
+        response.headers = h = Headers(headers)
+        dict.__setitem__(h, "content-type", "application/json")
+        response.body = _COMPACT.encode(value).encode()
+        return response
 
     def json_body(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -238,8 +284,32 @@ class CommandDefinition(Definition, Generic[I, O]):
     def parse_input(self, data: Any) -> Any:
         return from_json(data, self.input_type)
 
+    def parse_body(self, body: bytes) -> Any:
+        """The input of an RPC body parsed straight into a model input (pydantic parses and
+        validates the bytes at once), or ``_SLOW`` where the general path must decide: any
+        other input type, a body nested deep enough to be refused, a JSON constant
+        pydantic's parser would take (``NaN``), or any error (the general path words it)."""
+        tp = self.input_type
+        if not (isinstance(tp, type) and issubclass(tp, BaseModel)):
+            return _SLOW
+        if body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH:
+            return _SLOW
+        if b"NaN" in body or b"Infinity" in body:
+            return _SLOW
+        try:
+            return tp.model_validate_json(body)
+        except ValueError:  # a ValidationError too: worded by the general path
+            return _SLOW
+
     def output_to_json(self, value: Any) -> Any:
         return to_json(value, self.output_type)
+
+    def output_bytes(self, value: Any) -> bytes | None:
+        """The JSON of an output that is exactly the declared model, serialized by the model
+        at once (as ``output_to_json`` would, then encoded); ``None`` for any other value."""
+        if type(value) is self.output_type and isinstance(value, BaseModel):
+            return value.__pydantic_serializer__.to_json(value)
+        return None
 
 
 class CommandDecorator(Protocol):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from .._context import use_runtime
+from .._context import pop_runtime, push_runtime
 from ..errors import (
     EventualError,
     ExecutionAlreadyExists,
@@ -37,9 +37,11 @@ from ..errors import (
     validation_summary,
 )
 from .api import (
+    _SLOW,
     ApiRoute,
     CommandContext,
     CommandDefinition,
+    Headers,
     HttpError,
     Middleware,
     Request,
@@ -126,8 +128,11 @@ class HttpHandler:
                     f"the request body is {len(body)} bytes; the limit is {self.max_body}",
                 )
             if self.runtime is not None:
-                with use_runtime(self.runtime):
+                token = push_runtime(self.runtime)
+                try:
                     return await self._route(request)
+                finally:
+                    pop_runtime(token)
             return await self._route(request)
         except HttpError as exc:
             return error_response(exc.status, exc.name, exc.message, details=exc.details)
@@ -211,6 +216,8 @@ class HttpHandler:
         final: Callable[[CommandContext], Awaitable[Response]],
     ) -> Response:
         root = self._context(request)
+        if not middlewares:
+            return await final(root)
 
         async def call(index: int, context: CommandContext) -> Response:
             if index == len(middlewares):
@@ -235,16 +242,23 @@ class HttpHandler:
         self, command: CommandDefinition[Any, Any], request: Request, *, rpc: bool
     ) -> Response:
         async def final(context: CommandContext) -> Response:
-            data = await self._command_input(command, request, rpc=rpc)
             args: list[Any] = []
             if command.has_input:
-                args.append(command.parse_input(data))
+                body = await request.body()
+                value = command.parse_body(body) if rpc and body else _SLOW
+                if value is _SLOW:
+                    data = await self._command_input(command, request, rpc=rpc)
+                    value = command.parse_input(data)
+                args.append(value)
             if command.wants_context:
                 args.append(context)
             result = await command.fn(*args)
             if isinstance(result, Response):
                 return result
-            return Response.json(command.output_to_json(result))
+            data = command.output_bytes(result)
+            if data is not None:
+                return Response(data, headers=_JSON_HEADERS)
+            return Response.json_value(command.output_to_json(result))
 
         return await self._chain(command.middlewares, request, final)
 
@@ -323,6 +337,8 @@ class HttpHandler:
             return Response(b"", status=200)
         return Response.json(result)
 
+
+_JSON_HEADERS = Headers({"content-type": "application/json"})
 
 _ID_BODY = frozenset(
     {"getExecution", "waitExecution", "getExecutionHistory", "getExecutionWorkflowHistory"}

@@ -264,7 +264,8 @@ SYSTEM = [
 FIELDS = st.sampled_from(
     ["workflow", "input", "executionName", "executionId", "signalId", "payload", "events",
      "name", "event", "maxResults", "nextToken", "sortDirection", "timeout", "type",
-     "taskToken", "statuses", "workflowName", "after", "id", "dur", "unit", "isoDate", "search", "build"]
+     "taskToken", "statuses", "workflowName", "after", "id", "dur", "unit", "isoDate", "search",
+     "build"]
 )  # fmt: skip
 SCALARS = (
     st.none()

@@ -23,6 +23,14 @@ def init(
         bool, typer.Option("--frontend", help="Add apps/frontend, a page calling the service.")
     ] = False,
     git: Annotated[bool, typer.Option("--git/--no-git", help="Run `git init`.")] = True,
+    infra: Annotated[
+        str,
+        typer.Option(
+            "--infra",
+            help="What infra/ deploys the service with: cdk (a CDK app) or pulumi (a Pulumi "
+            "program).",
+        ),
+    ] = "cdk",
     dev_source: Annotated[
         Path | None,
         typer.Option(
@@ -60,6 +68,11 @@ def init(
     CDK app (and with --frontend, a web page calling the service).
 
     With --into DIR: add a service package (and a Python CDK stack's construct) to a repository."""
+    if into is not None and infra != "cdk":
+        raise fail(
+            "--infra only applies to a new project: with --into, the repository's own "
+            "infrastructure (a CDK app, a Pulumi program, an SST app) decides"
+        )
     if into is not None and frontend:
         raise fail("--frontend only applies to a new project: leave it out with --into")
     if into is None and (path is not None or dry_run):
@@ -72,7 +85,9 @@ def init(
         _init_into(name, into, path=path, dry_run=dry_run, dev_source=dev_source, json_out=json_out)
         return
     try:
-        result = scaffold(name, directory, frontend=frontend, git=git, dev_source=dev_source)
+        result = scaffold(
+            name, directory, frontend=frontend, git=git, dev_source=dev_source, infra=infra
+        )
     except ScaffoldError as exc:
         raise fail(str(exc)) from None
     files = [str(p.relative_to(result.root)) for p in result.files]

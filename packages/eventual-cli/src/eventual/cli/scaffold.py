@@ -7,7 +7,8 @@ The layout it writes::
       README.md
       packages/service/       the service package: a `hello` command, a workflow calling a task
                               and emitting an event, a subscription, and TestEnvironment tests
-      infra/                  a CDK app deploying the service with eventual.cdk.Service
+      infra/                  a CDK app deploying the service with eventual.cdk.Service, or
+                              (--infra pulumi) a Pulumi program with eventual.pulumi.Service
       apps/frontend/          (--frontend) a small web app calling the service through ServiceClient
 
 ``dev_source`` points the eventual dependencies at a clone of Eventual for Python (the packages
@@ -28,8 +29,12 @@ EVENTUAL_PACKAGES = (
     "eventual-testing",
     "eventual-aws-runtime",
     "eventual-cdk",
+    "eventual-pulumi",
     "eventual-cli",
 )
+
+INFRAS = ("cdk", "pulumi")
+"""What ``infra/`` deploys the service with: a CDK app, or a Pulumi program."""
 
 
 class ScaffoldError(Exception):
@@ -178,7 +183,76 @@ async def test_greet_with_a_mocked_task() -> None:
     return files
 
 
-def _files(name: str, *, frontend: bool, dev_source: Path | None) -> dict[str, str]:
+def pulumi_program(name: str, entry: str, *, docstring: bool = True) -> str:
+    """The ``__main__.py`` of a Pulumi program deploying the service at ``entry``."""
+    head = '"""The Pulumi program: `pulumi up` (or `pulumi preview`) in this directory."""\n\n'
+    return (head if docstring else "") + (
+        "import pulumi\n\n"
+        "from eventual.pulumi import Service\n\n"
+        f'service = Service("{name}", entry="{entry}", service_name="{name}")\n'
+        'pulumi.export("api_url", service.api_url)\n'
+        'pulumi.export("event_bus_arn", service.event_bus.arn)\n'
+    )
+
+
+def pulumi_project(name: str) -> str:
+    """A ``Pulumi.yaml`` running the program with uv (the workspace's environment)."""
+    return (
+        f"name: {name}\n"
+        f"description: Deploys the {name} Eventual service\n"
+        "runtime:\n"
+        "  name: python\n"
+        "  options:\n"
+        "    toolchain: uv\n"
+    )
+
+
+def _infra_files(name: str, pkg: str, service_dist: str, infra: str) -> dict[str, str]:
+    files: dict[str, str] = {}
+    if infra == "pulumi":
+        files["infra/pyproject.toml"] = f'''[project]
+name = "{name}-infra"
+version = "0.1.0"
+description = "The Pulumi program of {name}"
+requires-python = ">=3.11"
+dependencies = ["eventual-pulumi", "{service_dist}"]
+
+[tool.uv]
+package = false
+'''
+        files["infra/Pulumi.yaml"] = pulumi_project(name)
+        files["infra/__main__.py"] = pulumi_program(name, f"{pkg}.service")
+        return files
+    files["infra/pyproject.toml"] = f'''[project]
+name = "{name}-infra"
+version = "0.1.0"
+description = "The AWS CDK app of {name}"
+requires-python = ">=3.11"
+dependencies = ["eventual-cdk", "{service_dist}"]
+
+[tool.uv]
+package = false
+'''
+    files[
+        "infra/app.py"
+    ] = f'''"""The CDK app: `npx aws-cdk@2 synth` (or `uv run python app.py`) writes it."""
+
+import aws_cdk as cdk
+
+from eventual.cdk import Service
+
+app = cdk.App()
+stack = cdk.Stack(app, "{name}")
+Service(stack, "{name}", entry="{pkg}.service", name="{name}")
+app.synth()
+'''
+    files["infra/cdk.json"] = '{\n  "app": "uv run python app.py"\n}\n'
+    return files
+
+
+def _files(
+    name: str, *, frontend: bool, dev_source: Path | None, infra: str = "cdk"
+) -> dict[str, str]:
     pkg = package_name(name)
     service_dist = f"{name}-service"
     members = ['"packages/*"', '"infra"'] + (['"apps/*"'] if frontend else [])
@@ -232,6 +306,16 @@ eventual_entry = "{pkg}.service"
         if frontend
         else ""
     )
+    infra_row, infra_run = {
+        "cdk": (
+            "| `infra` | the AWS CDK app that deploys it (`eventual.cdk.Service`) |",
+            "uv run eventual synth                     # npx aws-cdk@2 synth in ./infra",
+        ),
+        "pulumi": (
+            "| `infra` | the Pulumi program that deploys it (`eventual.pulumi.Service`) |",
+            "pulumi preview --cwd infra               # then pulumi up --cwd infra",
+        ),
+    }[infra]
     files["README.md"] = f"""# {name}
 
 An [Eventual for Python](https://github.com/) service.
@@ -239,14 +323,14 @@ An [Eventual for Python](https://github.com/) service.
 | path | what it is |
 | --- | --- |
 | `packages/service` | the service: commands, workflows, tasks, events (`{pkg}.service`) |
-| `infra` | the AWS CDK app that deploys it (`eventual.cdk.Service`) |
+{infra_row}
 {frontend_row}
 ```bash
 uv sync                                   # install the service, its tests' tools and the CLI
 uv run pytest                             # the service's tests, on a virtual clock
 uv run eventual dev packages/service      # the service on http://127.0.0.1:3111
 uv run eventual invoke hello '"world"'    # call its hello command
-{frontend_run}uv run eventual synth                     # npx aws-cdk@2 synth in ./infra
+{frontend_run}{infra_run}
 ```
 """
     files["packages/service/pyproject.toml"] = f'''[project]
@@ -265,30 +349,7 @@ packages = ["src/{pkg}"]
 {_sources(dev_source, ("eventual-core",))}'''
     for rel, text in service_sources(name).items():
         files[f"packages/service/{rel}"] = text
-    files["infra/pyproject.toml"] = f'''[project]
-name = "{name}-infra"
-version = "0.1.0"
-description = "The AWS CDK app of {name}"
-requires-python = ">=3.11"
-dependencies = ["eventual-cdk", "{service_dist}"]
-
-[tool.uv]
-package = false
-'''
-    files[
-        "infra/app.py"
-    ] = f'''"""The CDK app: `npx aws-cdk@2 synth` (or `uv run python app.py`) writes it."""
-
-import aws_cdk as cdk
-
-from eventual.cdk import Service
-
-app = cdk.App()
-stack = cdk.Stack(app, "{name}")
-Service(stack, "{name}", entry="{pkg}.service", name="{name}")
-app.synth()
-'''
-    files["infra/cdk.json"] = '{\n  "app": "uv run python app.py"\n}\n'
+    files.update(_infra_files(name, pkg, service_dist, infra))
     if frontend:
         files["apps/frontend/pyproject.toml"] = f'''[project]
 name = "{name}-frontend"
@@ -406,9 +467,13 @@ def scaffold(
     frontend: bool = False,
     git: bool = True,
     dev_source: Path | None = None,
+    infra: str = "cdk",
 ) -> Scaffold:
-    """Write a new project ``parent/name``; refuses to write into a non-empty directory."""
+    """Write a new project ``parent/name``; refuses to write into a non-empty directory.
+    ``infra``: ``"cdk"`` (a CDK app in ``infra/``) or ``"pulumi"`` (a Pulumi program)."""
     validate_name(name)
+    if infra not in INFRAS:
+        raise ScaffoldError(f"--infra {infra!r} is not known: use {' or '.join(INFRAS)}")
     root = parent / name
     if root.exists() and any(root.iterdir()):
         raise ScaffoldError(f"{root} exists and is not empty: choose another name or directory")
@@ -420,7 +485,7 @@ def scaffold(
                 "(no packages/eventual-core/pyproject.toml there)"
             )
     result = Scaffold(root=root)
-    for rel, text in _files(name, frontend=frontend, dev_source=dev_source).items():
+    for rel, text in _files(name, frontend=frontend, dev_source=dev_source, infra=infra).items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")

@@ -79,3 +79,46 @@ def test_the_scaffolded_program_declares_the_service(
     assert {f.inputs["environment"]["variables"]["EVENTUAL_SERVICE_NAME"] for f in functions} == {
         "pulumi-shop"
     }
+
+
+def _into(repo: Path, *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["init", "billing", "--into", str(repo), *args])
+    return result.exit_code, result.output
+
+
+def test_into_a_pulumi_python_program_adds_the_component(tmp_path: Path) -> None:
+    repo = tmp_path / "infra-repo"
+    repo.mkdir()
+    (repo / "Pulumi.yaml").write_text(
+        "name: shop\nruntime:\n  name: python\n  options:\n    toolchain: pip\n"
+    )
+    main = 'import pulumi\n\npulumi.export("hello", "world")\n'
+    (repo / "__main__.py").write_text(main)
+    (repo / "requirements.txt").write_text("pulumi>=3\npulumi-aws>=6\n")
+    code, output = _into(repo, "--dev-source", str(CHECKOUT))
+    assert code == 0, output
+    assert "Pulumi Python program" in output
+    text = (repo / "__main__.py").read_text()
+    assert text.startswith(main)  # the program's own lines are kept as they were
+    assert "from eventual.pulumi import Service as EventualService" in text
+    assert 'EventualService("billing", entry="billing.service", service_name="billing")' in text
+    compile(text, "__main__.py", "exec")
+    requirements = (repo / "requirements.txt").read_text().splitlines()
+    assert f"-e {(CHECKOUT / 'packages' / 'eventual-pulumi').as_posix()}" in requirements
+    assert "-e ./services/billing" in requirements or "-e services/billing" in requirements
+    assert (repo / "services" / "billing" / "src" / "billing" / "service.py").is_file()
+    assert not (repo / "services" / "billing" / "infra").exists()  # no CDK app of its own
+    assert "pulumi preview" in output
+
+
+def test_into_an_sst_app_prints_the_pulumi_program_to_deploy_it(tmp_path: Path) -> None:
+    repo = tmp_path / "sst-app"
+    repo.mkdir()
+    (repo / "sst.config.ts").write_text("export default $config({ app() { return {} } })\n")
+    (repo / "package.json").write_text('{"name": "sst-app", "dependencies": {"sst": "^3"}}\n')
+    code, output = _into(repo, "--dry-run")
+    assert code == 0, output
+    assert "SST app" in output
+    assert "to deploy it with Pulumi" in output
+    assert 'Service("billing", entry="billing.service", service_name="billing")' in output
+    assert "cannot declare a Python component" in output

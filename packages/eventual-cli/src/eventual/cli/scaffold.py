@@ -29,7 +29,6 @@ EVENTUAL_PACKAGES = (
     "eventual-testing",
     "eventual-aws-runtime",
     "eventual-cdk",
-    "eventual-pulumi",
     "eventual-cli",
 )
 
@@ -183,6 +182,11 @@ async def test_greet_with_a_mocked_task() -> None:
     return files
 
 
+def packages_for(infra: str) -> tuple[str, ...]:
+    """The eventual packages a project deploying with ``infra`` takes from a clone."""
+    return EVENTUAL_PACKAGES + (("eventual-pulumi",) if infra == "pulumi" else ())
+
+
 def pulumi_program(name: str, entry: str, *, docstring: bool = True) -> str:
     """The ``__main__.py`` of a Pulumi program deploying the service at ``entry``."""
     head = '"""The Pulumi program: `pulumi up` (or `pulumi preview`) in this directory."""\n\n'
@@ -260,7 +264,7 @@ def _files(
     # every test (the infra member syncs itself when `uv run` runs its app).
     local = [service_dist] + ([f"{name}-frontend"] if frontend else [])
     workspace_sources = (
-        "\n[tool.uv.sources]\n" if dev_source is None else _sources(dev_source, EVENTUAL_PACKAGES)
+        "\n[tool.uv.sources]\n" if dev_source is None else _sources(dev_source, packages_for(infra))
     ) + "".join(f"{d} = {{ workspace = true }}\n" for d in local)
     dev_locals = "".join(f'    "{d}",\n' for d in local)
     files: dict[str, str] = {}

@@ -8,9 +8,9 @@ import re
 from pathlib import Path, PurePosixPath
 
 from ..scaffold import ScaffoldError, package_name, service_sources, validate_name
-from . import python_cdk, stack_app
+from . import python_cdk, python_pulumi, stack_app
 from .edits import dev_sources, read_exact, revert
-from .repo import PYTHON_CDK, IntoPlan, detect
+from .repo import PYTHON_CDK, PYTHON_PULUMI, IntoPlan, detect
 from .workspace import add_workspace_member
 
 
@@ -52,13 +52,15 @@ def plan_into(
     )
     files = {"pyproject.toml": _service_pyproject(plan, dev_source), "README.md": _readme(plan)}
     files.update(service_sources(name))
-    if kind != PYTHON_CDK:
+    if kind not in (PYTHON_CDK, PYTHON_PULUMI):
         files.update(stack_app.package_files(plan))
     plan.files = {f"{plan.package}/{rel}": text for rel, text in files.items()}
 
     add_workspace_member(plan, dev_source)
     if kind == PYTHON_CDK and app_dir is not None:
         python_cdk.plan_edits(plan, app_dir, target, dev_source)
+    if kind == PYTHON_PULUMI and app_dir is not None:
+        python_pulumi.plan_edits(plan, app_dir, dev_source)
     plan.next_steps = _next_steps(plan)
     return plan
 
@@ -124,6 +126,8 @@ def _next_steps(plan: IntoPlan) -> list[str]:
     )
     if plan.kind == PYTHON_CDK:
         return steps + python_cdk.next_steps(plan)
+    if plan.kind == PYTHON_PULUMI:
+        return steps + python_pulumi.next_steps(plan)
     return steps + stack_app.next_steps(plan)
 
 

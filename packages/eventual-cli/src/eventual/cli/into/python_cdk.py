@@ -224,7 +224,11 @@ def _edit_stack(
     return result
 
 
-def _add_python_cdk_dependencies(plan: IntoPlan, app_dir: Path, dev_source: Path | None) -> None:
+def _add_python_cdk_dependencies(
+    plan: IntoPlan, app_dir: Path, dev_source: Path | None, infra: str = "eventual-cdk"
+) -> None:
+    """The app's dependencies gain ``infra`` (the package of its ``Service``) and the
+    service's package."""
     requirements = app_dir / "requirements.txt"
     pyproject = app_dir / "pyproject.toml"
     service_dir = plan.repo / plan.package
@@ -236,10 +240,10 @@ def _add_python_cdk_dependencies(plan: IntoPlan, app_dir: Path, dev_source: Path
         if dev_source is not None:
             wanted += [
                 f"-e {(dev_source / 'packages' / n).as_posix()}"
-                for n in ("eventual-core", "eventual-aws-runtime", "eventual-cdk")
+                for n in ("eventual-core", "eventual-aws-runtime", infra)
             ]
         else:
-            wanted.append("eventual-cdk")
+            wanted.append(infra)
         wanted.append(f"-e {local_path(app_dir, service_dir)}")
         at = end_index(edit)
         for w in wanted:
@@ -256,7 +260,7 @@ def _add_python_cdk_dependencies(plan: IntoPlan, app_dir: Path, dev_source: Path
             re.split(r"[\s<>=!~;\[]", d, maxsplit=1)[0].lower()
             for d in data["project"]["dependencies"]
         }
-        for dep in ("eventual-cdk", plan.dist):
+        for dep in (infra, plan.dist):
             if dep not in existing and not append_to_array(edit, "project", "dependencies", dep):
                 plan.manual.append(
                     ManualStep(rel, "its dependencies list is not in a form this can extend",
@@ -268,7 +272,8 @@ def _add_python_cdk_dependencies(plan: IntoPlan, app_dir: Path, dev_source: Path
                 (plan.dist, f'{{ path = "{relative(app_dir, service_dir)}", editable = true }}')
             ]
             if dev_source is not None:
-                sources = dev_sources(dev_source, EVENTUAL_PACKAGES) + sources
+                names = EVENTUAL_PACKAGES + tuple({infra} - set(EVENTUAL_PACKAGES))
+                sources = dev_sources(dev_source, names) + sources
             add_toml_entries(edit, "tool.uv.sources", sources)
         if load_toml(edit.text) is None:
             raise ScaffoldError(f"editing {rel} would break it: nothing was changed")
@@ -279,7 +284,7 @@ def _add_python_cdk_dependencies(plan: IntoPlan, app_dir: Path, dev_source: Path
         ManualStep(
             f"{where}/requirements.txt" if where != "." else "requirements.txt",
             "the CDK app has no requirements.txt or pyproject.toml dependencies list",
-            ["eventual-cdk", f"-e {local_path(app_dir, service_dir)}"],
+            [infra, f"-e {local_path(app_dir, service_dir)}"],
         )
     )
 

@@ -15,6 +15,7 @@ from ..scaffold import package_name
 PYTHON_CDK = "python-cdk"
 TYPESCRIPT_CDK = "typescript-cdk"
 SST = "sst"
+PYTHON_PULUMI = "python-pulumi"
 OTHER = "other"
 
 
@@ -22,6 +23,7 @@ KIND_LABELS = {
     PYTHON_CDK: "a Python CDK app",
     TYPESCRIPT_CDK: "a TypeScript CDK app",
     SST: "an SST app",
+    PYTHON_PULUMI: "a Pulumi Python program",
     OTHER: "a repository without a CDK or SST app",
 }
 
@@ -155,6 +157,13 @@ def detect(repo: Path) -> tuple[str, Path | None]:
     """The repository's kind and, for a CDK app, the folder of its ``cdk.json``."""
     if any((repo / f"sst.config.{ext}").is_file() for ext in ("ts", "mjs", "js")):
         return SST, None
+    pulumi_yaml = repo / "Pulumi.yaml"
+    if pulumi_yaml.is_file() and re.search(
+        r"^runtime:\s*(python\b|\n\s+name:\s*python\b)",
+        pulumi_yaml.read_text(encoding="utf-8", errors="replace"),
+        re.MULTILINE,
+    ):
+        return PYTHON_PULUMI, repo
     cdk_json = _find_cdk_json(repo)
     if cdk_json is not None:
         command = cdk_app_command(cdk_json)

@@ -42,6 +42,10 @@ def next_steps(plan: IntoPlan) -> list[str]:
             f"in sst.config.ts, read the SSM parameter {record} (JSON: apiUrl, eventBusArn...) "
             "to call the service: see 'eventual init --into' in the eventual-cli README"
         )
+        from .python_pulumi import sst_lines  # or deploy it with Pulumi, as SST does
+
+        steps.append("or, to deploy it with Pulumi (what SST v3 runs on):")
+        steps.extend(sst_lines(plan))
     elif plan.kind == TYPESCRIPT_CDK:
         steps.append(
             f"in your TypeScript stacks, read the SSM parameter {record} (JSON: apiUrl, "

@@ -20,4 +20,5 @@ BENCHMARKS = {
     "aws_requests": "benchmarks.aws_requests",
     "load": "benchmarks.load",
     "end_to_end": "benchmarks.end_to_end",
+    "scale": "benchmarks.scale",
 }

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from datetime import timedelta
 
-from eventual.core import sleep, task, workflow
+from eventual.core import signal, sleep, task, workflow
 from eventual.core.service import Service, load_service
 
 
@@ -33,6 +33,16 @@ async def bench_steps_then_wait(args: dict[str, float]) -> int:
         total += await bench_step(i)
     await sleep(timedelta(seconds=args["wait"]))
     return total
+
+
+resume = signal("benchResume", int)
+
+
+@workflow("benchParked")
+async def bench_parked(n: int) -> int:
+    """Parked on a signal; then one step: the signal's value plus n + 1."""
+    value = await resume.expect_signal()
+    return value + await bench_step(n)
 
 
 def expected(n: int) -> int:

@@ -88,8 +88,13 @@ def _alnum(text: str) -> str:
 # ------------------------------------------------------------------------- the CDK side
 
 
+Model = dict[tuple[str, str], dict[str, Any]]
+
+
 @pytest.fixture(scope="module")
-def cdk_model() -> dict[tuple[str, str], dict[str, Any]]:
+def cdk_models() -> dict[str, Model]:
+    """The CDK construct's order service (as apps/order-service/infra configures it) and the
+    billing service (no workflow, no task: the narrowest grants), one synthesis."""
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     import aws_cdk as cdk
     from aws_cdk import aws_lambda as lambda_
@@ -97,10 +102,29 @@ def cdk_model() -> dict[tuple[str, str], dict[str, Any]]:
     from eventual.cdk import Service
 
     app = cdk.App()
-    stack = cdk.Stack(app, "S", env=cdk.Environment(account=ACCOUNT, region=REGION))
-    props = order_service_props()
-    service = Service(stack, "OrderService", code=lambda_.Code.from_inline("x"), **props)
-    template = app.synth().get_stack_by_name("S").template
+    env = cdk.Environment(account=ACCOUNT, region=REGION)
+    orders_stack = cdk.Stack(app, "S", env=env)
+    orders = Service(
+        orders_stack, "OrderService", code=lambda_.Code.from_inline("x"), **order_service_props()
+    )
+    billing_stack = cdk.Stack(app, "B", env=env)
+    billing = Service(
+        billing_stack, "BillingService", entry="billing_service", code=lambda_.Code.from_inline("x")
+    )
+    assembly = app.synth()
+    return {
+        "orders": _cdk_model(cdk, orders, assembly.get_stack_by_name("S").template),
+        "billing": _cdk_model(cdk, billing, assembly.get_stack_by_name("B").template),
+    }
+
+
+@pytest.fixture(scope="module")
+def cdk_model(cdk_models: dict[str, Model]) -> Model:
+    return cdk_models["orders"]
+
+
+def _cdk_model(cdk: Any, service: Any, template: dict[str, Any]) -> Model:
+    stack = cdk.Stack.of(service)
     identity: dict[str, str] = {}
     for c in service.node.find_all():
         if isinstance(c, cdk.CfnResource):
@@ -322,16 +346,28 @@ def _from_cdk(type: str, p: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def pulumi_model() -> dict[tuple[str, str], dict[str, Any]]:
+def pulumi_models() -> dict[str, Model]:
     from eventual.pulumi import Service
 
-    deployed = run_program(lambda: Service("orders", code=no_code(), **order_service_props()))
-    return _pulumi_model(deployed)
+    def program() -> None:
+        Service("orders", code=no_code(), **order_service_props())
+        Service("billing", entry="billing_service", code=no_code())
+
+    deployed = run_program(program)
+    return {
+        "orders": _pulumi_model(deployed, "orders"),
+        "billing": _pulumi_model(deployed, "billing"),
+    }
 
 
-def _pulumi_model(deployed: Deployment) -> dict[tuple[str, str], dict[str, Any]]:
-    own = [r for r in deployed.resources if r.name.startswith("orders-")]
-    ident = {r.name: _alnum(r.name.removeprefix("orders-")) for r in own}
+@pytest.fixture(scope="module")
+def pulumi_model(pulumi_models: dict[str, Model]) -> Model:
+    return pulumi_models["orders"]
+
+
+def _pulumi_model(deployed: Deployment, prefix: str) -> Model:
+    own = [r for r in deployed.resources if r.name.startswith(f"{prefix}-")]
+    ident = {r.name: _alnum(r.name.removeprefix(f"{prefix}-")) for r in own}
     tokens: dict[str, str] = {}
     for r in own:
         i = ident[r.name]
@@ -570,6 +606,24 @@ def test_the_component_declares_what_the_construct_synthesizes(
     assert not differences, (
         f"{len(differences)} differences that ACCEPTED does not list:\n" + "\n".join(differences)
     )
+
+
+def test_a_service_without_workflows_or_tasks_is_granted_the_same(
+    cdk_models: dict[str, Model], pulumi_models: dict[str, Model]
+) -> None:
+    differences = _differences(cdk_models["billing"], pulumi_models["billing"])
+    assert not differences, (
+        f"{len(differences)} differences that ACCEPTED does not list:\n" + "\n".join(differences)
+    )
+    policies = {
+        i: m
+        for (t, i), m in pulumi_models["billing"].items()
+        if t == "aws:iam/rolePolicy:RolePolicy"
+    }
+    assert {s.get("Sid") for s in policies["OrchestratorRoleDefaultPolicy"]["statements"]} == {
+        "OwnLogs",
+        "QueueTrigger",
+    }
 
 
 def test_the_comparison_sees_every_kind_of_resource(

@@ -176,30 +176,34 @@ class Runtime:
             timeout_at=timeout_at,
             build=self.service.build,
         )
-        stored, created = await self.ports.executions.create(record)
-        if not created:
-            if dumps(stored.execution.input) != dumps(input):
-                raise ExecutionAlreadyExists(
-                    f"execution {execution_id!r} already exists with a different input; "
-                    "choose another execution name"
-                )
-            if stored.history_length > 0:
-                return execution_id
-            # Created but never started (a crash between the two writes): start it now.
-            record = stored.execution
-        await self.ports.queue.enqueue(
-            execution_id,
-            [
-                WorkflowStarted(
-                    timestamp=record.start_time,
-                    workflow=workflow,
-                    execution_id=execution_id,
-                    input=record.input,
-                    timeout_at=record.timeout_at,
-                    parent=record.parent,
-                )
-            ],
-        )
+        # The record and its first event in one unit of work: one commit per start (starts
+        # of the same moment share it too, where the store commits in groups).
+        async with self.ports.unit_of_work():
+            stored, created = await self.ports.executions.create(record)
+            if not created:
+                if dumps(stored.execution.input) != dumps(input):
+                    raise ExecutionAlreadyExists(
+                        f"execution {execution_id!r} already exists with a different input; "
+                        "choose another execution name"
+                    )
+                if stored.history_length > 0:
+                    return execution_id
+                # Created but never started (a store whose two writes are not atomic, or a
+                # crash between them): start it now.
+                record = stored.execution
+            await self.ports.queue.enqueue(
+                execution_id,
+                [
+                    WorkflowStarted(
+                        timestamp=record.start_time,
+                        workflow=workflow,
+                        execution_id=execution_id,
+                        input=record.input,
+                        timeout_at=record.timeout_at,
+                        parent=record.parent,
+                    )
+                ],
+            )
         return execution_id
 
     # ------------------------------------------------------------ waiting for the end

@@ -46,6 +46,7 @@ SURFACE: dict[str, list[str]] = {
         ),
     ],
     "eventual-cdk": ["eventual.cdk"],
+    "eventual-pulumi": ["eventual.pulumi", "eventual.pulumi.testing"],
     "eventual-cli": ["eventual.cli.main"],
 }
 

@@ -33,6 +33,10 @@ def _scan_history(
     scheduled: dict[tuple[str, int, int], TaskRequest] = {}
     finished: set[tuple[str, int, int]] = set()
     corrupted: dict[str, tuple[int, str]] = {}
+    # Both joins start from the executions in progress, found through the executions_by_status
+    # index, and read only their history and claim rows: finished executions cost start-up
+    # nothing (tests/test_sqlite_startup.py counts the steps; benchmarks/dev_startup.py times
+    # it). Without that index SQLite would scan every history row.
     # As bytes: a row that is not UTF-8 text would fail the whole fetch.
     rows = conn.execute(
         "SELECT h.execution_id, e.workflow, CAST(h.event AS BLOB), h.position FROM history h "

@@ -448,3 +448,27 @@ def test_a_thousand_executions_are_paged_through_the_wire(page: Any, server: Any
     settle(page, lambda: page.fill("#f-search", "THOUSAND.500"))
     assert listed_ids(page) == ["bulk/fanout.thousand.500"]
     assert time.monotonic() - started < 10
+
+
+def test_search_and_counts_over_the_wire(server: Any, seeded: dict[str, Any]) -> None:
+    """The system commands the dashboard adds: a search paged one match at a time (a token
+    made in the middle of a store page goes on right after the last match), and counts."""
+    found: list[str] = []
+    token = None
+    for _ in range(10):
+        body: dict[str, Any] = {"search": "ORDER-", "maxResults": 1, "sortDirection": "ASC"}
+        if token:
+            body["nextToken"] = token
+        page = system(server, "listExecutions", body)
+        found += [e["id"] for e in page["executions"]]
+        assert page["scanned"] >= len(page["executions"])
+        token = page.get("nextToken")
+        if not token:
+            break
+    assert found == seeded["orders"]
+    counts = system(server, "countExecutions", {"workflowName": "explode"})
+    assert counts == {"counts": {"IN_PROGRESS": 0, "SUCCEEDED": 0, "FAILED": 1}, "total": 1}
+    bad = httpx.post(f"{server.url}/rpc/_system/listExecutions", json={"search": 3})
+    assert bad.status_code == 400 and "search must be a string" in bad.json()["message"]
+    spec = system(server, "getServiceSpec")
+    assert spec["name"] == "dashboard-svc" and "approve" in [s["name"] for s in spec["signals"]]

@@ -114,14 +114,26 @@ class _Mocks(pulumi.runtime.Mocks):
 def run_program(
     program: Callable[[], Any], *, project: str = "project", stack: str = "test"
 ) -> Deployment:
-    """Run ``program`` under mocks and wait for every resource it declares."""
+    """Run ``program`` under mocks and wait for every resource it declares.
+
+    Pulumi's runtime works on the thread's current event loop (``asyncio.get_event_loop``):
+    each run gets a fresh one, closed afterwards, so a loop another test closed or unset (as
+    ``asyncio.run`` and anyio leave it) is never used."""
+    import asyncio
+
     deployment = Deployment()
-    pulumi.runtime.set_mocks(_Mocks(deployment), project=project, stack=stack, preview=False)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        pulumi.runtime.set_mocks(_Mocks(deployment), project=project, stack=stack, preview=False)
 
-    @pulumi.runtime.test
-    def run() -> Any:
-        deployment.result = program()
-        return pulumi.Output.from_input(None)
+        @pulumi.runtime.test
+        def run() -> Any:
+            deployment.result = program()
+            return pulumi.Output.from_input(None)
 
-    run()
+        run()
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
     return deployment

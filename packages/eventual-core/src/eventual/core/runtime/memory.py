@@ -100,6 +100,21 @@ class MemoryExecutionStore:
                 counts[e.status.value] = counts.get(e.status.value, 0) + 1
         return counts
 
+    async def purge_finished(self, ended_before: datetime, limit: int) -> list[str]:
+        """Delete up to ``limit`` finished executions that ended before ``ended_before``, with
+        their history; returns their ids. An execution in progress is never touched."""
+        ids = [
+            e.id
+            for e in self._records.values()
+            if e.status is not ExecutionStatus.IN_PROGRESS
+            and e.end_time is not None
+            and e.end_time < ended_before
+        ][:limit]
+        for execution_id in ids:
+            del self._records[execution_id]
+            self._history.pop(execution_id, None)
+        return ids
+
     async def read_history(self, execution_id: str) -> list[HistoryEvent]:
         events: list[HistoryEvent] = []
         for blob in self._history.get(execution_id, ()):

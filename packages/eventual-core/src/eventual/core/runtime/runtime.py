@@ -280,6 +280,32 @@ class Runtime:
     ) -> list[tuple[str, LogEntry]]:
         return await self.ports.logs.read(execution_id, workflow=workflow)
 
+    async def purge_finished(
+        self, older_than: timedelta, *, batch: int = 200, pause: float = 0.0
+    ) -> int:
+        """Remove the executions that finished more than ``older_than`` ago (their records
+        and histories; a store that keeps them also removes their claims and logs), in batches
+        of ``batch``, each its own short write with the event loop free between them (and
+        ``pause`` seconds), so steps never wait long behind it. Executions in progress are
+        never touched. Returns how many went. A store without ``purge_finished`` (AWS, where
+        DynamoDB TTL removes finished records) raises ``NotImplementedError``."""
+        purge = getattr(self.ports.executions, "purge_finished", None)
+        if purge is None:
+            raise NotImplementedError(
+                "this runtime's execution store removes finished executions by itself "
+                "(DynamoDB TTL on AWS); there is nothing to purge by hand"
+            )
+        cutoff = self.now() - older_than
+        removed = 0
+        while True:
+            ids: list[str] = await purge(cutoff, batch)
+            removed += len(ids)
+            for execution_id in ids:
+                self._evict(execution_id)
+            if len(ids) < batch:
+                return removed
+            await asyncio.sleep(pause)
+
     # ------------------------------------------------------------ signals, events, tasks
 
     async def send_signal(

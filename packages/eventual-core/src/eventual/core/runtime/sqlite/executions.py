@@ -8,6 +8,7 @@ import json
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from ...errors import HistoryCorrupted
@@ -156,6 +157,34 @@ class SqliteExecutionStore:
         sql += " GROUP BY status"
         rows = await self.db.read(lambda conn: conn.execute(sql, params).fetchall())
         return {str(status): int(n) for status, n in rows}
+
+    async def purge_finished(self, ended_before: datetime, limit: int) -> list[str]:
+        """Delete up to ``limit`` finished executions that ended before ``ended_before``, with
+        their history, task claims and logs, in one short write; returns their ids. An
+        execution in progress is never touched."""
+
+        def op(conn: sqlite3.Connection) -> list[str]:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM executions WHERE status != 'IN_PROGRESS' AND "
+                    "julianday(json_extract(record, '$.end_time')) < julianday(?) LIMIT ?",
+                    (ended_before.isoformat(), limit),
+                )
+            ]
+            for table, column in (
+                ("history", "execution_id"),
+                ("claims", "execution_id"),
+                ("logs", "execution_id"),
+                ("executions", "id"),
+            ):
+                conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(i,) for i in ids])
+            return ids
+
+        ids = await self.db.write(op)
+        for execution_id in ids:
+            self._cache.pop(execution_id, None)
+        return ids
 
     async def read_history(self, execution_id: str) -> list[HistoryEvent]:
         if not self.db.in_transaction():

@@ -1,17 +1,19 @@
 """Start-up recovery of the SQLite runtime reads only what it needs: finished executions (their
 history, claims and logs) cost it nothing. Measured in SQLite virtual-machine steps, which
-machine load does not move (benchmarks/dev_startup.py measures the time at 100,000)."""
+machine load does not move (benchmarks/dev_startup.py measures the time at 100,000). And the
+retention sweep: finished executions older than the period go, a running one never does."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from eventual.core import task, workflow
+from eventual.core import ExecutionStatus, task, workflow
 from eventual.core.runtime.sqlite import SqliteRuntime
 from eventual.core.runtime.sqlite.recovery import _scan_history
 from eventual.core.service import load_service
@@ -117,3 +119,36 @@ async def test_recovery_costs_the_same_with_many_finished_executions(tmp_path: P
             await asyncio.sleep(0.01)
         assert _started == [1]
         assert len((await rt.list_executions(limit=10))[0]) == 10
+
+
+# ---------------------------------------------------------------- the retention sweep
+
+
+async def test_the_sweep_removes_finished_executions_and_never_a_running_one(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "dev.db"
+    await _build(path, 250)  # 251 finished, one running (its attempt interrupted)
+    _started.clear()
+    async with SqliteRuntime(
+        _service(), db_path=path, retention=timedelta(0), sweep_interval=0.05, sweep_batch=40
+    ) as rt:
+        for _ in range(500):  # polled with a deadline
+            listed, _ = await rt.list_executions(limit=10)
+            if len(listed) == 1 and _started:
+                break
+            await asyncio.sleep(0.01)
+        listed, _ = await rt.list_executions(limit=10)
+        assert [e.id for e in listed] == ["startup.running/r"]
+        assert listed[0].status is ExecutionStatus.IN_PROGRESS
+        assert len(await rt.get_history("startup.running/r")) >= 2
+        assert _started == [1]  # its attempt ran again: the sweep did not touch it
+
+
+async def test_no_retention_keeps_everything(tmp_path: Path) -> None:
+    path = tmp_path / "dev.db"
+    await _build(path, 5)
+    async with SqliteRuntime(_service(), db_path=path, retention=None) as rt:
+        await asyncio.sleep(0)
+        listed, _ = await rt.list_executions(limit=100)
+        assert len(listed) == 7

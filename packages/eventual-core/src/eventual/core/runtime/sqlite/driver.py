@@ -36,6 +36,8 @@ logger = logging.getLogger("eventual.runtime.sqlite")
 T = TypeVar("T")
 
 DEFAULT_DB_PATH = Path(".eventual") / "dev.db"
+# How long a finished execution is kept (issue 23: the service's default retention).
+DEFAULT_RETENTION = timedelta(days=30)
 
 
 class _DriverHooks(_Hooks):
@@ -101,6 +103,9 @@ class SqliteRuntime(Runtime):
         lock_timeout: float = 5.0,
         retry_delay: float = 0.1,
         max_retry_delay: float = 2.0,
+        retention: timedelta | None = DEFAULT_RETENTION,
+        sweep_interval: float = 600.0,
+        sweep_batch: int = 100,
     ) -> None:
         if max_concurrent_tasks < 1 or max_concurrent_deliveries < 1:
             raise ValueError("max_concurrent_tasks and max_concurrent_deliveries must be >= 1")
@@ -116,6 +121,12 @@ class SqliteRuntime(Runtime):
         )
         self.retry_delay = retry_delay
         self.max_retry_delay = max_retry_delay
+        # Finished executions older than ``retention`` are swept every ``sweep_interval``
+        # seconds, ``sweep_batch`` at a time, each batch its own short write (see _sweep);
+        # None keeps them forever.
+        self.retention = retention
+        self.sweep_interval = sweep_interval
+        self.sweep_batch = sweep_batch
         self.run_id = uuid.uuid4().hex
         self._hooks = _DriverHooks()
         ports = open_ports(self.db, run_id=self.run_id, hooks=self._hooks)
@@ -181,6 +192,8 @@ class SqliteRuntime(Runtime):
             self._create_task(self._pump(self._outbox_wake, self._scan_outbox), "events"),
             self._create_task(self._timer_pump(), "timers"),
         ]
+        if self.retention is not None:
+            self._pumps.append(self._create_task(self._sweep(self.retention), "retention"))
         for execution_id in await self.sqlite_ports_queue.executions_with_events():
             self._queue_changed(execution_id)
 
@@ -216,6 +229,28 @@ class SqliteRuntime(Runtime):
                 await self._fail_logged(
                     stored, _history_corrupted(self.db.path, execution_id, position, reason)
                 )
+
+    async def _sweep(self, retention: timedelta) -> None:
+        """Every ``sweep_interval`` seconds (the first one interval after start), remove the
+        executions that finished more than ``retention`` ago: small batches, each its own
+        short write, the event loop free between them, so no step waits long behind it."""
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            try:
+                removed = await self.purge_finished(retention, batch=self.sweep_batch)
+                if removed:
+                    logger.info(
+                        "retention: removed %d execution(s) finished over %s ago",
+                        removed,
+                        retention,
+                    )
+            except asyncio.CancelledError:
+                raise
+            except StorageUnavailable:
+                pass  # logged by the database: the next sweep tries again
+            except Exception as exc:
+                logger.exception("retention sweep failed")
+                self.errors.append(exc)
 
     # ------------------------------------------------------------ when storage fails
 

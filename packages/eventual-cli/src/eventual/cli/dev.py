@@ -20,6 +20,7 @@ import threading
 import types
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,38 @@ DATA_DIR_ENV = "EVENTUAL_DATA_DIR"
 # ---------------------------------------------------------------- the runtime (one place)
 
 
-def open_runtime(service: Service, db_path: Path) -> Any:
+def open_runtime(service: Service, db_path: Path, *, retention: Any = "default") -> Any:
     """The dev server's runtime, used as ``async with open_runtime(service, db) as rt``: the
-    durable SQLite runtime (switching runtimes is this one function)."""
+    durable SQLite runtime (switching runtimes is this one function). ``retention`` is how
+    long finished executions are kept (a ``timedelta``; None keeps them; the runtime's
+    default, 30 days, if not given)."""
     from eventual.core.runtime.sqlite import SqliteRuntime
 
-    return SqliteRuntime(service, db_path=db_path)
+    if retention == "default":
+        return SqliteRuntime(service, db_path=db_path)
+    return SqliteRuntime(service, db_path=db_path, retention=retention)
+
+
+_DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """``30d``, ``12h``, ``90m``, ``45s``, ``2w`` or a number of seconds; ``off`` or
+    ``never`` for none."""
+    value = text.strip().lower()
+    if value in ("off", "never", "none"):
+        return None
+    unit = value[-1:] if value[-1:] in _DURATION else "s"
+    number = value[:-1] if value[-1:] in _DURATION else value
+    try:
+        amount = float(number)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a duration: write it as 30d, 12h, 90m, 45s, 2w or off"
+        ) from None
+    if amount < 0:
+        raise ValueError(f"{text!r}: a duration cannot be negative")
+    return timedelta(seconds=amount * _DURATION[unit])
 
 
 def runtime_is_durable(runtime: Any) -> bool:
@@ -223,6 +250,7 @@ class DevOptions:
     reload: bool = True
     max_body: int = DEFAULT_MAX_BODY
     access_log: bool = True
+    retention: timedelta | None = timedelta(days=30)
 
 
 @dataclass
@@ -300,7 +328,9 @@ async def serve(session: DevSession, sock: socket.socket, *, on_ready: Any = Non
     options = session.options
     session.db_path.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault(DATA_DIR_ENV, str(session.db_path.parent))
-    async with open_runtime(session.service, session.db_path) as runtime:
+    async with open_runtime(
+        session.service, session.db_path, retention=options.retention
+    ) as runtime:
         session.runtime = runtime
         app = ServiceApp(
             session.service, runtime, max_body=options.max_body, service_url=session.url

@@ -20,7 +20,16 @@ from __future__ import annotations
 
 import typer
 
-from . import dead_letters, debugging, deploying, executions, initializing, messaging, serving
+from . import (
+    dead_letters,
+    debugging,
+    deploying,
+    executions,
+    initializing,
+    messaging,
+    retention,
+    serving,
+)
 from .common import global_options
 
 app = typer.Typer(
@@ -47,6 +56,7 @@ app.command()(messaging.emit)
 app.command()(messaging.invoke)
 app.command()(executions.logs)
 app.command()(executions.workflows)
+app.command()(retention.purge)
 app.command()(debugging.replay)
 app.command()(debugging.timeline)
 app.command("service")(deploying.service_command)

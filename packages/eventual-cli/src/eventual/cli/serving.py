@@ -49,6 +49,14 @@ def dev(
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help="Log every HTTP request.")
     ] = True,
+    retention: Annotated[
+        str,
+        typer.Option(
+            "--retention",
+            help="How long finished executions are kept (30d, 12h, 90m, off); older ones "
+            "are swept from the database, never one in progress.",
+        ),
+    ] = "30d",
 ) -> None:
     """Serve a service locally: its commands, routes and workflows on a durable local runtime.
 
@@ -58,12 +66,16 @@ def dev(
     """
     from eventual.core.errors import ServiceError
 
-    from .dev import DevOptions, DevServerError, bind_socket, prepare, serve
+    from .dev import DevOptions, DevServerError, bind_socket, parse_duration, prepare, serve
 
     _configure_logging()
+    try:
+        kept = parse_duration(retention)
+    except ValueError as exc:
+        raise CliError(f"--retention: {exc}") from None
     options = DevOptions(
         entry=entry, host=host, port=port, db=db, reload=reload, max_body=max_body,
-        access_log=access_log,
+        access_log=access_log, retention=kept,
     )  # fmt: skip
     try:
         session = prepare(options)

@@ -1,0 +1,59 @@
+"""``eventual purge``: remove the finished executions of a dev database older than a period,
+now (the dev server sweeps them by itself, ``eventual dev --retention``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import friendly, out
+from .errors import CliError
+
+
+@friendly
+def purge(
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than", help="Remove executions that finished longer ago than this (30d, 12h)."
+        ),
+    ] = "30d",
+    db: Annotated[Path, typer.Option("--db", help="The dev server's SQLite database.")] = Path(
+        ".eventual"
+    )
+    / "dev.db",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Remove the finished executions of the dev database older than --older-than, with their
+    history, claims and logs (in small batches; executions in progress are never touched)."""
+    from .dev import parse_duration
+
+    try:
+        period = parse_duration(older_than)
+    except ValueError as exc:
+        raise CliError(f"--older-than: {exc}") from None
+    if period is None:
+        raise CliError("--older-than needs a duration (30d, 12h, 90m)")
+    if not db.exists():
+        raise CliError(f"no database at {db}: pass --db with the dev server's database")
+    removed = asyncio.run(_purge(db, period))
+    if as_json:
+        out.print(json.dumps({"removed": removed, "db": str(db)}))
+    else:
+        out.print(f"removed {removed} finished execution(s) from {db}")
+
+
+async def _purge(db: Path, period: object) -> int:
+    from datetime import timedelta
+
+    from eventual.core.runtime.sqlite import SqliteRuntime
+    from eventual.core.service import Service
+
+    assert isinstance(period, timedelta)
+    # Nothing runs (workers=False): the dev server, if it is up, keeps running its executions.
+    async with SqliteRuntime(Service("purge", []), db_path=db, workers=False) as rt:
+        return await rt.purge_finished(period)

@@ -106,6 +106,19 @@ def test_state_resources_match_the_runtime_names(orders_template: dict[str, Any]
             "SSESpecification": {"SSEEnabled": True},
         },
     )
+    # Retention: TTL on the executions and history tables too, and the payload bucket's
+    # lifecycle rule for a finished execution's objects.
+    for table in resources(orders_template, "AWS::DynamoDB::Table").values():
+        assert table["Properties"]["TimeToLiveSpecification"] == {
+            "AttributeName": n.RETENTION_TTL,
+            "Enabled": True,
+        }
+    (bucket,) = resources(orders_template, "AWS::S3::Bucket").values()
+    rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+    assert rules["FinishedExecutionPayloads"]["ExpirationInDays"] == n.RETENTION_DAYS
+    assert rules["FinishedExecutionPayloads"]["TagFilters"] == [
+        {"Key": n.PAYLOAD_EXPIRE_TAG, "Value": "true"}
+    ]
     # The FIFO execution queue, as names.execution_queue_attributes() describes it, with a
     # FIFO dead-letter queue.
     attrs = n.execution_queue_attributes()

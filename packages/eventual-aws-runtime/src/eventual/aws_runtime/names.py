@@ -85,6 +85,12 @@ HISTORY_SK = "first"
 CLAIMS_PK = "id"
 CLAIMS_TTL = "expires_at"
 CLAIMS_TTL_DAYS = 30
+# Retention (issue 23): every table has TTL enabled on the same attribute, which the stores
+# set on a finished execution's items (never on one in progress); the payload bucket expires
+# objects tagged PAYLOAD_EXPIRE_TAG=true (a finished execution's) after RETENTION_DAYS.
+RETENTION_TTL = CLAIMS_TTL
+RETENTION_DAYS = 30
+PAYLOAD_EXPIRE_TAG = "eventual-finished"
 
 # ---------------------------------------------------------------- limits and settings
 

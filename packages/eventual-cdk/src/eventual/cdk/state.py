@@ -106,6 +106,19 @@ def build_state(
         enforce_ssl=True,
         object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         removal_policy=removal_policy,
+        # A finished execution's payloads (tagged so by the stores) go after the retention
+        # period; an execution in progress has no tagged object.
+        lifecycle_rules=[
+            s3.LifecycleRule(
+                id="FinishedExecutionPayloads",
+                tag_filters={n.PAYLOAD_EXPIRE_TAG: "true"},
+                expiration=cdk.Duration.days(n.RETENTION_DAYS),
+            ),
+            s3.LifecycleRule(
+                id="AbortIncompleteUploads",
+                abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
+            ),
+        ],
     )
     execution_dlq, execution_queue, timer_dlq, timer_queue = _build_queues(scope, max_receive_count)
     event_bus = eventbridge.EventBus(scope, "Bus")
@@ -189,7 +202,9 @@ def _build_tables(
                 point_in_time_recovery_enabled=pitr
             ),
             removal_policy=removal_policy,
-            time_to_live_attribute=n.CLAIMS_TTL if label == "TaskClaims" else None,
+            # Claims expire by themselves; executions and history once finished (the stores
+            # set the attribute on a finished execution's items only).
+            time_to_live_attribute=n.CLAIMS_TTL if label == "TaskClaims" else n.RETENTION_TTL,
         )
         for index in table_def.get("GlobalSecondaryIndexes", []):
             index_keys = {k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]}

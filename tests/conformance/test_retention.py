@@ -47,3 +47,33 @@ async def test_purge_removes_only_finished_executions_older_than_the_period(
     assert await store.get("wfR/recent") is not None
     assert len(await store.read_history("wfR/recent")) == 2
     assert await rt.runtime.purge_finished(timedelta(days=30)) == 0
+
+
+@runtimes()
+async def test_a_finished_execution_carries_its_expiry_and_a_running_one_none(
+    conformant_runtime: Conformant,
+) -> None:
+    """On AWS the store marks a finished execution's record (and its last history item) with
+    the TTL attribute, RETENTION_DAYS after it ended; one in progress has none. The other
+    runtimes need no mark (their purge reads the end time)."""
+    rt = conformant_runtime
+    harness = getattr(rt, "harness", None)
+    store = rt.ports.executions
+    stored, _ = await store.create(record("wfT/done"))
+    done = await finish(rt, stored.execution, ExecutionStatus.SUCCEEDED)
+    await store.create(record("wfT/running"))
+    if harness is None:
+        return
+    from eventual.aws_runtime import names as n
+    from eventual.aws_runtime.clients import client
+
+    def item(execution_id: str) -> dict[str, object]:
+        return client("dynamodb").get_item(
+            TableName=harness.names.executions_table,
+            Key={n.EXECUTIONS_PK: {"S": execution_id}},
+        )["Item"]
+
+    assert done.end_time is not None
+    expected = int((done.end_time + timedelta(days=n.RETENTION_DAYS)).timestamp())
+    assert item("wfT/done")[n.RETENTION_TTL] == {"N": str(expected)}
+    assert n.RETENTION_TTL not in item("wfT/running")

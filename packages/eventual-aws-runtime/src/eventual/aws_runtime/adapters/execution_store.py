@@ -8,6 +8,7 @@ import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from eventual.core.history import HistoryEvent, events_json, validate_events
@@ -159,6 +160,15 @@ class DynamoExecutionStore:
         values: dict[str, Any] = {":new": _n(new_length), ":expected": _n(expected_length)}
         attr_names = {"#len": "len"}
         if execution.status is not ExecutionStatus.IN_PROGRESS:
+            # Retention: DynamoDB TTL removes a finished execution's record, and this last
+            # step's history item, RETENTION_DAYS after it ended (never one in progress).
+            # (The earlier steps' history items do not carry it yet: issue 23, item 2.)
+            ended = execution.end_time or execution.start_time
+            expires = _n(int((ended + timedelta(days=n.RETENTION_DAYS)).timestamp()))
+            step[n.RETENTION_TTL] = expires
+            sets.append("#ttl = :ttl")
+            attr_names["#ttl"] = n.RETENTION_TTL
+            values[":ttl"] = expires
             sets.append("#status = :status")
             attr_names["#status"] = "status"
             values[":status"] = _s(execution.status.value)

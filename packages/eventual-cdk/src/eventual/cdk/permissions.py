@@ -1,7 +1,9 @@
 """The IAM statements of the service's roles: each function's role gets the actions its handler
 makes, on the service's own resources only (the README's *Permissions* table), and only those
 the service's spec leaves possible (no workflow: no orchestration; no task: no task claims; no
-event: no ``PutEvents``...).
+event: no ``PutEvents``...). The statements themselves are made once, by
+``eventual.aws_runtime.infra.permissions.runtime_statements``, which eventual-pulumi attaches
+too; this module gives them to the construct's roles.
 
 What each handler kind does, and so needs:
 
@@ -41,6 +43,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 
 from eventual.aws_runtime import names as n
+from eventual.aws_runtime.infra import permissions as perms
+from eventual.aws_runtime.infra.permissions import RuntimeArns as SharedArns
+from eventual.aws_runtime.infra.permissions import ServiceNeeds
 
 
 def allow(
@@ -70,38 +75,6 @@ class RuntimeArns:
     execution_logs: str
     scheduler: iam.IRole | None = None
     """The scheduler's role itself (granted what the schedules deliver)."""
-
-
-@dataclass(frozen=True)
-class ServiceNeeds:
-    """What the service's spec makes possible, so what its roles may need."""
-
-    workflows: bool = True
-    """It defines workflows: executions, histories, the queues, timers, workflow logs."""
-    tasks: bool = True
-    """It defines tasks: task claims (completing a task by token, a task's timeout)."""
-    events: bool = True
-    """It defines events: ``PutEvents`` on its bus."""
-    task_timeouts: bool = True
-    """A task has a timeout or a heartbeat timeout: the timer finishes the timed-out claim."""
-    long_heartbeats: bool = True
-    """A task's heartbeat timeout is beyond the timer queue's 15-minute delay: the timer
-    re-arms that check as a schedule."""
-
-    @classmethod
-    def of(cls, spec: Mapping[str, Any] | None) -> ServiceNeeds:
-        """From a service spec (``eventual.core.spec``); without one, everything."""
-        if spec is None:
-            return cls()
-        tasks = list(spec.get("tasks") or [])
-        heartbeats = [t["heartbeat_timeout"] for t in tasks if t.get("heartbeat_timeout")]
-        return cls(
-            workflows=bool(spec.get("workflows")),
-            tasks=bool(tasks),
-            events=bool(spec.get("events")),
-            task_timeouts=any(t.get("timeout") or t.get("heartbeat_timeout") for t in tasks),
-            long_heartbeats=any(h > n.MAX_SQS_DELAY_SECONDS for h in heartbeats),
-        )
 
 
 def _role(fn: lambda_.Function) -> iam.IRole:
@@ -145,118 +118,37 @@ def grant_runtime_permissions(
     command and subscription functions); the task functions run user code and claim their
     attempts."""
     needs = ServiceNeeds.of(spec if spec is not None else _spec_of(orchestrator))
-    queue_users = needs.workflows or needs.tasks
-
-    def client(role: iam.IRole, *, reads_payloads: bool = False) -> None:
-        """What user code may do anywhere (start/get executions, signal, emit, complete
-        tasks by token), and what sending to the queue or bus may need (large payloads
-        go to the bucket); ``reads_payloads``: the handler reads what spilled there (a task's
-        large request, a subscription's large event)."""
-        if needs.workflows:
-            allow(role, "Executions", ["dynamodb:GetItem", "dynamodb:PutItem"], [arns.executions])
-        if needs.tasks:
-            allow(role, "TaskClaims", ["dynamodb:GetItem", "dynamodb:UpdateItem"], [arns.claims])
-        if queue_users:
-            allow(role, "ExecutionQueue", ["sqs:SendMessage"], [arns.execution_queue])
-        if needs.events:
-            allow(role, "Events", ["events:PutEvents"], [arns.event_bus])
-        payloads = []
-        if queue_users or needs.events:
-            payloads.append("s3:PutObject")
-        if needs.workflows or reads_payloads:
-            payloads.insert(0, "s3:GetObject")
-        if payloads:
-            allow(role, "Payloads", payloads, [arns.payloads])
-
-    def pass_scheduler_role(role: iam.IRole) -> None:
-        allow(
-            role,
-            "PassSchedulerRole",
-            ["iam:PassRole"],
-            [arns.scheduler_role],
-            conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
-        )
-
-    if needs.workflows:
-        orchestrator_role = _role(orchestrator)
-        allow(
-            orchestrator_role,
-            "Executions",
-            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-            [arns.executions],
-        )
-        allow(
-            orchestrator_role,
-            "History",
-            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
-            [arns.history],
-        )
-        allow(orchestrator_role, "ExecutionQueue", ["sqs:SendMessage"], [arns.execution_queue])
-        if needs.events:
-            allow(orchestrator_role, "Events", ["events:PutEvents"], [arns.event_bus])
-        allow(orchestrator_role, "Payloads", ["s3:GetObject", "s3:PutObject"], [arns.payloads])
-        if tasks:
-            allow(
-                orchestrator_role,
-                "InvokeTasks",
-                ["lambda:InvokeFunction"],
-                [fn.function_arn for fn in tasks],
-            )
-        allow(orchestrator_role, "TimerQueue", ["sqs:SendMessage"], [arns.timer_queue])
-        # Schedules are created per timer, named at run time: the group's schedules are the
-        # narrowest resource.
-        allow(
-            orchestrator_role,
-            "Schedules",
-            ["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"],
-            [arns.schedules],
-        )
-        pass_scheduler_role(orchestrator_role)
-        allow(
-            orchestrator_role,
-            "WorkflowLogs",
-            ["logs:CreateLogStream", "logs:PutLogEvents"],
-            [arns.execution_logs],
-        )
-
-        timer_role = _role(timer)
-        allow(timer_role, "ExecutionQueue", ["sqs:SendMessage"], [arns.execution_queue])
-        allow(timer_role, "TimerQueue", ["sqs:SendMessage"], [arns.timer_queue])
-        if needs.long_heartbeats:
-            allow(
-                timer_role,
-                "Schedules",
-                ["scheduler:CreateSchedule", "scheduler:UpdateSchedule"],
-                [arns.schedules],
-            )
-            pass_scheduler_role(timer_role)
-        if needs.task_timeouts:
-            allow(
-                timer_role, "TaskClaims", ["dynamodb:GetItem", "dynamodb:UpdateItem"], [arns.claims]
-            )
-        if arns.scheduler is not None:
-            allow(arns.scheduler, "TimerQueue", ["sqs:SendMessage"], [arns.timer_queue])
-
-    for fn in tasks:
-        client(_role(fn), reads_payloads=True)
-        allow(_role(fn), "ClaimTask", ["dynamodb:PutItem"], [arns.claims])
-    for fn in clients:
-        client(_role(fn), reads_payloads=_handler_kind(fn) == "subscription")
-
-    system_role = _role(system)
-    client(system_role)
-    allow(
-        system_role,
-        "ListExecutions",
-        ["dynamodb:Query"],
-        [
-            f"{arns.executions}/index/{n.EXECUTIONS_INDEX_BY_TIME}",
-            f"{arns.executions}/index/{n.EXECUTIONS_INDEX_BY_WORKFLOW}",
-        ],
+    shared = SharedArns(
+        executions=arns.executions,
+        history=arns.history,
+        claims=arns.claims,
+        payloads=arns.payloads,
+        schedules=arns.schedules,
+        execution_queue=arns.execution_queue,
+        timer_queue=arns.timer_queue,
+        event_bus=arns.event_bus,
+        scheduler_role=arns.scheduler_role,
+        execution_logs=arns.execution_logs,
     )
-    if not needs.workflows:
-        # getExecution answers "no such execution" from the table.
-        allow(system_role, "Executions", ["dynamodb:GetItem"], [arns.executions])
-    else:
-        allow(system_role, "History", ["dynamodb:Query"], [arns.history])
-    allow(system_role, "WorkflowLogs", ["logs:FilterLogEvents"], [arns.execution_logs])
+    roles: dict[str, iam.IRole] = {
+        perms.ORCHESTRATOR: _role(orchestrator),
+        perms.TIMER: _role(timer),
+        perms.SYSTEM: _role(system),
+    }
+    if arns.scheduler is not None:
+        roles[perms.SCHEDULER] = arns.scheduler
+    task_arns: dict[str, str] = {}
+    for fn in tasks:
+        task_arns[fn.node.path] = fn.function_arn
+        roles[fn.node.path] = _role(fn)
+    readers: dict[str, bool] = {}
+    for fn in clients:
+        readers[fn.node.path] = _handler_kind(fn) == "subscription"
+        roles[fn.node.path] = _role(fn)
+    statements = perms.runtime_statements(shared, needs, tasks=task_arns, clients=readers)
+    # The statements of eventual.aws_runtime.infra.permissions, the ones eventual-pulumi
+    # attaches too: one table of who may do what, for both.
+    for key, role_statements in statements.items():
+        for st in role_statements:
+            extra = {"conditions": dict(st.conditions)} if st.conditions else {}
+            allow(roles[key], st.sid or "", st.actions, [str(r) for r in st.resources], **extra)

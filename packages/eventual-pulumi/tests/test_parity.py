@@ -35,9 +35,10 @@ ACCEPTED: dict[str, str] = {
     "physical names": "the CDK generates the names of the bus, the schedule group and the API "
     "from the stack (SOrderServiceBus5B176734, HttpApi); Pulumi auto-names them from the "
     "resource name with a random suffix: both are <Identity> here",
-    "bucket settings": "the CDK sets encryption, public access block and ownership on the "
-    "bucket; pulumi-aws has a resource for each (Payloads-Encryption, "
-    "Payloads-PublicAccessBlock, Payloads-OwnershipControls), folded into the bucket here",
+    "bucket settings": "the CDK sets encryption, public access block, ownership and lifecycle "
+    "rules on the bucket; pulumi-aws has a resource for each (Payloads-Encryption, "
+    "Payloads-PublicAccessBlock, Payloads-OwnershipControls, Payloads-Lifecycle), folded into "
+    "the bucket here",
     "rule targets": "the CDK lists a rule's targets in the rule; pulumi-aws has an EventTarget "
     "resource (RuleOnOrder-Target0), folded into the rule here",
     "log format": "the component says logFormat Text, Lambda's default, which the CDK leaves out",
@@ -77,6 +78,7 @@ FOLDED = {
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
     "aws:cloudwatch/eventTarget:EventTarget",
 }
 
@@ -227,6 +229,15 @@ def _from_cdk(type: str, p: dict[str, Any]) -> dict[str, Any]:
             ]["SSEAlgorithm"],
             "public_access_block": p["PublicAccessBlockConfiguration"],
             "ownership": p["OwnershipControls"]["Rules"][0]["ObjectOwnership"],
+            "lifecycle": sorted(
+                (
+                    rule.get("Id"),
+                    tuple((t["Key"], t["Value"]) for t in rule.get("TagFilters", [])),
+                    rule.get("ExpirationInDays"),
+                    (rule.get("AbortIncompleteMultipartUpload") or {}).get("DaysAfterInitiation"),
+                )
+                for rule in (p.get("LifecycleConfiguration") or {}).get("Rules", [])
+            ),
         }
     if type in ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy"):
         target = p.get("Bucket") or p["Queues"][0]
@@ -438,6 +449,8 @@ def _from_pulumi(r: Declared, resolve: Any, by_name: dict[str, Declared]) -> dic
         sse = by_name[f"{r.name}-Encryption"].inputs["rules"][0]
         block = by_name[f"{r.name}-PublicAccessBlock"].inputs
         ownership = by_name[f"{r.name}-OwnershipControls"].inputs["rule"]["objectOwnership"]
+        lifecycle = by_name.get(f"{r.name}-Lifecycle")
+        rules = lifecycle.inputs["rules"] if lifecycle is not None else []
         return {
             "sse": sse["applyServerSideEncryptionByDefault"]["sseAlgorithm"],
             "public_access_block": {
@@ -447,6 +460,19 @@ def _from_pulumi(r: Declared, resolve: Any, by_name: dict[str, Declared]) -> dic
                 "RestrictPublicBuckets": block["restrictPublicBuckets"],
             },
             "ownership": ownership,
+            "lifecycle": sorted(
+                (
+                    rule.get("id"),
+                    tuple(
+                        (t["key"], t["value"])
+                        for t in [((rule.get("filter") or {}).get("tag"))]
+                        if t
+                    ),
+                    (rule.get("expiration") or {}).get("days"),
+                    (rule.get("abortIncompleteMultipartUpload") or {}).get("daysAfterInitiation"),
+                )
+                for rule in rules
+            ),
         }
     if t in ("aws:s3/bucketPolicy:BucketPolicy", "aws:sqs/queuePolicy:QueuePolicy"):
         return {

@@ -317,9 +317,12 @@ class Service(pulumi.ComponentResource):
                 billing_mode="PAY_PER_REQUEST",
                 server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
                 point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=pitr),
-                ttl=aws.dynamodb.TableTtlArgs(attribute_name=n.CLAIMS_TTL, enabled=True)
-                if label == "TaskClaims"
-                else None,
+                # Claims expire by themselves; executions and history once finished (the
+                # stores set the attribute on a finished execution's items only).
+                ttl=aws.dynamodb.TableTtlArgs(
+                    attribute_name=n.CLAIMS_TTL if label == "TaskClaims" else n.RETENTION_TTL,
+                    enabled=True,
+                ),
                 global_secondary_indexes=indexes or None,
                 opts=self._kept,
             )
@@ -354,6 +357,35 @@ class Service(pulumi.ComponentResource):
             self._n("Payloads", "OwnershipControls"),
             bucket=self.payload_bucket.id,
             rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=bucket_child,
+        )
+        # A finished execution's payloads (tagged so by the stores) go after the retention
+        # period; an execution in progress has no tagged object.
+        aws.s3.BucketLifecycleConfiguration(
+            self._n("Payloads", "Lifecycle"),
+            bucket=self.payload_bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="FinishedExecutionPayloads",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(
+                        tag=aws.s3.BucketLifecycleConfigurationRuleFilterTagArgs(
+                            key=n.PAYLOAD_EXPIRE_TAG, value="true"
+                        )
+                    ),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                        days=n.RETENTION_DAYS
+                    ),
+                ),
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="AbortIncompleteUploads",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=1
+                    ),
+                ),
+            ],
             opts=bucket_child,
         )
         aws.s3.BucketPolicy(

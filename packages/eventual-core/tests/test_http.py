@@ -398,3 +398,10 @@ def test_loads_reads_utf16_utf32_and_a_bom_as_json_loads_does() -> None:
         assert loads('{"a": "é"}'.encode(encoding)) == {"a": "é"}, encoding
     with pytest.raises(ValueError):
         loads(b'{"a": "\xff"}')  # not UTF-8
+
+
+async def test_a_system_command_takes_no_body_but_refuses_a_json_null(http: HttpHandler) -> None:
+    assert (await call(http, "POST", "/rpc/_system/listWorkflows", b"")).status == 200
+    r = await call(http, "POST", "/rpc/_system/listWorkflows", b"null")
+    assert r.status == 400
+    assert r.json_body()["message"] == "listWorkflows takes a JSON object"

@@ -8,7 +8,7 @@ const EV = (() => {
   async function system(name, body) {
     const response = await fetch(`${CONFIG.serviceUrl}/rpc/_system/${name}`, {
       method: "POST", headers: {"content-type": "application/json"},
-      body: body === undefined ? "null" : JSON.stringify(body),
+      body: body === undefined || body === null ? "{}" : JSON.stringify(body),
     });
     const text = await response.text();
     let data = null;

@@ -314,8 +314,8 @@ class HttpHandler:
                 f"unknown system command {name!r}; known: {', '.join(self.system.names())}",
             )
         body = await request.json()
-        if body is None and name not in _ID_BODY:
-            body = {}
+        if body is None and name not in _ID_BODY and not (await request.body()).strip():
+            body = {}  # no body: no parameters (a JSON null is refused below, as any non-object)
         # The TypeScript clients send getExecution/getExecutionWorkflowHistory the bare
         # execution id as a JSON string.
         if not isinstance(body, dict) and not (isinstance(body, str) and name in _ID_BODY):

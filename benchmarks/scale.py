@@ -75,11 +75,10 @@ def build(db: str, finished: int, template_steps: int) -> dict[str, Any]:
             f"position, replace(event, ?, {new_id}) FROM history, n WHERE execution_id = ?",
             (finished - 1, source, source, source, source),
         )
+        extra = "".join(f", {column}" for column in _extra_claim_columns(conn))
         conn.execute(
             clones + f"INSERT INTO claims SELECT {new_id}, seq, attempt, run_id, claimed_at, "
-            "last_heartbeat, details, done"
-            + (", " + ", ".join(_extra_claim_columns(conn)) if _extra_claim_columns(conn) else "")
-            + " FROM claims, n WHERE execution_id = ?",
+            f"last_heartbeat, details, done{extra} FROM claims, n WHERE execution_id = ?",
             (finished - 1, source, source),
         )
         conn.commit()

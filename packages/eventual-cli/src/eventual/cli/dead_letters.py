@@ -30,7 +30,7 @@ from .common import (
     JsonOption,
     RegionOption,
     ServiceOption,
-    State,
+    command_target,
     emit_json,
     friendly,
     out,
@@ -300,21 +300,14 @@ def _aws_errors(service: str) -> Iterator[None]:
 
 
 def _open(ctx: typer.Context, service: str | None, region: str | None) -> DeadLetters:
-    state = ctx.find_object(State) or State()
-    service = service or state.service
-    region = region or state.region
-    if not service:
-        import os
-
-        from .errors import SERVICE_ENV
-
-        service = os.environ.get(SERVICE_ENV)
-    if not service:
+    # Where every command goes (its options, the global ones, $EVENTUAL_SERVICE).
+    target = command_target(ctx, None, service, region)
+    if not target.service:
         raise CliError(
             "dead-letter queues exist on AWS only: pass --service NAME (the dev server "
             "has none; see `eventual executions --status FAILED`)"
         )
-    return DeadLetters(service, region)
+    return DeadLetters(target.service, target.region)
 
 
 MaxOption = Annotated[

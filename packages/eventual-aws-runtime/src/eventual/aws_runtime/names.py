@@ -13,14 +13,19 @@ function reads the actual ones from its environment with ``ServiceNames.from_env
   and ``workflow_shard``. Two GSIs list executions newest first: ``by-time`` (all workflows)
   and ``by-workflow``; each partition key is spread over :data:`LIST_SHARDS` shards so a burst
   of starts never concentrates on one index partition. The indexes project ``status``,
-  ``workflow`` and ``data`` only: the per-step ``len`` update writes no index.
+  ``workflow`` and ``data`` only: the per-step ``len`` update writes no index. A finished
+  execution's record has the TTL attribute ``expires_at`` (its end plus the retention period)
+  and, until its marking is done, ``retention_pending``.
 - DynamoDB ``history`` table: one item per orchestration step, partition key ``execution_id``,
   sort key ``first`` (the position of the step's first event), holding the step's events as
   one JSON list in ``events`` (or ``events_ref``, an S3 key, when large) and the step's
-  idempotency token ``step``.
+  idempotency token ``step``. Every item of a finished execution has ``expires_at`` too.
 - DynamoDB ``task claims`` table: partition key ``id`` (``{execution}|{seq}|{attempt}``), TTL
   attribute ``expires_at``.
-- S3 bucket for payloads too large for an item or a message (``EVENTUAL_PAYLOAD_BUCKET``).
+- S3 bucket for payloads too large for an item or a message (``EVENTUAL_PAYLOAD_BUCKET``):
+  an execution's under ``payloads/executions/{hash of its id}/``, emitted events' under
+  ``payloads/``; a finished execution's are tagged ``eventual-finished=true``, which the
+  bucket's lifecycle rule expires.
 - SQS FIFO ``execution queue``: message group = execution, deduplication id = a hash of
   (execution, event id); high-throughput FIFO (deduplication per message group).
 - SQS standard ``timer queue``: delayed messages (up to 15 minutes) and the target of the
@@ -90,7 +95,22 @@ CLAIMS_TTL_DAYS = 30
 # objects tagged PAYLOAD_EXPIRE_TAG=true (a finished execution's) after RETENTION_DAYS.
 RETENTION_TTL = CLAIMS_TTL
 RETENTION_DAYS = 30
+"""The retention period when :data:`RETENTION_DAYS_ENV` is not set."""
+RETENTION_DAYS_ENV = "EVENTUAL_RETENTION_DAYS"
+"""Set on every function (by the construct, from its ``retention=``): the days a finished
+execution is kept, a positive whole number; read once per container (:func:`retention_days`)."""
+RETENTION_PENDING = "retention_pending"
+"""On a finished execution's record from its finishing step until its earlier history items
+carry :data:`RETENTION_TTL` and its payloads are tagged; an orchestrator reading a record
+that still has it finishes the marking (a crash in between loses nothing)."""
 PAYLOAD_EXPIRE_TAG = "eventual-finished"
+"""The tag key (value ``true``) of a finished execution's payload objects; the bucket's
+lifecycle rule expires the objects that carry it."""
+PAYLOAD_EXECUTIONS_PREFIX = "payloads/executions/"
+"""An execution's payloads (its record, history steps, the events queued for it and its task
+requests when large) are under ``{this}{hash of its id}/`` (:func:`execution_payload_prefix`),
+so they are found, and tagged, when it finishes. Emitted events' payloads are not an
+execution's: they stay directly under :data:`PAYLOAD_KEY_PREFIX`."""
 
 # ---------------------------------------------------------------- limits and settings
 
@@ -117,6 +137,31 @@ def _fit(name: str, limit: int, *, suffix: str = "") -> str:
         return clean + suffix
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
     return clean[: limit - len(suffix) - 9] + "-" + digest + suffix
+
+
+def retention_days(env: Mapping[str, str] | None = None) -> int:
+    """The retention period in days: :data:`RETENTION_DAYS_ENV`, else :data:`RETENTION_DAYS`.
+    A value that is not a positive whole number is an error naming the variable."""
+    env = os.environ if env is None else env
+    text = env.get(RETENTION_DAYS_ENV, "").strip()
+    if not text:
+        return RETENTION_DAYS
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise RuntimeError(
+            f"{RETENTION_DAYS_ENV} is {text!r}: set it to a whole number of days, 1 or more "
+            "(the eventual.cdk construct sets it from its retention= option)"
+        )
+    return days
+
+
+def execution_payload_prefix(execution_id: str) -> str:
+    """Where the payload objects of ``execution_id`` are (ends with ``/``)."""
+    digest = hashlib.sha256(execution_id.encode()).hexdigest()[:32]
+    return f"{PAYLOAD_EXECUTIONS_PREFIX}{digest}/"
 
 
 def list_shard(execution_id: str) -> int:

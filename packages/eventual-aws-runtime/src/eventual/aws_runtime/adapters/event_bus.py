@@ -29,6 +29,8 @@ def encode_detail(payload: Any, payloads: PayloadStore) -> str:
         if len(data) <= n.MESSAGE_INLINE_LIMIT:
             return data
     # The bucket travels with the key: a service this event is forwarded to reads it there.
+    # An emitted event belongs to no execution (subscribers, perhaps another service's, read
+    # it whenever they get it): directly under payloads/, never tagged for expiry with one.
     key = payloads.put(json.dumps(value).encode())
     return json.dumps({_WRAP: {"ref": key, "bucket": payloads.names.payload_bucket}})
 

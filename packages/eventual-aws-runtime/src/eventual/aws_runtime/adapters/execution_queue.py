@@ -19,7 +19,10 @@ from .payload_store import PayloadStore
 def encode_queue_event(execution_id: str, event: InputEvent, payloads: PayloadStore) -> str:
     data = event_json(event)
     return json.dumps(
-        {"executionId": execution_id, "event": payloads.wrap(data, n.MESSAGE_INLINE_LIMIT)}
+        {
+            "executionId": execution_id,
+            "event": payloads.wrap(data, n.MESSAGE_INLINE_LIMIT, execution_id),
+        }
     )
 
 

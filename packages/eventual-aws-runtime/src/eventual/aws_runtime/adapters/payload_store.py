@@ -1,5 +1,15 @@
 """S3: the content-addressed payload bucket, for JSON too large to inline in an item, a message
-or an event."""
+or an event.
+
+An execution's payloads (its record, its history steps, the events queued for it, its task
+requests) are under that execution's own prefix (``names.execution_payload_prefix``), so that
+when it finishes they are all found by one listing and tagged
+``names.PAYLOAD_EXPIRE_TAG=true`` (:meth:`PayloadStore.tag_finished`), which the bucket's
+lifecycle rule expires. Keys stay content-addressed inside the prefix; no object is shared
+between executions, so tagging one execution's never touches another's. Emitted events'
+payloads (read by subscribers, perhaps of other services) belong to no execution and are put
+directly under ``payloads/``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +19,8 @@ from typing import Any
 from .. import names as n
 from ..clients import client
 
+FINISHED_TAGGING = f"{n.PAYLOAD_EXPIRE_TAG}=true"
+
 
 class PayloadStore:
     """Content-addressed blobs in the payload bucket, for JSON too large to inline."""
@@ -16,8 +28,14 @@ class PayloadStore:
     def __init__(self, names: n.ServiceNames) -> None:
         self.names = names
 
-    def put(self, data: bytes) -> str:
-        key = f"payloads/{hashlib.sha256(data).hexdigest()}.json"
+    def put(self, data: bytes, execution_id: str | None = None) -> str:
+        """Store ``data``; its key, under ``execution_id``'s prefix when it is that
+        execution's."""
+        if execution_id is None:
+            prefix = n.PAYLOAD_KEY_PREFIX
+        else:
+            prefix = n.execution_payload_prefix(execution_id)
+        key = f"{prefix}{hashlib.sha256(data).hexdigest()}.json"
         client("s3").put_object(Bucket=self.names.payload_bucket, Key=key, Body=data)
         return key
 
@@ -27,13 +45,47 @@ class PayloadStore:
         response = client("s3").get_object(Bucket=bucket or self.names.payload_bucket, Key=key)
         return response["Body"].read()
 
-    def wrap(self, data: bytes, limit: int) -> dict[str, Any]:
+    def wrap(self, data: bytes, limit: int, execution_id: str | None = None) -> dict[str, Any]:
         """``{"inline": text}`` or ``{"ref": key}`` when ``data`` exceeds ``limit``."""
         if len(data) <= limit:
             return {"inline": data.decode()}
-        return {"ref": self.put(data)}
+        return {"ref": self.put(data, execution_id)}
 
     def unwrap(self, wrapped: dict[str, Any]) -> bytes:
         if "ref" in wrapped:
             return self.get(wrapped["ref"], wrapped.get("bucket"))
         return str(wrapped["inline"]).encode()
+
+    def tag_finished(self, execution_id: str) -> int:
+        """Tag every payload object of the finished ``execution_id`` for expiry; returns how
+        many. One listing per 1,000 objects, then one request per object: a copy of the object
+        onto itself with the tag (``CopyObject``), so that the lifecycle rule, which counts its
+        days from an object's last write, counts them from now, not from when the execution
+        started (a workflow running longer than the retention period would otherwise lose its
+        payloads as soon as they are tagged, long before its record expires). Safe to repeat:
+        an object copied again only starts its count again."""
+        s3 = client("s3")
+        bucket = self.names.payload_bucket
+        kwargs: dict[str, Any] = {
+            "Bucket": bucket,
+            "Prefix": n.execution_payload_prefix(execution_id),
+        }
+        tagged = 0
+        while True:
+            response = s3.list_objects_v2(**kwargs)
+            for obj in response.get("Contents", []):
+                s3.copy_object(
+                    Bucket=bucket,
+                    Key=obj["Key"],
+                    CopySource={"Bucket": bucket, "Key": obj["Key"]},
+                    # A copy onto itself must change something besides the tags.
+                    MetadataDirective="REPLACE",
+                    Metadata={n.PAYLOAD_EXPIRE_TAG: "true"},
+                    TaggingDirective="REPLACE",
+                    Tagging=FINISHED_TAGGING,
+                )
+                tagged += 1
+            token = response.get("NextContinuationToken")
+            if not response.get("IsTruncated") or not token:
+                return tagged
+            kwargs["ContinuationToken"] = token

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from eventual.core.runtime.ports import Clock, Ports
@@ -27,11 +28,35 @@ class AwsPorts(Ports):
         super().__init__(**ports)
         self.payloads = payloads
 
+    def unit_of_work(self) -> AbstractAsyncContextManager[None]:
+        """Each write is its own request (a step is one transaction); when the unit ends, the
+        executions it finished are marked for retention (after the step's logs are written)."""
+        if isinstance(self.executions, DynamoExecutionStore):
+            return self.executions.unit_of_work()
+        return super().unit_of_work()
 
-def build_ports(names: n.ServiceNames, clock: Clock, *, cache_commits: bool = False) -> AwsPorts:
+
+def build_ports(
+    names: n.ServiceNames,
+    clock: Clock,
+    *,
+    cache_commits: bool = False,
+    completes_retention: bool | None = None,
+) -> AwsPorts:
+    """The AWS ports. ``cache_commits`` is the orchestrator's setting; so, by default, is
+    ``completes_retention`` (finishing an interrupted retention marking when a read finds one:
+    the orchestrator is the function granted the permissions to, and the one that reads a
+    finished execution again when a message for it is redelivered)."""
     payloads = PayloadStore(names)
+    if completes_retention is None:
+        completes_retention = cache_commits
     return AwsPorts(
-        executions=DynamoExecutionStore(names, payloads, cache_commits=cache_commits),
+        executions=DynamoExecutionStore(
+            names,
+            payloads,
+            cache_commits=cache_commits,
+            completes_retention=completes_retention,
+        ),
         tasks=LambdaTaskDispatcher(names, payloads),
         claims=DynamoClaimStore(names),
         timers=AwsTimerScheduler(names, clock),

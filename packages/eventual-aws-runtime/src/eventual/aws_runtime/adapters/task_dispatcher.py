@@ -27,7 +27,7 @@ def encode_task(request: TaskRequest, payloads: PayloadStore) -> bytes:
     data = json.dumps(task).encode()
     if len(data) <= n.MESSAGE_INLINE_LIMIT:
         return json.dumps({"task": task}).encode()
-    return json.dumps({"taskRef": payloads.put(data)}).encode()
+    return json.dumps({"taskRef": payloads.put(data, request.execution_id)}).encode()
 
 
 def decode_task(event: dict[str, Any], payloads: PayloadStore) -> TaskRequest:

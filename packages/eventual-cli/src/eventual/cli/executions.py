@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -32,6 +33,15 @@ if TYPE_CHECKING:
     from .client import DevClient
 
 POLL_INTERVAL = 0.3
+FINISHED = ["SUCCEEDED", "FAILED"]
+
+
+def _ended_before(execution: dict[str, Any], cutoff: datetime) -> bool:
+    """Whether a listed (wire) execution finished before ``cutoff``."""
+    ended = execution.get("endTime")
+    if execution.get("status") not in FINISHED or not ended:
+        return False
+    return datetime.fromisoformat(str(ended).replace("Z", "+00:00")) < cutoff
 
 
 @friendly
@@ -177,6 +187,15 @@ def executions(
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first.")] = 100,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="Only finished executions (SUCCEEDED, FAILED) that ended longer ago than "
+            "this (30d, 12h, 90m, 45s, 2w): what retention removes next. Executions in "
+            "progress are never listed with it, however long they have run.",
+        ),
+    ] = None,
     json_out: JsonOption = False,
     url: UrlOption = None,
     service: ServiceOption = None,
@@ -184,15 +203,38 @@ def executions(
 ) -> None:
     """List executions, newest first, with the build each started on."""
     statuses = parse_statuses(status)
+    cutoff = None
+    if older_than is not None:
+        from .dev import parse_duration
+
+        try:
+            period = parse_duration(older_than)
+        except ValueError as exc:
+            raise CliError(f"--older-than: {exc}") from None
+        if period is None:
+            raise CliError("--older-than needs a duration (30d, 12h, 90m)")
+        finished = [s for s in (statuses or FINISHED) if s in FINISHED]
+        if not finished:
+            raise CliError("--older-than lists finished executions only; drop --status IN_PROGRESS")
+        statuses = finished
+        cutoff = datetime.now(UTC) - period
     with command_client(ctx, url, service, region) as client:
-        rows = client.list_executions(
-            workflow=workflow, statuses=statuses, limit=limit, build=build
-        )
+        if cutoff is None:
+            rows = client.list_executions(
+                workflow=workflow, statuses=statuses, limit=limit, build=build
+            )
+        else:
+            # Newest first: the old ones come last, so every page is read, then filtered.
+            every = client.list_executions(workflow=workflow, statuses=statuses, build=build)
+            rows = [e for e in every if _ended_before(e, cutoff)][:limit]
     if json_out:
         emit_json(rows)
         return
     if not rows:
-        out.print("No executions.")
+        if older_than is not None:
+            out.print(f"No finished executions that ended more than {older_than} ago.")
+        else:
+            out.print("No executions.")
         return
     table = Table(box=None, pad_edge=False)
     # Ids are copied into other commands: never cut them.

@@ -43,10 +43,16 @@ class MemoryExecutionStore:
     real store keeps them: nothing the caller holds aliases the stored history, and a long
     history costs a few hundred bytes a step instead of a graph of objects."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, claims: MemoryClaimStore | None = None, logs: MemoryLogSink | None = None
+    ) -> None:
         self._records: dict[str, Execution] = {}
         self._history: dict[str, list[bytes]] = {}
         self._lengths: dict[str, int] = {}
+        # What purge_finished removes with an execution besides its record and history (as
+        # the SQLite store does): its task claims and its log lines.
+        self._claims = claims
+        self._logs = logs
 
     async def create(self, execution: Execution) -> tuple[StoredExecution, bool]:
         existing = self._records.get(execution.id)
@@ -102,7 +108,8 @@ class MemoryExecutionStore:
 
     async def purge_finished(self, ended_before: datetime, limit: int) -> list[str]:
         """Delete up to ``limit`` finished executions that ended before ``ended_before``, with
-        their history; returns their ids. An execution in progress is never touched."""
+        their history (and their claims and logs, in the stores given); returns their ids. An
+        execution in progress is never touched."""
         ids = [
             e.id
             for e in self._records.values()
@@ -113,6 +120,13 @@ class MemoryExecutionStore:
         for execution_id in ids:
             del self._records[execution_id]
             self._history.pop(execution_id, None)
+            self._lengths.pop(execution_id, None)
+        if ids:
+            gone = set(ids)
+            if self._claims is not None:
+                self._claims.drop(gone)
+            if self._logs is not None:
+                self._logs.drop(gone)
         return ids
 
     async def read_history(self, execution_id: str) -> list[HistoryEvent]:
@@ -172,6 +186,11 @@ class MemoryClaimStore:
         self._claims[key] = claim.finished(timed_out=timed_out)
         return True
 
+    def drop(self, execution_ids: set[str]) -> None:
+        """Forget the claims of ``execution_ids`` (purged executions)."""
+        for key in [k for k in self._claims if k[0] in execution_ids]:
+            del self._claims[key]
+
 
 class MemoryLogSink:
     def __init__(self) -> None:
@@ -179,6 +198,10 @@ class MemoryLogSink:
 
     async def append(self, execution_id: str, entries: Sequence[LogEntry]) -> None:
         self._entries.extend((execution_id, e) for e in entries)
+
+    def drop(self, execution_ids: set[str]) -> None:
+        """Forget the lines of ``execution_ids`` (purged executions)."""
+        self._entries = [(eid, e) for eid, e in self._entries if eid not in execution_ids]
 
     async def read(
         self, execution_id: str | None = None, *, workflow: str | None = None
@@ -487,14 +510,16 @@ class InMemoryRuntime(Runtime):
         self._driver = _Driver()
         self.timer_scheduler = MemoryTimerScheduler(self._driver)
         self.queue = MemoryExecutionQueue(self._driver)
+        claims = MemoryClaimStore()
+        logs = MemoryLogSink()
         ports = Ports(
-            executions=MemoryExecutionStore(),
+            executions=MemoryExecutionStore(claims=claims, logs=logs),
             tasks=MemoryTaskDispatcher(self._driver),
-            claims=MemoryClaimStore(),
+            claims=claims,
             timers=self.timer_scheduler,
             events=MemoryEventBus(self._driver),
             queue=self.queue,
-            logs=MemoryLogSink(),
+            logs=logs,
         )
         super().__init__(service, ports, clock=clock or RealClock(), cache_size=cache_size)
         self._driver.runtime = self

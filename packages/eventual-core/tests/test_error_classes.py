@@ -54,3 +54,33 @@ def test_an_error_named_by_several_classes_is_an_instance_of_each() -> None:
     # Whichever module's class the awaiting code imported, `except OutOfStock` catches it.
     assert isinstance(raised, a) and isinstance(raised, b) and isinstance(raised, OutOfStock)
     assert (type(raised).__name__, raised.name, raised.message) == ("OutOfStock", "OutOfStock", "x")
+
+
+@task("rejectLoudly")
+async def reject_loudly(size: int) -> None:
+    raise OutOfStock("x" * size)
+
+
+@workflow("rethrow")
+async def rethrow(size: int) -> None:
+    await reject_loudly(size)
+
+
+async def test_a_long_failure_message_is_cut_once_with_its_length(rt: InMemoryRuntime) -> None:
+    """A task's failure is recorded with its message cut to MAX_ERROR_MESSAGE characters (so
+    it never spills to a payload store); the workflow rethrowing it keeps that cut, not a
+    second one."""
+    from eventual.core.errors import MAX_ERROR_MESSAGE
+
+    handle = await rethrow.start_execution(100_000)
+    await rt.idle()
+    execution = await handle.get_status()
+    assert execution.status is ExecutionStatus.FAILED
+    assert execution.error == "OutOfStock"
+    assert execution.message is not None and len(execution.message) == MAX_ERROR_MESSAGE
+    assert execution.message.startswith("xxx")
+    assert execution.message.endswith("... [cut: 100,000 characters in all]")
+    # A message within the bound is kept whole.
+    short = await rethrow.start_execution(MAX_ERROR_MESSAGE)
+    await rt.idle()
+    assert (await short.get_status()).message == "x" * MAX_ERROR_MESSAGE

@@ -186,11 +186,31 @@ class HistoryCorrupted(EventualError):
         self.position = position
 
 
+MAX_ERROR_MESSAGE = 16 * 1024
+"""The longest message (in characters) recorded for an exception that escapes a task or a
+workflow: the rest is cut, and the message says how long it was. So a failure always fits in
+one queue message and history item (it never spills to the payload bucket)."""
+
+
+def bounded_message(message: str) -> str:
+    """``message``, cut to :data:`MAX_ERROR_MESSAGE` characters in all, ending with a note of
+    its length (a message cut once, rethrown, is not cut again)."""
+    if len(message) <= MAX_ERROR_MESSAGE:
+        return message
+    note = f"... [cut: {len(message):,} characters in all]"
+    return message[: MAX_ERROR_MESSAGE - len(note)] + note
+
+
 def error_payload(exc: BaseException) -> ErrorPayload:
-    """Serialise any exception to ``{error, message}``."""
+    """Serialise any exception to ``{error, message}`` (the message bounded by
+    :data:`MAX_ERROR_MESSAGE`)."""
     if isinstance(exc, EventualError):
-        return exc.to_payload()
-    return ErrorPayload(error=type(exc).__name__, message=str(exc))
+        payload = exc.to_payload()
+    else:
+        payload = ErrorPayload(error=type(exc).__name__, message=str(exc))
+    if len(payload.message) > MAX_ERROR_MESSAGE:
+        payload = payload.model_copy(update={"message": bounded_message(payload.message)})
+    return payload
 
 
 _combined: dict[str, type[EventualError]] = {}

@@ -96,6 +96,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
             allow_headers=["content-type", "authorization"],
             max_age=cdk.Duration.minutes(10),
         ),
+        # A retention period other than the default (30 days).
+        retention=cdk.Duration.days(7),
     )
     forward_rule = shipping.subscribe(
         shipping_stack, "FromOrders", service=orders, events=["Order"]

@@ -119,6 +119,10 @@ def test_state_resources_match_the_runtime_names(orders_template: dict[str, Any]
     assert rules["FinishedExecutionPayloads"]["TagFilters"] == [
         {"Key": n.PAYLOAD_EXPIRE_TAG, "Value": "true"}
     ]
+    # Every function reads the same period (the TTL the stores write) from its environment.
+    for fn in resources(orders_template, "AWS::Lambda::Function").values():
+        env = fn["Properties"]["Environment"]["Variables"]
+        assert env[n.RETENTION_DAYS_ENV] == str(n.RETENTION_DAYS)
     # The FIFO execution queue, as names.execution_queue_attributes() describes it, with a
     # FIFO dead-letter queue.
     attrs = n.execution_queue_attributes()
@@ -195,6 +199,41 @@ def test_state_resources_match_the_runtime_names(orders_template: dict[str, Any]
             }
         },
     )
+
+
+def test_retention_sets_the_lifecycle_rule_and_every_functions_period(
+    shipping_template: dict[str, Any],
+) -> None:
+    """``retention=Duration.days(7)`` (the shipping service's): the bucket's rule expires
+    finished executions' payloads after 7 days, and every function writes 7-day TTLs."""
+    (bucket,) = resources(shipping_template, "AWS::S3::Bucket").values()
+    rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+    assert rules["FinishedExecutionPayloads"]["ExpirationInDays"] == 7
+    functions = resources(shipping_template, "AWS::Lambda::Function").values()
+    assert functions
+    for fn in functions:
+        assert fn["Properties"]["Environment"]["Variables"][n.RETENTION_DAYS_ENV] == "7"
+
+
+def test_retention_must_be_whole_days(synth: Any) -> None:
+    import aws_cdk as cdk
+    from aws_cdk import aws_lambda as lambda_
+
+    from eventual.cdk import Service
+
+    for bad, says in (
+        (0, "retention=0"),
+        (cdk.Duration.hours(12), "whole number of days"),
+    ):
+        stack = cdk.Stack(cdk.App(), "Retention")
+        with pytest.raises(Exception, match=says):
+            Service(
+                stack,
+                "Orders",
+                entry="order_service",
+                retention=bad,
+                code=lambda_.Code.from_inline("unused"),
+            )
 
 
 def test_functions_and_their_environment(synth: Any, orders_template: dict[str, Any]) -> None:
@@ -442,26 +481,22 @@ def test_a_service_without_workflows_gets_no_orchestration_grants(
     synth: Any, shipping_template: dict[str, Any]
 ) -> None:
     """The shipping service defines a command, an event and a subscription, no workflow and
-    no task: its orchestrator and timer are granted nothing of the runtime's (only their own
-    logs and queue), nothing starts executions or claims tasks, and the scheduler's role may
-    send nothing."""
+    no task: it has no orchestrator and no timer function (nothing would ever send them a
+    message), nothing starts executions or claims tasks, and the scheduler's role may send
+    nothing."""
 
     def actions(fn_construct: Any) -> set[str]:
         _, fn = function(shipping_template, fn_construct)
         return actions_of(policy_statements(shipping_template, ref_id(fn["Properties"]["Role"])))  # type: ignore[arg-type]
 
     shipping = synth.shipping
-    for fn in (shipping.orchestrator, shipping.timer_function):
-        granted = actions(fn)
-        assert granted <= {
-            "logs:CreateLogStream",
-            "logs:PutLogEvents",
-            "sqs:ReceiveMessage",
-            "sqs:DeleteMessage",
-            "sqs:GetQueueAttributes",
-            "sqs:ChangeMessageVisibility",
-            "sqs:GetQueueUrl",
-        }, granted
+    assert shipping.orchestrator is None and shipping.timer_function is None
+    handlers = {
+        f["Properties"]["Handler"]
+        for f in resources(shipping_template, "AWS::Lambda::Function").values()
+    }
+    assert not handlers & {n.HANDLERS["orchestrator"], n.HANDLERS["timer"]}, handlers
+    assert not resources(shipping_template, "AWS::Lambda::EventSourceMapping")
     scheduler_id = synth.shipping_stack.get_logical_id(shipping.scheduler_role.node.default_child)
     assert policy_statements(shipping_template, scheduler_id) == []
 

@@ -129,12 +129,24 @@ def test_the_orchestrator_is_granted_what_it_does_and_nothing_more(
         "ExecutionQueue",
         "Events",
         "Payloads",
+        "ListExecutionPayloads",
         "InvokeTasks",
         "TimerQueue",
         "Schedules",
         "PassSchedulerRole",
         "WorkflowLogs",
     }
+    # Retention: the finished execution's payloads listed under their prefix only, then
+    # tagged; its history items re-put with their expiry.
+    assert statements["ListExecutionPayloads"]["Action"] == "s3:ListBucket"
+    assert statements["ListExecutionPayloads"]["Resource"] == arn_of(
+        deployed, "aws:s3/bucket:Bucket", "orders-Payloads"
+    )
+    assert statements["ListExecutionPayloads"]["Condition"] == {
+        "StringLike": {"s3:prefix": f"{n.PAYLOAD_EXECUTIONS_PREFIX}*"}
+    }
+    assert "s3:PutObjectTagging" in statements["Payloads"]["Action"]
+    assert "dynamodb:BatchWriteItem" in statements["History"]["Action"]
     assert statements["InvokeTasks"]["Resource"] == sorted(
         arn_of(deployed, FN, f"orders-Task{t}-Function")
         for t in ("ChargeBack", "ChargeCreditCard", "DispatchOrder")
@@ -174,10 +186,15 @@ def test_no_statement_has_a_wildcard_action_or_a_foreign_resource(
 def test_a_service_without_workflows_gets_no_orchestration_grants(
     deployed: Deployment,
 ) -> None:
-    orchestrator = [
-        r for r in deployed.of_type(POLICY) if r.name == "billing-Orchestrator-Role-DefaultPolicy"
+    # No workflow: no orchestrator or timer function at all, so no role or trigger for them.
+    billing = [r.name for r in deployed.resources if r.name.startswith("billing-")]
+    assert not [
+        n
+        for n in billing
+        if n.startswith(("billing-Orchestrator", "billing-Timer-"))
+        or n in ("billing-TimerFunction", "billing-Timer")
     ]
-    assert set(statements_by_sid(orchestrator[0])) == {"OwnLogs", "QueueTrigger"}
+    assert "billing-System-Function" in billing
     system = statements_by_sid(deployed.one(POLICY, "billing-System-Role-DefaultPolicy"))
     assert system["Executions"]["Action"] == "dynamodb:GetItem"
     assert "History" not in system
@@ -296,6 +313,32 @@ def test_settings_are_checked_with_the_cdk_constructs_messages() -> None:
         _deploy(python_version="3.9")
     with pytest.raises(ValueError, match="architecture 'arm' is not a Lambda architecture"):
         _deploy(architecture="arm")
+    for bad in (0, 1.5, "30d"):
+        with pytest.raises(ValueError, match="a whole number, 1 or more"):
+            _deploy(retention=bad)
+
+
+def test_retention_sets_the_lifecycle_rule_and_every_functions_period(
+    deployed: Deployment,
+) -> None:
+    """The default period (30 days) and ``retention=7``: the payload bucket's rule expires a
+    finished execution's tagged objects after it, and every function writes TTLs of it."""
+    week = _deploy(retention=7)
+    for deployment, days in ((deployed, n.RETENTION_DAYS), (week, 7)):
+        lifecycle = deployment.one(
+            "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+            "orders-Payloads-Lifecycle",
+        ).inputs
+        rules = {r["id"]: r for r in lifecycle["rules"]}
+        assert rules["FinishedExecutionPayloads"]["expiration"]["days"] == days
+        assert rules["FinishedExecutionPayloads"]["filter"]["tag"] == {
+            "key": n.PAYLOAD_EXPIRE_TAG,
+            "value": "true",
+        }
+        functions = [r for r in deployment.of_type(FN) if r.name.startswith("orders-")]
+        assert functions
+        for fn in functions:
+            assert fn.inputs["environment"]["variables"][n.RETENTION_DAYS_ENV] == str(days)
 
 
 def test_without_code_the_shared_bundler_builds_the_functions_code(

@@ -132,6 +132,21 @@ def iam_requests(
             add(f"s3:{objects[operation]}", f"arn:aws:s3:::{p['Bucket']}/{p['Key']}")
         elif operation == "DeleteObject":
             add("s3:DeleteObject", f"arn:aws:s3:::{p['Bucket']}/{p['Key']}")
+        elif operation in ("ListObjectsV2", "ListObjects"):
+            prefix = {"s3:prefix": p.get("Prefix", "")}
+            add("s3:ListBucket", f"arn:aws:s3:::{p['Bucket']}", **prefix)
+        elif operation == "CopyObject":
+            # Read of the source, write of the target, and its tags when the copy sets them.
+            source = p["CopySource"]
+            if isinstance(source, str):
+                source_arn = f"arn:aws:s3:::{source.lstrip('/').split('?', 1)[0]}"
+            else:
+                source_arn = f"arn:aws:s3:::{source['Bucket']}/{source['Key']}"
+            add("s3:GetObject", source_arn)
+            target = f"arn:aws:s3:::{p['Bucket']}/{p['Key']}"
+            add("s3:PutObject", target)
+            if p.get("Tagging") and p.get("TaggingDirective") == "REPLACE":
+                add("s3:PutObjectTagging", target)
         else:
             raise KeyError(f"s3.{operation}")
     elif service == "events":

@@ -194,8 +194,10 @@ class Functions:
     """The functions :func:`build_functions` made."""
 
     tasks: dict[str, lambda_.Function]
-    orchestrator: lambda_.Function
-    timer: lambda_.Function
+    orchestrator: lambda_.Function | None
+    """None for a service without workflows (nothing would ever send it a message)."""
+    timer: lambda_.Function | None
+    """None for a service without workflows, as the orchestrator."""
     system: lambda_.Function
     api: lambda_.Function
     commands: dict[str, lambda_.Function]
@@ -205,8 +207,8 @@ class Functions:
 
     def all(self) -> list[lambda_.Function]:
         return [
-            self.orchestrator,
-            self.timer,
+            *([self.orchestrator] if self.orchestrator is not None else []),
+            *([self.timer] if self.timer is not None else []),
             self.system,
             self.api,
             *self.commands.values(),
@@ -218,8 +220,8 @@ class Functions:
         """How many functions run each handler (``{"orchestrator": 1, ..., "task": 3}``); the
         API function and the commands with their own function are ``command``."""
         counts = {
-            "orchestrator": 1,
-            "timer": 1,
+            "orchestrator": int(self.orchestrator is not None),
+            "timer": int(self.timer is not None),
             "system": 1,
             "command": 1 + len(self.commands),
             "task": len(self.tasks),
@@ -293,9 +295,11 @@ def build_functions(
     system: FunctionProps | None,
     api: FunctionProps | None,
     max_receive_count: int = n.DEFAULT_MAX_RECEIVE_COUNT,
+    workflows: bool = True,
 ) -> Functions:
     """Every function of the service: one per task, the orchestrator and the timer (on their
-    queues), the system and API functions, one per command with props, one per subscription."""
+    queues; only with ``workflows``), the system and API functions, one per command with
+    props, one per subscription."""
     task_functions: dict[str, lambda_.Function] = {}
     for task_name, task_spec in tasks_spec.items():
         task_functions[task_name] = make.task(
@@ -307,18 +311,21 @@ def build_functions(
         )
     # A message failing on its queue's last attempt fails its execution (the handlers read it).
     receive_env = {n.ENV_MAX_RECEIVE_COUNT: str(max_receive_count)}
-    orchestrator_function = make.function(
-        "Orchestrator",
-        "orchestrator",
-        orchestrator or FunctionProps(),
-        config.ORCHESTRATOR,
-        extra_env=receive_env,
-    )
-    queue_trigger(orchestrator_function, state.execution_queue, n.ORCHESTRATOR_BATCH_SIZE)
-    timer_function = make.function(
-        "Timer", "timer", timer or FunctionProps(), config.TIMER, extra_env=receive_env
-    )
-    queue_trigger(timer_function, state.timer_queue, 10)
+    orchestrator_function: lambda_.Function | None = None
+    timer_function: lambda_.Function | None = None
+    if workflows:
+        orchestrator_function = make.function(
+            "Orchestrator",
+            "orchestrator",
+            orchestrator or FunctionProps(),
+            config.ORCHESTRATOR,
+            extra_env=receive_env,
+        )
+        queue_trigger(orchestrator_function, state.execution_queue, n.ORCHESTRATOR_BATCH_SIZE)
+        timer_function = make.function(
+            "Timer", "timer", timer or FunctionProps(), config.TIMER, extra_env=receive_env
+        )
+        queue_trigger(timer_function, state.timer_queue, 10)
     system_function = make.function("System", "system", system or FunctionProps(), config.SYSTEM)
     api_function = make.function("Api", "command", api or FunctionProps(), config.COMMAND)
     command_functions: dict[str, lambda_.Function] = {}

@@ -44,6 +44,7 @@ from aws_cdk import aws_lambda as lambda_
 
 from eventual.aws_runtime import names as n
 from eventual.aws_runtime.infra import permissions as perms
+from eventual.aws_runtime.infra.config import pascal
 from eventual.aws_runtime.infra.permissions import RuntimeArns as SharedArns
 from eventual.aws_runtime.infra.permissions import ServiceNeeds
 
@@ -73,6 +74,8 @@ class RuntimeArns:
     event_bus: str
     scheduler_role: str
     execution_logs: str
+    payload_bucket: str | None = None
+    """The payload bucket itself (listed by an execution's prefix for retention)."""
     scheduler: iam.IRole | None = None
     """The scheduler's role itself (granted what the schedules deliver)."""
 
@@ -100,15 +103,23 @@ def _spec_of(fn: lambda_.Function) -> Mapping[str, Any] | None:
     return None
 
 
+def _function_id(fn: lambda_.Function) -> str:
+    """The id of the construct ``fn`` is made in (``"Api"``, ``"TaskChargeCreditCard"``...),
+    the key of ``calls=`` (``eventual.aws_runtime.infra.config.function_calls``)."""
+    scope = fn.node.scope
+    return scope.node.id if scope is not None else fn.node.id
+
+
 def grant_runtime_permissions(
     arns: RuntimeArns,
     *,
-    orchestrator: lambda_.Function,
-    timer: lambda_.Function,
+    orchestrator: lambda_.Function | None,
+    timer: lambda_.Function | None,
     system: lambda_.Function,
     tasks: Sequence[lambda_.Function],
     clients: Sequence[lambda_.Function],
     spec: Mapping[str, Any] | None = None,
+    calls: Mapping[str, frozenset[str]] | None = None,
 ) -> None:
     """Each function's role gets the actions its handler makes, on its resources only, as far
     as ``spec`` (by default the spec of the ``Service`` the functions belong to) makes them
@@ -116,8 +127,14 @@ def grant_runtime_permissions(
 
     ``clients`` are the functions that run user code and nothing more (the API function, the
     command and subscription functions); the task functions run user code and claim their
-    attempts."""
-    needs = ServiceNeeds.of(spec if spec is not None else _spec_of(orchestrator))
+    attempts. ``calls`` narrows what a function's code may call of eventual's client, by the
+    id of the construct the function is in (``"Api"``, ``"Orchestrator"``,
+    ``"Command<Name>"``...); a function it does not name may make every call. The
+    orchestrator and the timer are None for a service without workflows."""
+    calls = calls or {}
+    spec = spec if spec is not None else _spec_of(system)
+    needs = ServiceNeeds.of(spec)
+    task_specs_by_id = {f"Task{pascal(t['name'])}": t for t in (spec or {}).get("tasks", [])}
     shared = SharedArns(
         executions=arns.executions,
         history=arns.history,
@@ -129,23 +146,35 @@ def grant_runtime_permissions(
         event_bus=arns.event_bus,
         scheduler_role=arns.scheduler_role,
         execution_logs=arns.execution_logs,
+        payload_bucket=arns.payload_bucket,
     )
-    roles: dict[str, iam.IRole] = {
-        perms.ORCHESTRATOR: _role(orchestrator),
-        perms.TIMER: _role(timer),
-        perms.SYSTEM: _role(system),
-    }
+    roles: dict[str, iam.IRole] = {perms.SYSTEM: _role(system)}
+    narrowed: dict[str, frozenset[str]] = {}
+    if orchestrator is not None:
+        roles[perms.ORCHESTRATOR] = _role(orchestrator)
+        if _function_id(orchestrator) in calls:
+            narrowed[perms.ORCHESTRATOR] = calls[_function_id(orchestrator)]
+    if timer is not None:
+        roles[perms.TIMER] = _role(timer)
     if arns.scheduler is not None:
         roles[perms.SCHEDULER] = arns.scheduler
     task_arns: dict[str, str] = {}
+    task_specs: dict[str, Mapping[str, Any]] = {}
     for fn in tasks:
         task_arns[fn.node.path] = fn.function_arn
         roles[fn.node.path] = _role(fn)
+        if _function_id(fn) in task_specs_by_id:
+            task_specs[fn.node.path] = task_specs_by_id[_function_id(fn)]
     readers: dict[str, bool] = {}
     for fn in clients:
         readers[fn.node.path] = _handler_kind(fn) == "subscription"
         roles[fn.node.path] = _role(fn)
-    statements = perms.runtime_statements(shared, needs, tasks=task_arns, clients=readers)
+    for fn in [*tasks, *clients]:
+        if _function_id(fn) in calls:
+            narrowed[fn.node.path] = calls[_function_id(fn)]
+    statements = perms.runtime_statements(
+        shared, needs, tasks=task_arns, clients=readers, calls=narrowed, task_specs=task_specs
+    )
     # The statements of eventual.aws_runtime.infra.permissions, the ones eventual-pulumi
     # attaches too: one table of who may do what, for both.
     for key, role_statements in statements.items():

@@ -73,6 +73,7 @@ class Service(Construct):
         cors: apigw.CorsPreflightOptions | None = None,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        retention: cdk.Duration | int = n.RETENTION_DAYS,
         point_in_time_recovery: bool = True,
         max_receive_count: int = 10,
     ) -> None:
@@ -93,11 +94,24 @@ class Service(Construct):
             defined_tasks=list(self._tasks_spec),
             defined_subscriptions=list(self._subs_spec),
         )
+        self.calls = config.function_calls(
+            api=api,
+            orchestrator=orchestrator,
+            timer=timer,
+            system=system,
+            commands=commands or {},
+            tasks=tasks or {},
+            subscriptions=subscriptions or {},
+        )
         config.check_environment(
             [environment or {}],
             [p.environment for p in (commands or {}).values()]
             + [p.environment for p in (tasks or {}).values()]
             + [p.environment for p in (subscriptions or {}).values()],
+        )
+        # A Duration of whole days, or the days as a number.
+        self.retention_days = config.check_retention(
+            int(retention.to_days()) if isinstance(retention, cdk.Duration) else retention
         )
         self.stack = cdk.Stack.of(self)
         self.architecture, arch = config.lambda_architecture(architecture)
@@ -124,6 +138,7 @@ class Service(Construct):
             point_in_time_recovery=point_in_time_recovery,
             removal_policy=removal_policy,
             log_retention=log_retention,
+            retention_days=self.retention_days,
             max_receive_count=max_receive_count,
         )
         self.executions_table = state.executions_table
@@ -145,6 +160,7 @@ class Service(Construct):
             **self.names.environment(),
             n.ENV_SERVICE_ENTRY: entry,
             n.ENV_SERVICE_NAME: self.service_name,
+            n.RETENTION_DAYS_ENV: str(self.retention_days),
             # Every function of the deploy reports the same build, and none computes it.
             **({BUILD_ENV: self.build} if self.build else {}),
         }
@@ -174,10 +190,12 @@ class Service(Construct):
             system=system,
             api=api,
             max_receive_count=max_receive_count,
+            workflows=bool(self.spec["workflows"]),
         )
         self.task_functions: dict[str, lambda_.Function] = functions.tasks
-        self.orchestrator = functions.orchestrator
-        self.timer_function = functions.timer
+        # None for a service without workflows (nothing would ever send them a message).
+        self.orchestrator: lambda_.Function | None = functions.orchestrator
+        self.timer_function: lambda_.Function | None = functions.timer
         self.system_function = functions.system
         self.api_function = functions.api
         self.command_functions: dict[str, lambda_.Function] = functions.commands
@@ -199,6 +217,8 @@ class Service(Construct):
                 *self.command_functions.values(),
                 *self.subscription_functions.values(),
             ],
+            spec=self.spec,
+            calls=self.calls,
         )
 
         # ------------------------------------------------------------ HTTP API

@@ -82,6 +82,7 @@ class State:
             event_bus=self.event_bus.event_bus_arn,
             scheduler_role=self.scheduler_role.role_arn,
             execution_logs=self.execution_log_group.log_group_arn,
+            payload_bucket=self.payload_bucket.bucket_arn,
             scheduler=self.scheduler_role,
         )
 
@@ -95,6 +96,7 @@ def build_state(
     removal_policy: cdk.RemovalPolicy,
     log_retention: logs.RetentionDays,
     max_receive_count: int,
+    retention_days: int = n.RETENTION_DAYS,
 ) -> State:
     """The service's state resources, children of ``scope``."""
     tables = _build_tables(scope, defaults, point_in_time_recovery, removal_policy)
@@ -112,7 +114,7 @@ def build_state(
             s3.LifecycleRule(
                 id="FinishedExecutionPayloads",
                 tag_filters={n.PAYLOAD_EXPIRE_TAG: "true"},
-                expiration=cdk.Duration.days(n.RETENTION_DAYS),
+                expiration=cdk.Duration.days(retention_days),
             ),
             s3.LifecycleRule(
                 id="AbortIncompleteUploads",

@@ -126,6 +126,7 @@ class Service(pulumi.ComponentResource):
         cors: aws.apigatewayv2.ApiCorsConfigurationArgs | None = None,
         retain_on_delete: bool = True,
         log_retention_days: int = 30,
+        retention: int = n.RETENTION_DAYS,
         point_in_time_recovery: bool = True,
         max_receive_count: int = n.DEFAULT_MAX_RECEIVE_COUNT,
         opts: pulumi.ResourceOptions | None = None,
@@ -151,6 +152,15 @@ class Service(pulumi.ComponentResource):
             defined_tasks=list(self._tasks_spec),
             defined_subscriptions=list(self._subs_spec),
         )
+        self.calls = config.function_calls(
+            api=api,
+            orchestrator=orchestrator,
+            timer=timer,
+            system=system,
+            commands=commands,
+            tasks=tasks,
+            subscriptions=subscriptions,
+        )
         config.check_environment(
             [environment or {}],
             [p.environment for p in commands.values()]
@@ -163,6 +173,7 @@ class Service(pulumi.ComponentResource):
         self._environment = dict(environment or {})
         self._retain = retain_on_delete
         self._log_retention_days = log_retention_days
+        self.retention_days = config.check_retention(retention)
         self.bundle: Bundle | None = None
         if code is None:
             self.bundle = build_bundle(
@@ -185,6 +196,7 @@ class Service(pulumi.ComponentResource):
         self._build_state(defaults, point_in_time_recovery, max_receive_count)
         self.runtime_environment: dict[str, Any] = {
             n.ENV_SERVICE_NAME: self.service_name,
+            n.RETENTION_DAYS_ENV: str(self.retention_days),
             n.ENV_EXECUTIONS_TABLE: self.executions_table.name,
             n.ENV_HISTORY_TABLE: self.history_table.name,
             n.ENV_CLAIMS_TABLE: self.claims_table.name,
@@ -374,7 +386,7 @@ class Service(pulumi.ComponentResource):
                         )
                     ),
                     expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                        days=n.RETENTION_DAYS
+                        days=self.retention_days
                     ),
                 ),
                 aws.s3.BucketLifecycleConfigurationRuleArgs(
@@ -567,22 +579,30 @@ class Service(pulumi.ComponentResource):
             self.task_functions[task_name] = fn.function
             self._task_fns[task_name] = fn
         receive_env = {n.ENV_MAX_RECEIVE_COUNT: str(max_receive_count)}
-        self._orchestrator = self._function(
-            "Orchestrator",
-            "orchestrator",
-            orchestrator or FunctionProps(),
-            config.ORCHESTRATOR,
-            extra_env=receive_env,
-        )
-        self._queue_trigger(self._orchestrator, self.execution_queue, n.ORCHESTRATOR_BATCH_SIZE)
-        self._timer = self._function(
-            "Timer", "timer", timer or FunctionProps(), config.TIMER, extra_env=receive_env
-        )
-        self._queue_trigger(self._timer, self.timer_queue, 10)
+        # A service without workflows gets neither: nothing would ever send them a message.
+        self._orchestrator: LambdaFunction | None = None
+        self._timer: LambdaFunction | None = None
+        if self.spec["workflows"]:
+            self._orchestrator = self._function(
+                "Orchestrator",
+                "orchestrator",
+                orchestrator or FunctionProps(),
+                config.ORCHESTRATOR,
+                extra_env=receive_env,
+            )
+            self._queue_trigger(self._orchestrator, self.execution_queue, n.ORCHESTRATOR_BATCH_SIZE)
+            self._timer = self._function(
+                "Timer", "timer", timer or FunctionProps(), config.TIMER, extra_env=receive_env
+            )
+            self._queue_trigger(self._timer, self.timer_queue, 10)
         self._system = self._function("System", "system", system or FunctionProps(), config.SYSTEM)
         self._api_fn = self._function("Api", "command", api or FunctionProps(), config.COMMAND)
-        self.orchestrator = self._orchestrator.function
-        self.timer_function = self._timer.function
+        self.orchestrator: aws.lambda_.Function | None = (
+            self._orchestrator.function if self._orchestrator is not None else None
+        )
+        self.timer_function: aws.lambda_.Function | None = (
+            self._timer.function if self._timer is not None else None
+        )
         self.system_function = self._system.function
         self.api_function = self._api_fn.function
         self.command_functions: dict[str, aws.lambda_.Function] = {}
@@ -703,6 +723,7 @@ class Service(pulumi.ComponentResource):
             event_bus=self.event_bus.arn,
             scheduler_role=self.scheduler_role.arn,
             execution_logs=self.execution_log_group.arn,
+            payload_bucket=self.payload_bucket.arn,
             executions_indexes=tuple(
                 executions.apply(lambda a, i=index: f"{a}/index/{i}")
                 for index in (n.EXECUTIONS_INDEX_BY_TIME, n.EXECUTIONS_INDEX_BY_WORKFLOW)
@@ -719,10 +740,19 @@ class Service(pulumi.ComponentResource):
             perms.ServiceNeeds.of(self.spec),
             tasks={key: fn.function.arn for key, fn in tasks.items()},
             clients={key: fn.kind == "subscription" for key, fn in clients.items()},
+            calls={
+                perms.ORCHESTRATOR if key == "Orchestrator" else key: made
+                for key, made in self.calls.items()
+            },
+            task_specs={
+                self._task_fns[name].id: spec
+                for name, spec in self._tasks_spec.items()
+                if name in self._task_fns
+            },
         )
         by_key: dict[str, LambdaFunction] = {
-            perms.ORCHESTRATOR: self._orchestrator,
-            perms.TIMER: self._timer,
+            **({perms.ORCHESTRATOR: self._orchestrator} if self._orchestrator else {}),
+            **({perms.TIMER: self._timer} if self._timer else {}),
             perms.SYSTEM: self._system,
             **tasks,
             **clients,

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from eventual.aws_runtime import names as n
+from eventual.aws_runtime.infra import permissions as perms
 from eventual.core.service import BUILD_ENV
 
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
@@ -83,6 +84,37 @@ def check_names(
     ]
     if problems:
         raise UnknownNameError("; ".join(problems))
+
+
+def function_calls(
+    *,
+    api: Any,
+    orchestrator: Any,
+    timer: Any,
+    system: Any,
+    commands: Mapping[str, Any],
+    tasks: Mapping[str, Any],
+    subscriptions: Mapping[str, Any],
+) -> dict[str, frozenset[str]]:
+    """The ``calls=`` of the functions whose props set it, checked, by function id
+    (``"Api"``, ``"Orchestrator"``, ``"Command<Name>"``, ``"Task<Name>"``,
+    ``"Subscription<Name>"``); a function without one may make every call. The timer and the
+    system functions run no user code: ``calls=`` on them is an error."""
+    for label, props in (("timer", timer), ("system", system)):
+        if props is not None and props.calls is not None:
+            raise ValueError(
+                f"{label}=: calls= is for the functions that run your code (api, commands, "
+                f"tasks, subscriptions, orchestrator); the {label} function runs none"
+            )
+    given: dict[str, Any] = {"Api": api, "Orchestrator": orchestrator}
+    given.update({f"Command{pascal(k)}": v for k, v in commands.items()})
+    given.update({f"Task{pascal(k)}": v for k, v in tasks.items()})
+    given.update({f"Subscription{pascal(k)}": v for k, v in subscriptions.items()})
+    return {
+        key: perms.check_calls(props.calls, key)
+        for key, props in given.items()
+        if props is not None and props.calls is not None
+    }
 
 
 def check_environment(
@@ -176,6 +208,18 @@ def check_architecture(name: str, *, hint: str = "") -> str:
             f"{' or '.join(repr(a) for a in ARCHITECTURE_NAMES)}{hint}"
         )
     return name
+
+
+def check_retention(days: object) -> int:
+    """``days``, the ``retention=`` of a service (how many days a finished execution's record,
+    history and payloads are kept), if it is a whole number of days, 1 or more
+    (``ValueError`` otherwise)."""
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise ValueError(
+            f"retention={days!r}: give the days a finished execution is kept, a whole number, "
+            f"1 or more (the default is {n.RETENTION_DAYS})"
+        )
+    return days
 
 
 def check_timeout(id: str, seconds: float, max_timeout: int = LAMBDA_MAX_TIMEOUT) -> None:

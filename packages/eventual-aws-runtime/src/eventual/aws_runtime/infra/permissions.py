@@ -11,7 +11,7 @@ each handler does and so needs).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +69,9 @@ class RuntimeArns:
     event_bus: Any
     scheduler_role: Any
     execution_logs: Any
+    payload_bucket: Any = None
+    """The payload bucket itself (listed by prefix when a finished execution's payloads are
+    tagged for retention); by default made from ``payloads`` when it is a string."""
     executions_indexes: tuple[Any, ...] = field(default=())
     """The executions table's indexes (``{table}/index/by-time``...); by default made from
     ``executions`` when it is a string."""
@@ -100,44 +103,132 @@ class ServiceNeeds:
         )
 
 
+START_EXECUTION = "start_execution"
+GET_STATUS = "get_status"
+SEND_SIGNAL = "send_signal"
+EMIT = "emit"
+COMPLETE_TASK = "complete_task"
+CALLS: dict[str, str] = {
+    START_EXECUTION: "start an execution (`wf.start_execution`, a child workflow), and read "
+    "it back when one of that name exists",
+    GET_STATUS: "read an execution (`handle.get_status()`)",
+    SEND_SIGNAL: "signal an execution (`sig.send_signal`, `handle.send_signal`)",
+    EMIT: "emit events (`ev.emit`)",
+    COMPLETE_TASK: "complete or heartbeat a task by its token (`send_task_success`, "
+    "`send_task_failure`, `send_task_heartbeat`)",
+}
+"""What a function's own code may call of eventual's client: the values of a function's
+``calls=`` setting, each with what it allows."""
+ALL_CALLS = frozenset(CALLS)
+
+
+def check_calls(calls: Iterable[str] | None, where: str) -> frozenset[str]:
+    """The ``calls=`` of the function ``where`` as a set: every call (the default) for
+    ``None``; a clear error for a name that is not one of :data:`CALLS`."""
+    if calls is None:
+        return ALL_CALLS
+    if isinstance(calls, str):
+        raise ValueError(
+            f"{where}: calls= takes a list of names, not the string {calls!r} "
+            f"(write calls=[{calls!r}])"
+        )
+    given = list(calls)
+    unknown = [c for c in given if c not in CALLS]
+    if unknown:
+        raise ValueError(
+            f"{where}: calls= names {', '.join(map(repr, unknown))}, which is not a call of "
+            f"eventual's client; the calls are {', '.join(CALLS)}"
+        )
+    return frozenset(given)
+
+
+def task_returns_value(spec: Mapping[str, Any] | None) -> bool:
+    """Whether a task may return a value (so a result large enough to spill to the bucket):
+    not when its return type is ``None``. (A failure never spills: its message is bounded,
+    ``eventual.core.errors.MAX_ERROR_MESSAGE``.)"""
+    return spec is None or spec.get("output_schema") != {"type": "null"}
+
+
 def runtime_statements(
     arns: RuntimeArns,
     needs: ServiceNeeds,
     *,
     tasks: Mapping[str, Any],
     clients: Mapping[str, bool],
+    calls: Mapping[str, frozenset[str]] | None = None,
+    task_specs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, list[Statement]]:
     """The statements of each role: :data:`ORCHESTRATOR`, :data:`TIMER`, :data:`SYSTEM`,
     :data:`SCHEDULER`, each key of ``tasks`` (a task function's key to its ARN) and each key
     of ``clients`` (the functions that run user code and nothing more, to whether they read
     payloads that spilled to the bucket: a subscription does). Roles with nothing to do are
-    absent."""
+    absent.
+
+    ``calls`` narrows what the user code of a role may call of eventual's client (a key of
+    ``tasks`` or ``clients``, or :data:`ORCHESTRATOR` for the workflows' code: child
+    workflows, signals, events); a role it does not name may make every call. ``task_specs``
+    (a task function's key to its spec) leaves out what a task cannot need: the claim update
+    of a task without a heartbeat timeout, the result upload of a task that returns None."""
     out: dict[str, list[Statement]] = {}
-    queue_users = needs.workflows or needs.tasks
+    calls = calls or {}
+    task_specs = task_specs or {}
 
     def allow(
         role: str, sid: str | None, actions: Sequence[str], resources: Sequence[Any], **kw: Any
     ) -> None:
-        out.setdefault(role, []).append(
-            Statement(sid, tuple(actions), tuple(resources), kw.get("conditions"))
-        )
+        if actions:
+            out.setdefault(role, []).append(
+                Statement(sid, tuple(actions), tuple(resources), kw.get("conditions"))
+            )
 
-    def client(role: str, *, reads_payloads: bool = False) -> None:
-        if needs.workflows:
-            allow(role, "Executions", ["dynamodb:GetItem", "dynamodb:PutItem"], [arns.executions])
-        if needs.tasks:
-            allow(role, "TaskClaims", ["dynamodb:GetItem", "dynamodb:UpdateItem"], [arns.claims])
-        if queue_users:
+    def client(
+        role: str,
+        *,
+        reads_payloads: bool = False,
+        sends: bool = False,
+        spills: bool = False,
+        heartbeats: bool = False,
+    ) -> None:
+        """What the user code of ``role`` may do (its ``calls``), with what its handler does
+        besides: ``sends`` to the execution queue, ``spills`` to the bucket, ``heartbeats``
+        its own claim, ``reads_payloads`` from the bucket."""
+        made = calls.get(role, ALL_CALLS)
+        starts = needs.workflows and START_EXECUTION in made
+        reads = needs.workflows and (starts or GET_STATUS in made)
+        signals = needs.workflows and SEND_SIGNAL in made
+        emits = needs.events and EMIT in made
+        completes = needs.tasks and COMPLETE_TASK in made
+        allow(
+            role,
+            "Executions",
+            [a for a, on in (("dynamodb:GetItem", reads), ("dynamodb:PutItem", starts)) if on],
+            [arns.executions],
+        )
+        allow(
+            role,
+            "TaskClaims",
+            [
+                a
+                for a, on in (
+                    ("dynamodb:GetItem", completes),
+                    ("dynamodb:UpdateItem", completes or heartbeats),
+                )
+                if on
+            ],
+            [arns.claims],
+        )
+        if starts or signals or completes or sends:
             allow(role, "ExecutionQueue", ["sqs:SendMessage"], [arns.execution_queue])
-        if needs.events:
+        if emits:
             allow(role, "Events", ["events:PutEvents"], [arns.event_bus])
-        payloads = []
-        if queue_users or needs.events:
-            payloads.append("s3:PutObject")
-        if needs.workflows or reads_payloads:
-            payloads.insert(0, "s3:GetObject")
-        if payloads:
-            allow(role, "Payloads", payloads, [arns.payloads])
+        puts = starts or signals or emits or completes or spills
+        gets = reads or reads_payloads
+        allow(
+            role,
+            "Payloads",
+            [a for a, on in (("s3:GetObject", gets), ("s3:PutObject", puts)) if on],
+            [arns.payloads],
+        )
 
     def pass_scheduler_role(role: str) -> None:
         allow(
@@ -150,22 +241,48 @@ def runtime_statements(
 
     if needs.workflows:
         o = ORCHESTRATOR
+        # The workflows' own calls: a child workflow is started (and reports back to its
+        # parent) through the executions table and the queue; a signal through the queue.
+        made = calls.get(o, ALL_CALLS)
+        children = START_EXECUTION in made
         allow(
             o,
             "Executions",
-            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            [
+                "dynamodb:GetItem",
+                *(["dynamodb:PutItem"] if children else []),
+                "dynamodb:UpdateItem",
+            ],
             [arns.executions],
         )
+        # BatchWriteItem: a finished execution's history items re-put with their TTL
+        # attribute (retention; ``DynamoExecutionStore.complete_retention``).
         allow(
             o,
             "History",
-            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"],
             [arns.history],
         )
-        allow(o, "ExecutionQueue", ["sqs:SendMessage"], [arns.execution_queue])
-        if needs.events:
+        if children or SEND_SIGNAL in made:
+            allow(o, "ExecutionQueue", ["sqs:SendMessage"], [arns.execution_queue])
+        if needs.events and EMIT in made:
             allow(o, "Events", ["events:PutEvents"], [arns.event_bus])
-        allow(o, "Payloads", ["s3:GetObject", "s3:PutObject"], [arns.payloads])
+        # PutObjectTagging: a finished execution's payloads are copied onto themselves with
+        # the tag the bucket's lifecycle rule expires (``S3PayloadStore.tag_finished``), after
+        # listing them under their execution's prefix.
+        allow(
+            o, "Payloads", ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"], [arns.payloads]
+        )
+        bucket = arns.payload_bucket
+        if bucket is None and isinstance(arns.payloads, str):
+            bucket = arns.payloads.split("/", 1)[0]
+        allow(
+            o,
+            "ListExecutionPayloads",
+            ["s3:ListBucket"],
+            [bucket],
+            conditions={"StringLike": {"s3:prefix": f"{n.PAYLOAD_EXECUTIONS_PREFIX}*"}},
+        )
         if tasks:
             allow(o, "InvokeTasks", ["lambda:InvokeFunction"], list(tasks.values()))
         allow(o, "TimerQueue", ["sqs:SendMessage"], [arns.timer_queue])
@@ -196,7 +313,14 @@ def runtime_statements(
         allow(SCHEDULER, "TimerQueue", ["sqs:SendMessage"], [arns.timer_queue])
 
     for key in tasks:
-        client(key, reads_payloads=True)
+        spec = task_specs.get(key)
+        client(
+            key,
+            reads_payloads=True,
+            sends=True,
+            spills=task_returns_value(spec),
+            heartbeats=spec is None or bool(spec.get("heartbeat_timeout")),
+        )
         allow(key, "ClaimTask", ["dynamodb:PutItem"], [arns.claims])
     for key, reads_payloads in clients.items():
         client(key, reads_payloads=reads_payloads)

@@ -4,7 +4,7 @@ same for the CDK construct and the Pulumi component."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol, runtime_checkable
@@ -39,12 +39,19 @@ class FunctionProps:
     - ``environment``: variables added to the function's environment (after the service-wide
       ``environment``; the ``EVENTUAL_*`` variables cannot be overridden).
     - ``reserved_concurrency``: reserved concurrent executions.
+    - ``calls``: what the function's own code calls of eventual's client, by name
+      (``"start_execution"``, ``"get_status"``, ``"send_signal"``, ``"emit"``,
+      ``"complete_task"``; ``eventual.aws_runtime.infra.permissions.CALLS``). The function's
+      role gets only what those need; ``None`` (the default) allows every call, ``[]`` none.
+      For the functions that run your code: the API function, commands, tasks, subscriptions
+      and the orchestrator (the workflows' child workflows, signals and events).
     """
 
     memory_size: int | None = None
     timeout: DurationLike | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
     reserved_concurrency: int | None = None
+    calls: Iterable[str] | None = None
 
 
 @dataclass(frozen=True)

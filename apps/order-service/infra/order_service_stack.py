@@ -14,7 +14,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from eventual.cdk import CommandProps, Service, SubscriptionProps, TaskProps
+from eventual.cdk import CommandProps, FunctionProps, Service, SubscriptionProps, TaskProps
 
 TABLE_ENV = "ORDER_SERVICE_TABLE"
 """Names the orders table to the functions that use it (``order_service.store.TABLE_ENV``)."""
@@ -39,9 +39,18 @@ class OrderServiceStack(cdk.Stack):
             self,
             "OrderService",
             entry="order_service",
-            commands={"sendInvoice": CommandProps(memory_size=256)},
-            tasks={"chargeCreditCard": TaskProps(timeout=60, retry_attempts=2)},
-            subscriptions={"onOrder": SubscriptionProps(retry_attempts=10)},
+            # What each function's code calls of eventual's client (calls=), so that each
+            # role is granted only that: sendInvoice starts processOrder; processOrder emits
+            # its event; the tasks, the subscription and the other commands call nothing.
+            api=FunctionProps(calls=[]),
+            orchestrator=FunctionProps(calls=["emit"]),
+            commands={"sendInvoice": CommandProps(memory_size=256, calls=["start_execution"])},
+            tasks={
+                "chargeCreditCard": TaskProps(timeout=60, retry_attempts=2, calls=[]),
+                "dispatchOrder": TaskProps(calls=[]),
+                "chargeBack": TaskProps(calls=[]),
+            },
+            subscriptions={"onOrder": SubscriptionProps(retry_attempts=10, calls=[])},
             removal_policy=REMOVAL_POLICY,
         )
         # The orders (one item per order id), like the construct's own tables: on demand,

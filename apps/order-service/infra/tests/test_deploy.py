@@ -37,6 +37,7 @@ from eventual.aws_runtime.testing_checks import CfnLint, nag_findings, nag_suppr
 from eventual.aws_runtime.testing_iam import check_calls, queue_arn
 from eventual.aws_runtime.testing_lambda import Invocation
 from eventual.aws_runtime.testing_stack import DeployedStack, MotoServer, StackHarness, deploy
+from eventual.core.errors import MAX_ERROR_MESSAGE
 from eventual.core.tokens import encode_token
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -93,7 +94,7 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     )
     from order_service_stack import OrderServiceStack
 
-    from eventual.cdk import Service
+    from eventual.cdk import FunctionProps, Service, SubscriptionProps
 
     outdir = tmp_path_factory.mktemp("cdk.out")
     placeholder = tmp_path_factory.mktemp("tracker-code")
@@ -112,6 +113,9 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         "Tracker",
         entry="shipping_tracker",
         code=lambda_.Code.from_asset(str(placeholder)),
+        # Its code calls nothing of eventual's client: the roles get no grant for it.
+        api=FunctionProps(calls=[]),
+        subscriptions={"trackOrder": SubscriptionProps(calls=[])},
         removal_policy=cdk.RemovalPolicy.DESTROY,
     )
     tracker.subscribe(tracker_stack, "FromOrders", service=orders.service, events=["Order"])
@@ -385,20 +389,34 @@ def test_large_payloads_spill_to_the_payload_buckets(aws: StackHarness) -> None:
     first = _invoice(aws, big)
     assert _invoice(aws, big) == first
     # A long card, declined (started by the system command: the order is written once): the
-    # charge request and its failure spill, and the failed execution's record.
+    # charge request spills, and the execution's record, running and failed. The failure's
+    # message is cut to MAX_ERROR_MESSAGE characters, so the failure itself never spills.
     body = {
         "workflow": "processOrder",
         "executionName": "o-declined",
-        "input": {"id": "o-declined", "source": "declined-" + "z" * MESSAGE, "amount": 5},
+        "input": {"id": "o-declined", "source": "declined-" + "z" * RECORD, "amount": 5},
     }
     second = _system(aws, "startExecution", body)["executionId"]
     aws.settle(until=lambda: _done(aws, first, second), timeout=60)
     assert _execution(aws, first)["result"] == "charged back"
     declined = _execution(aws, second)
     assert declined["status"] == "FAILED" and declined["error"] == "CardDeclined"
-    assert len(declined["message"]) > MESSAGE
+    assert declined["message"].startswith("the card declined-zzz")
+    full = f"the card {body['input']['source']} was declined"
+    assert declined["message"].endswith(f"[cut: {len(full):,} characters in all]")
+    assert len(declined["message"]) == MAX_ERROR_MESSAGE
     history = _system(aws, "getExecutionHistory", {"executionId": first})
     assert history["events"]
+    # A cancel with a long reason: the signal spills, and so the charge-back's request, which
+    # carries the reason (read back by the chargeBack task).
+    reason = "r" * MESSAGE
+    cancelled = _invoice(
+        aws, {"id": "o-big2", "source": "visa-6", "amount": 7, "dispatch_after": 3600.0}
+    )
+    body = {"executionId": cancelled, "signalId": "cancel", "payload": reason}
+    _system(aws, "sendSignal", body)
+    aws.settle(until=lambda: _done(aws, cancelled), timeout=60)
+    assert _execution(aws, cancelled)["result"] == "cancelled"
     # An event too large for EventBridge, emitted on each service's bus.
     tracking = "t" * MESSAGE
     for service, oid in (("order-service", "o-big3"), (shipping_tracker.SERVICE_NAME, "o-big4")):
@@ -700,73 +718,20 @@ def test_two_orchestrator_containers_on_one_execution(aws: StackHarness) -> None
 
 
 # What the roles grant that the scenario and the tests above leave unused, each with why (the
-# permission check below asserts the unused grants are exactly these). Keyed by the role's
-# logical id without its hash, then (statement id, action); "-" is a statement the CDK adds.
-USER_CODE = "user code may do it (eventual.core's client), the example's code never does here"
-USER_CODE_MAY = {
-    ("Executions", "dynamodb:PutItem"): f"start an execution: {USER_CODE}",
-    ("Executions", "dynamodb:GetItem"): f"read an execution: {USER_CODE}",
-    ("ExecutionQueue", "sqs:SendMessage"): f"start or signal an execution: {USER_CODE}",
-    ("Events", "events:PutEvents"): f"emit an event: {USER_CODE}",
-    ("TaskClaims", "dynamodb:GetItem"): f"complete a task by its token: {USER_CODE}",
-    ("TaskClaims", "dynamodb:UpdateItem"): f"complete or heartbeat a task by token: {USER_CODE}",
-    ("Payloads", "s3:PutObject"): f"send a large input, signal or event: {USER_CODE}",
-    ("Payloads", "s3:GetObject"): f"read an execution whose record spilled: {USER_CODE}",
-}
-NEVER_INVOKED = {
-    ("QueueTrigger", "sqs:DeleteMessage"): "a service without workflows gets an orchestrator "
-    "and a timer (eventual.cdk.functions) that nothing ever sends a message to",
-    ("OwnLogs", "logs:CreateLogStream"): "the function is never invoked (see DeleteMessage)",
-    ("OwnLogs", "logs:PutLogEvents"): "the function is never invoked (see DeleteMessage)",
-}
-
-
-def _some(table: dict[tuple[str, str], str], *keys: tuple[str, str]) -> dict[tuple[str, str], str]:
-    return {k: table[k] for k in keys}
-
-
+# permission check below asserts the unused grants are exactly these), keyed by the role's
+# logical id without its hash, then (statement id, action). Each function declares what its
+# code calls of eventual's client (calls= in the stacks), and each role is granted that.
+SPILLED_RESULT = (
+    "a task's result larger than a message (200 KB) goes to the payload bucket; this task's "
+    "results (a charge id, a tracking number) are small, and a grant cannot depend on a size"
+)
 EXPECTED_UNUSED: dict[str, dict[tuple[str, str], str]] = {
-    # The API function serves getOrder and /hello: nothing of the client.
-    "OrderService/OrderServiceApiRole": USER_CODE_MAY,
-    # sendInvoice starts (and re-reads) executions and spills a large order.
-    "OrderService/OrderServiceCommandSendInvoiceRole": _some(
-        USER_CODE_MAY,
-        ("Events", "events:PutEvents"),
-        ("TaskClaims", "dynamodb:GetItem"),
-        ("TaskClaims", "dynamodb:UpdateItem"),
-    ),
-    # onOrder writes the order store, reads a large event, and fails into its DLQ.
-    "OrderService/OrderServiceSubscriptionOnOrderRole": {
-        k: v for k, v in USER_CODE_MAY.items() if k != ("Payloads", "s3:GetObject")
+    "OrderService/OrderServiceTaskChargeCreditCardRole": {
+        ("Payloads", "s3:PutObject"): SPILLED_RESULT
     },
-    # Each task claims its attempt, reads and spills large payloads, and is dead-lettered;
-    # chargeBack returns nothing and cannot fail, so it never spills a result.
-    **{
-        f"OrderService/OrderServiceTask{task}Role": _some(
-            USER_CODE_MAY,
-            ("Executions", "dynamodb:PutItem"),
-            ("Executions", "dynamodb:GetItem"),
-            ("Events", "events:PutEvents"),
-            ("TaskClaims", "dynamodb:GetItem"),
-            ("TaskClaims", "dynamodb:UpdateItem"),
-            *([("Payloads", "s3:PutObject")] if task == "ChargeBack" else []),
-        )
-        for task in ("ChargeCreditCard", "DispatchOrder", "ChargeBack")
+    "OrderService/OrderServiceTaskDispatchOrderRole": {
+        ("Payloads", "s3:PutObject"): SPILLED_RESULT
     },
-    "OrderService/OrderServiceOrchestratorRole": {
-        ("Executions", "dynamodb:PutItem"): "start a child workflow: processOrder has none",
-        ("ExecutionQueue", "sqs:SendMessage"): "signal another execution, start a child or "
-        "tell a parent: processOrder does none of these",
-    },
-    # The tracker: a command, an event, a subscription; no workflow, no task.
-    "ShippingTracker/TrackerApiRole": _some(
-        USER_CODE_MAY, ("Events", "events:PutEvents"), ("Payloads", "s3:PutObject")
-    ),
-    "ShippingTracker/TrackerSubscriptionTrackOrderRole": _some(
-        USER_CODE_MAY, ("Events", "events:PutEvents"), ("Payloads", "s3:PutObject")
-    ),
-    "ShippingTracker/TrackerOrchestratorRole": NEVER_INVOKED,
-    "ShippingTracker/TrackerTimerRole": NEVER_INVOKED,
 }
 
 

@@ -118,6 +118,7 @@ async def format_greeting(name: str) -> str:
 @workflow("greet")
 async def greet(name: str) -> str:
     message = await format_greeting(name)
+    log.info("formatted the greeting")
     await greeted.emit(Greeting(name=name, message=message))
     return message
 
@@ -187,13 +188,39 @@ def packages_for(infra: str) -> tuple[str, ...]:
     return EVENTUAL_PACKAGES + (("eventual-pulumi",) if infra == "pulumi" else ())
 
 
-def pulumi_program(name: str, entry: str, *, docstring: bool = True) -> str:
-    """The ``__main__.py`` of a Pulumi program deploying the service at ``entry``."""
+SCAFFOLD_CALLS = (
+    "    # What each function's code calls of eventual's client: its role is granted just\n"
+    "    # that (leave calls= out to allow every call).\n"
+    '    api=FunctionProps(calls=["start_execution"]),\n'
+    '    orchestrator=FunctionProps(calls=["emit"]),\n'
+    '    tasks={"formatGreeting": TaskProps(calls=[])},\n'
+    '    subscriptions={"logGreeting": SubscriptionProps(calls=[])},\n'
+)
+"""The ``calls=`` of the scaffolded service's functions (``startGreeting`` starts ``greet``,
+which emits ``Greeted``; the task and the subscription call nothing), in both infra apps."""
+SCAFFOLD_PROPS = "FunctionProps, Service, SubscriptionProps, TaskProps"
+
+
+def pulumi_program(
+    name: str, entry: str, *, docstring: bool = True, scaffolded: bool = False
+) -> str:
+    """The ``__main__.py`` of a Pulumi program deploying the service at ``entry``; with the
+    scaffolded service's ``calls=`` when ``scaffolded``."""
     head = '"""The Pulumi program: `pulumi up` (or `pulumi preview`) in this directory."""\n\n'
+    if scaffolded:
+        service = (
+            "service = Service(\n"
+            f'    "{name}",\n'
+            f'    entry="{entry}",\n'
+            f'    service_name="{name}",\n'
+            f"{SCAFFOLD_CALLS})\n"
+        )
+    else:
+        service = f'service = Service("{name}", entry="{entry}", service_name="{name}")\n'
     return (head if docstring else "") + (
         "import pulumi\n\n"
-        "from eventual.pulumi import Service\n\n"
-        f'service = Service("{name}", entry="{entry}", service_name="{name}")\n'
+        f"from eventual.pulumi import {SCAFFOLD_PROPS if scaffolded else 'Service'}\n\n"
+        f"{service}"
         'pulumi.export("api_url", service.api_url)\n'
         'pulumi.export("event_bus_arn", service.event_bus.arn)\n'
     )
@@ -225,7 +252,7 @@ dependencies = ["eventual-pulumi", "{service_dist}"]
 package = false
 '''
         files["infra/Pulumi.yaml"] = pulumi_project(name)
-        files["infra/__main__.py"] = pulumi_program(name, f"{pkg}.service")
+        files["infra/__main__.py"] = pulumi_program(name, f"{pkg}.service", scaffolded=True)
         return files
     files["infra/pyproject.toml"] = f'''[project]
 name = "{name}-infra"
@@ -243,11 +270,16 @@ package = false
 
 import aws_cdk as cdk
 
-from eventual.cdk import Service
+from eventual.cdk import {SCAFFOLD_PROPS}
 
 app = cdk.App()
 stack = cdk.Stack(app, "{name}")
-Service(stack, "{name}", entry="{pkg}.service", name="{name}")
+Service(
+    stack,
+    "{name}",
+    entry="{pkg}.service",
+    name="{name}",
+{SCAFFOLD_CALLS})
 app.synth()
 '''
     files["infra/cdk.json"] = '{\n  "app": "uv run python app.py"\n}\n'

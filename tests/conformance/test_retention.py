@@ -248,3 +248,28 @@ async def test_a_marking_cut_short_is_finished_by_the_next_read(
     assert all(h[n.RETENTION_TTL] == expiry for h in look.history(eid))
     tags = look.payload_tags(eid)
     assert tags and all(t == {n.PAYLOAD_EXPIRE_TAG: "true"} for t in tags.values())
+
+
+@pytest.mark.parametrize("conformant_runtime", ["aws"], indirect=True)
+async def test_a_late_events_payload_is_tagged_too(conformant_runtime: Conformant) -> None:
+    """A signal too large for a message, sent after its execution finished (and after the
+    marking listed the execution's payloads): the orchestrator drops the event and tags its
+    payload, so the bucket keeps nothing of the execution beyond the period."""
+    from eventual.aws_runtime import names as n
+
+    rt = conformant_runtime
+    eid = await rt.runtime.start_execution("cfCollect", 1, execution_name="late")
+    await rt.settle()
+    await rt.runtime.send_signal(eid, "cfGo", "small", signal_id="s0")
+    await rt.finished(eid)
+    await rt.settle()
+    look = _aws(rt)
+    before = look.payload_tags(eid)
+    assert all(t == {n.PAYLOAD_EXPIRE_TAG: "true"} for t in before.values())
+    steps = len(look.history(eid))
+    await rt.runtime.send_signal(eid, "cfGo", {"blob": BIG}, signal_id="late")
+    await rt.settle()
+    after = look.payload_tags(eid)
+    assert len(after) == len(before) + 1  # the late signal's payload, under the prefix
+    assert all(t == {n.PAYLOAD_EXPIRE_TAG: "true"} for t in after.values()), after
+    assert len(look.history(eid)) == steps  # the event was dropped, not recorded

@@ -436,6 +436,10 @@ def test_payload_keys_stay_under_the_granted_prefix(monkeypatch: pytest.MonkeyPa
             calls.append(kwargs)
 
     monkeypatch.setitem(clients._clients, "s3", FakeS3())
-    key = PayloadStore(n.ServiceNames.for_service("svc")).put(b"{}")
-    assert key.startswith(n.PAYLOAD_KEY_PREFIX)
-    assert calls[0]["Key"].startswith(n.PAYLOAD_KEY_PREFIX)
+    store = PayloadStore(n.ServiceNames.for_service("svc"))
+    event_key = store.put(b"{}")  # an emitted event's
+    execution_key = store.put(b"{}", "wf/1")
+    assert event_key.startswith(n.PAYLOAD_EVENTS_PREFIX)
+    assert execution_key.startswith(n.execution_payload_prefix("wf/1"))
+    for call in calls:
+        assert call["Key"].startswith(n.PAYLOAD_KEY_PREFIX)

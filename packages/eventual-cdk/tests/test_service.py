@@ -119,6 +119,8 @@ def test_state_resources_match_the_runtime_names(orders_template: dict[str, Any]
     assert rules["FinishedExecutionPayloads"]["TagFilters"] == [
         {"Key": n.PAYLOAD_EXPIRE_TAG, "Value": "true"}
     ]
+    assert rules["EmittedEventPayloads"]["Prefix"] == n.PAYLOAD_EVENTS_PREFIX
+    assert rules["EmittedEventPayloads"]["ExpirationInDays"] == n.RETENTION_DAYS
     # Every function reads the same period (the TTL the stores write) from its environment.
     for fn in resources(orders_template, "AWS::Lambda::Function").values():
         env = fn["Properties"]["Environment"]["Variables"]
@@ -209,6 +211,8 @@ def test_retention_sets_the_lifecycle_rule_and_every_functions_period(
     (bucket,) = resources(shipping_template, "AWS::S3::Bucket").values()
     rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
     assert rules["FinishedExecutionPayloads"]["ExpirationInDays"] == 7
+    # An emitted event's payload outlives a dead-lettered delivery of it (14 days).
+    assert rules["EmittedEventPayloads"]["ExpirationInDays"] == n.EVENT_PAYLOAD_MIN_DAYS
     functions = resources(shipping_template, "AWS::Lambda::Function").values()
     assert functions
     for fn in functions:

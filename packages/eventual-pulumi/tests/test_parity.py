@@ -232,6 +232,7 @@ def _from_cdk(type: str, p: dict[str, Any]) -> dict[str, Any]:
             "lifecycle": sorted(
                 (
                     rule.get("Id"),
+                    rule.get("Prefix"),
                     tuple((t["Key"], t["Value"]) for t in rule.get("TagFilters", [])),
                     rule.get("ExpirationInDays"),
                     (rule.get("AbortIncompleteMultipartUpload") or {}).get("DaysAfterInitiation"),
@@ -463,6 +464,7 @@ def _from_pulumi(r: Declared, resolve: Any, by_name: dict[str, Declared]) -> dic
             "lifecycle": sorted(
                 (
                     rule.get("id"),
+                    (rule.get("filter") or {}).get("prefix"),
                     tuple(
                         (t["key"], t["value"])
                         for t in [((rule.get("filter") or {}).get("tag"))]

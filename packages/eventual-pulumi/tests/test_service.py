@@ -335,6 +335,11 @@ def test_retention_sets_the_lifecycle_rule_and_every_functions_period(
             "key": n.PAYLOAD_EXPIRE_TAG,
             "value": "true",
         }
+        # Emitted events' payloads go by age, never before a dead-lettered delivery's redrive.
+        assert rules["EmittedEventPayloads"]["filter"]["prefix"] == n.PAYLOAD_EVENTS_PREFIX
+        assert rules["EmittedEventPayloads"]["expiration"]["days"] == max(
+            days, n.EVENT_PAYLOAD_MIN_DAYS
+        )
         functions = [r for r in deployment.of_type(FN) if r.name.startswith("orders-")]
         assert functions
         for fn in functions:

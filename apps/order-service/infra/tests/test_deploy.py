@@ -433,7 +433,8 @@ def test_large_payloads_spill_to_the_payload_buckets(aws: StackHarness) -> None:
     for fn in aws.functions.values():
         if fn.kind == "orchestrator":
             bucket = n.ServiceNames.from_env(fn.environment or {}).payload_bucket
-            keys = s3.list_objects_v2(Bucket=bucket, Prefix=n.PAYLOAD_KEY_PREFIX)
+            # The large events' payloads, under the prefix the lifecycle rule expires by age.
+            keys = s3.list_objects_v2(Bucket=bucket, Prefix=n.PAYLOAD_EVENTS_PREFIX)
             assert keys.get("KeyCount", 0) > 0, bucket
 
 

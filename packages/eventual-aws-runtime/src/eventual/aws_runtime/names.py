@@ -110,7 +110,24 @@ PAYLOAD_EXECUTIONS_PREFIX = "payloads/executions/"
 """An execution's payloads (its record, history steps, the events queued for it and its task
 requests when large) are under ``{this}{hash of its id}/`` (:func:`execution_payload_prefix`),
 so they are found, and tagged, when it finishes. Emitted events' payloads are not an
-execution's: they stay directly under :data:`PAYLOAD_KEY_PREFIX`."""
+execution's: they are under :data:`PAYLOAD_EVENTS_PREFIX`."""
+
+PAYLOAD_EVENTS_PREFIX = "payloads/events/"
+"""Emitted events' payloads (too large for EventBridge): read by the subscribers, perhaps of
+another service, soon after the emit. The bucket's lifecycle rule expires them by age,
+:func:`event_payload_days` after they were written."""
+
+EVENT_PAYLOAD_MIN_DAYS = 14
+"""An emitted event's payload is kept at least this long, whatever the retention period: the
+subscriptions' dead-letter queues keep a failed delivery 14 days (SQS's most), and a redrive
+of it reads the payload."""
+
+
+def event_payload_days(retention_days: int) -> int:
+    """Days an emitted event's payload is kept: the retention period, and at least as long as
+    a dead-lettered delivery of it can wait for a redrive."""
+    return max(retention_days, EVENT_PAYLOAD_MIN_DAYS)
+
 
 # ---------------------------------------------------------------- limits and settings
 

@@ -116,6 +116,12 @@ def build_state(
                 tag_filters={n.PAYLOAD_EXPIRE_TAG: "true"},
                 expiration=cdk.Duration.days(retention_days),
             ),
+            # Emitted events' payloads: by age (read by subscribers soon after the emit).
+            s3.LifecycleRule(
+                id="EmittedEventPayloads",
+                prefix=n.PAYLOAD_EVENTS_PREFIX,
+                expiration=cdk.Duration.days(n.event_payload_days(retention_days)),
+            ),
             s3.LifecycleRule(
                 id="AbortIncompleteUploads",
                 abort_incomplete_multipart_upload_after=cdk.Duration.days(1),

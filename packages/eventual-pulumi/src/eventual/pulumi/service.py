@@ -389,6 +389,17 @@ class Service(pulumi.ComponentResource):
                         days=self.retention_days
                     ),
                 ),
+                # Emitted events' payloads: by age (read by subscribers soon after the emit).
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="EmittedEventPayloads",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(
+                        prefix=n.PAYLOAD_EVENTS_PREFIX
+                    ),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                        days=n.event_payload_days(self.retention_days)
+                    ),
+                ),
                 aws.s3.BucketLifecycleConfigurationRuleArgs(
                     id="AbortIncompleteUploads",
                     status="Enabled",

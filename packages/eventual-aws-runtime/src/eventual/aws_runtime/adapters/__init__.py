@@ -34,6 +34,7 @@ from .execution_queue import (
     deduplication_id,
     encode_queue_event,
     message_group,
+    spilled_key,
 )
 from .execution_store import DynamoExecutionStore
 from .log_sink import CloudWatchLogSink, log_stream
@@ -68,4 +69,5 @@ __all__ = [
     "encode_timer",
     "log_stream",
     "message_group",
+    "spilled_key",
 ]

@@ -32,6 +32,21 @@ def decode_queue_event(body: str, payloads: PayloadStore) -> tuple[str, InputEve
     return message["executionId"], event  # type: ignore[return-value]
 
 
+def spilled_key(body: str) -> str | None:
+    """The key of the payload a queued event's message spilled to this service's bucket, if
+    it did (one whose event names another bucket, forwarded from another service, is not
+    this service's to tag)."""
+    if '"ref"' not in body:  # most messages: no second parse
+        return None
+    try:
+        wrapped = json.loads(body)["event"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if isinstance(wrapped, dict) and "ref" in wrapped and "bucket" not in wrapped:
+        return str(wrapped["ref"])
+    return None
+
+
 _GROUP_CHARS = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 )

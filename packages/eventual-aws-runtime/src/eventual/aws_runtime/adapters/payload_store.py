@@ -7,13 +7,14 @@ when it finishes they are all found by one listing and tagged
 ``names.PAYLOAD_EXPIRE_TAG=true`` (:meth:`PayloadStore.tag_finished`), which the bucket's
 lifecycle rule expires. Keys stay content-addressed inside the prefix; no object is shared
 between executions, so tagging one execution's never touches another's. Emitted events'
-payloads (read by subscribers, perhaps of other services) belong to no execution and are put
-directly under ``payloads/``.
+payloads (read by subscribers, perhaps of other services) belong to no execution: they are
+under ``payloads/events/``, which the lifecycle rule expires by age.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 from .. import names as n
@@ -30,9 +31,9 @@ class PayloadStore:
 
     def put(self, data: bytes, execution_id: str | None = None) -> str:
         """Store ``data``; its key, under ``execution_id``'s prefix when it is that
-        execution's."""
+        execution's, else (an emitted event's) under :data:`names.PAYLOAD_EVENTS_PREFIX`."""
         if execution_id is None:
-            prefix = n.PAYLOAD_KEY_PREFIX
+            prefix = n.PAYLOAD_EVENTS_PREFIX
         else:
             prefix = n.execution_payload_prefix(execution_id)
         key = f"{prefix}{hashlib.sha256(data).hexdigest()}.json"
@@ -44,6 +45,31 @@ class PayloadStore:
         forwarded from it names the bucket its payload spilled to)."""
         response = client("s3").get_object(Bucket=bucket or self.names.payload_bucket, Key=key)
         return response["Body"].read()
+
+    def tag_late(self, execution_id: str, keys: Iterable[str]) -> int:
+        """Tag ``keys``, payloads put under the finished ``execution_id``'s prefix after its
+        marking listed it (the payload of an event that arrived after the end: a late signal
+        or task result); returns how many. A key of another prefix or bucket is left."""
+        prefix = n.execution_payload_prefix(execution_id)
+        own = sorted({k for k in keys if k.startswith(prefix)})
+        if own:
+            s3 = client("s3")
+            for key in own:
+                self._tag(s3, key)
+        return len(own)
+
+    def _tag(self, s3: Any, key: str) -> None:
+        bucket = self.names.payload_bucket
+        s3.copy_object(
+            Bucket=bucket,
+            Key=key,
+            CopySource={"Bucket": bucket, "Key": key},
+            # A copy onto itself must change something besides the tags.
+            MetadataDirective="REPLACE",
+            Metadata={n.PAYLOAD_EXPIRE_TAG: "true"},
+            TaggingDirective="REPLACE",
+            Tagging=FINISHED_TAGGING,
+        )
 
     def wrap(self, data: bytes, limit: int, execution_id: str | None = None) -> dict[str, Any]:
         """``{"inline": text}`` or ``{"ref": key}`` when ``data`` exceeds ``limit``."""
@@ -74,16 +100,7 @@ class PayloadStore:
         while True:
             response = s3.list_objects_v2(**kwargs)
             for obj in response.get("Contents", []):
-                s3.copy_object(
-                    Bucket=bucket,
-                    Key=obj["Key"],
-                    CopySource={"Bucket": bucket, "Key": obj["Key"]},
-                    # A copy onto itself must change something besides the tags.
-                    MetadataDirective="REPLACE",
-                    Metadata={n.PAYLOAD_EXPIRE_TAG: "true"},
-                    TaggingDirective="REPLACE",
-                    Tagging=FINISHED_TAGGING,
-                )
+                self._tag(s3, obj["Key"])
                 tagged += 1
             token = response.get("NextContinuationToken")
             if not response.get("IsTruncated") or not token:

@@ -8,6 +8,7 @@ definitions, even though definitions register in one process-wide list.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import sys
@@ -153,6 +154,7 @@ def service_build(service: Service) -> str:
     return f"{version}+{_workflows_digest(service)}"
 
 
+@functools.cache  # a scan of every installed distribution's metadata: once per process
 def _distribution_version(package: str) -> str:
     import importlib.metadata as metadata
 

@@ -24,8 +24,6 @@ def test_the_step_profile_shares_add_up_to_the_whole() -> None:
         m.group(1).strip(): float(m.group(2))
         for m in re.finditer(r"^(\S.*?)\s+([\d.]+)%$", table, re.M)
     }
-    assert {"engine (replay, commands)", "SQLite adapter (Python)", "asyncio loop"} <= set(
-        shares
-    )
+    assert {"engine (replay, commands)", "SQLite adapter (Python)", "asyncio loop"} <= set(shares)
     assert abs(sum(shares.values()) - 100) < 1
     assert shares["sqlite3 (SQL, commit)"] > 0

@@ -174,6 +174,17 @@ async def test_hostile_execution_ids_are_refused_before_any_store(
         assert "invalid execution id" in refused(r), command_name
 
 
+@pytest.mark.parametrize("command_name", ["getExecutionLogs", "listExecutions", "countExecutions"])
+async def test_a_workflow_filter_that_is_not_a_string_is_refused(
+    http: HttpHandler, command_name: str
+) -> None:
+    """Found by the HTTP fuzzer: a list as ``workflowName`` of getExecutionLogs reached
+    SQLite's parameter binding and answered 500."""
+    body = {"executionId": "fulfil/o1", "workflowName": [[], {"x": True}]}
+    r = await post(http, f"/rpc/_system/{command_name}", body)
+    assert refused(r) == "workflowName must be a string", command_name
+
+
 async def test_unknown_workflows_signals_and_events(http: HttpHandler, rt: InMemoryRuntime) -> None:
     r = await post(http, "/rpc/_system/startExecution", {"workflow": "ghost"})
     assert refused(r, 404) == (

@@ -183,6 +183,14 @@ def _descending(body: dict[str, Any]) -> bool:
     )
 
 
+def _optional_str(body: dict[str, Any], field: str) -> str | None:
+    """``body[field]``: absent (``None``) or a string; anything else is a 400 naming it."""
+    value = body.get(field)
+    if value is not None and not isinstance(value, str):
+        raise invalid(f"{field} must be a string", field)
+    return value
+
+
 def _token(body: dict[str, Any]) -> str | None:
     token = body.get("nextToken")
     if token is not None and not isinstance(token, str):
@@ -310,15 +318,9 @@ class SystemCommands:
                 "statuses",
                 code="invalid_enum_value",
             ) from None
-        workflow = body.get("workflowName")
-        if workflow is not None and not isinstance(workflow, str):
-            raise invalid("workflowName must be a string", "workflowName")
-        build = body.get("build")
-        if build is not None and not isinstance(build, str):
-            raise invalid("build must be a string", "build")
-        search = body.get("search")
-        if search is not None and not isinstance(search, str):
-            raise invalid("search must be a string", "search")
+        workflow = _optional_str(body, "workflowName")
+        build = _optional_str(body, "build")
+        search = _optional_str(body, "search")
         limit = _max_results(body, 100)
         token = _token(body)
         ascending = not _descending(body)
@@ -384,12 +386,8 @@ class SystemCommands:
     async def count_executions(self, body: Any) -> dict[str, Any]:
         """Ours: how many executions there are per status, ``{workflowName?, build?}``."""
         body = _obj(body)
-        workflow = body.get("workflowName")
-        if workflow is not None and not isinstance(workflow, str):
-            raise invalid("workflowName must be a string", "workflowName")
-        build = body.get("build")
-        if build is not None and not isinstance(build, str):
-            raise invalid("build must be a string", "build")
+        workflow = _optional_str(body, "workflowName")
+        build = _optional_str(body, "build")
         store = getattr(getattr(self.runtime, "ports", None), "executions", None)
         count = getattr(store, "count", None)
         counts = {s.value: 0 for s in ExecutionStatus}
@@ -476,7 +474,7 @@ class SystemCommands:
         wanted = body.get("executionId")
         if wanted is not None:
             wanted = _execution_id(body)
-        entries = await get_logs(wanted, workflow=body.get("workflowName"))
+        entries = await get_logs(wanted, workflow=_optional_str(body, "workflowName"))
         events = [
             {
                 "time": int(e.timestamp.timestamp() * 1000),

@@ -85,6 +85,74 @@ def serve_starlette(port: int) -> None:
     uvicorn.Server(config).run()
 
 
+# ---------------------------------------------------------------- the app layer, in process
+
+
+def _asgi_scope() -> dict[str, Any]:
+    """What uvicorn hands an app for the benchmark's request."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": PATH,
+        "raw_path": PATH.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", f"{HOST}:8000".encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(BODY)).encode()),
+        ],
+        "server": (HOST, 8000),
+        "client": (HOST, 50000),
+    }
+
+
+def app_layer(kind: str, requests: int, rounds: int) -> dict[str, Any]:
+    """The app's own CPU per request, no server or socket: the request handed to the ASGI app
+    (``ours``: the dev server's ``ServiceApp`` over the SQLite runtime; ``starlette``: the bare
+    app) as uvicorn hands it, the answer checked. The least of ``rounds`` rounds, in
+    microseconds per request."""
+
+    async def main() -> dict[str, Any]:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": BODY, "more_body": False}
+
+        sent: list[Any] = []
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        async def measure(app: Any) -> float:
+            best = float("inf")
+            for _ in range(200):  # warm-up: first-use costs stay out
+                await app(_asgi_scope(), receive, send)
+            for _ in range(rounds):
+                sent.clear()
+                c0 = time.process_time()
+                for _ in range(requests):
+                    await app(_asgi_scope(), receive, send)
+                best = min(best, (time.process_time() - c0) / requests * 1e6)
+                if json.loads(sent[-1]["body"]) != EXPECTED:
+                    raise AssertionError(f"{kind} answered {sent[-1]!r}")
+            return best
+
+        if kind == "starlette":
+            return {"us": await measure(starlette_app())}
+        from eventual.cli.server import ServiceApp
+        from eventual.core.runtime.sqlite import SqliteRuntime
+        from eventual.core.service import load_service
+
+        service = load_service("benchmarks._http_service")
+        with tempfile.TemporaryDirectory(prefix="bench-http-app-") as d:
+            async with SqliteRuntime(service, db_path=Path(d) / "dev.db") as runtime:
+                return {"us": await measure(ServiceApp(service, runtime))}
+
+    return asyncio.run(main())
+
+
 # ---------------------------------------------------------------- the load generator
 
 
@@ -259,7 +327,7 @@ def available() -> str | None:
 def run(quick: bool = False, rounds: int | None = None) -> Section:
     seconds = 2.0 if quick else 5.0
     warmup = 0.5 if quick else 1.0
-    rounds = rounds or (1 if quick else 2)
+    rounds = rounds or (1 if quick else 3)
     connections = 16
     section = Section(NAME, TITLE, "bare Starlette on the same uvicorn")
     missing = available()
@@ -298,6 +366,25 @@ def run(quick: bool = False, rounds: int | None = None) -> Section:
                 )
                 results[kind].append(result)
 
+    # The app layer alone, each side in a fresh process (the HTTP figures above are mostly
+    # uvicorn and h11, the same code on both sides, so they move with the machine).
+    app_us: dict[str, float | None] = {"ours": None, "starlette": None}
+    for kind in kinds:
+        log(f"[{NAME}] app layer in process: {kind}")
+        try:
+            app_us[kind] = run_worker(
+                "benchmarks.http_rpc:app_layer",
+                kind=kind,
+                requests=2_000 if quick else 5_000,
+                rounds=3 if quick else 9,
+                timeout=300,
+            )["us"]
+        except WorkerError as exc:
+            if kind == "starlette":
+                raise
+            log(str(exc))
+            section.notes.append(f"our app layer failed: {str(exc).splitlines()[0]}")
+
     def best(kind: str) -> dict[str, Any] | None:
         runs = results[kind]
         return max(runs, key=lambda x: x["rps"]) if runs else None
@@ -330,6 +417,16 @@ def run(quick: bool = False, rounds: int | None = None) -> Section:
             missing=m,
             note="the capacity figure least disturbed by a shared machine",
         ),
+        Row(
+            NAME,
+            "app layer CPU per request, in process",
+            "us",
+            app_us["ours"],
+            app_us["starlette"],
+            False,
+            missing=m or ("failed" if app_us["ours"] is None else ""),
+            note="the request handed to the ASGI app directly, no server: what differs",
+        ),
     ]
     section.notes.append(
         f"{connections} keep-alive connections from a separate process, {seconds:g} s measured "
@@ -342,7 +439,7 @@ def run(quick: bool = False, rounds: int | None = None) -> Section:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs, to check it runs")
-    parser.add_argument("--rounds", type=int, help="runs per server (default 2)")
+    parser.add_argument("--rounds", type=int, help="runs per server (default 3)")
     parser.add_argument("--serve-starlette", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_starlette:

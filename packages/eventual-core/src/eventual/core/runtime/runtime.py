@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .._context import task_context_var, use_runtime
+from .._context import pop_runtime, push_runtime, task_context_var, use_runtime
 from ..definitions import AsyncResult
 from ..engine import (
     CancelTimer,
@@ -645,14 +645,15 @@ class Runtime:
                 self._attempts[key] = current
             # The request itself: task_context() makes a TaskContext of it if asked.
             reset = task_context_var().set(request)
+            installed = push_runtime(self)  # (not use_runtime(): no generator per attempt)
             try:
-                with use_runtime(self):
-                    event = await self._invoke_task(definition, request)  # type: ignore[assignment]
+                event = await self._invoke_task(definition, request)  # type: ignore[assignment]
             except asyncio.CancelledError:
                 if key not in self._timed_out or current is None or current.uncancel() > 0:
                     raise
                 return False  # cancelled by its timeout: the execution already heard of it
             finally:
+                pop_runtime(installed)
                 task_context_var().reset(reset)
                 self._attempts.pop(key, None)
                 self._timed_out.discard(key)

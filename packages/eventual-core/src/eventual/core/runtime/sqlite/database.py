@@ -12,9 +12,8 @@ import logging
 import os
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -524,66 +523,58 @@ class Database:
         else:
             hook()
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[bool]:
+    def transaction(self) -> _Block:
         """One atomic unit: every write made inside joins it. Nested blocks are savepoints.
-        Yields whether this block is the outermost one. Rolls back if the block raises.
-        Returns once the unit is committed (units that end in the same turn of the event loop
-        share one COMMIT: see :class:`_Group`)."""
-        tx = self._current()
-        if tx is not None:
-            async with self._savepoint(tx):
-                yield False
-            return
-        committed = False
-        group: _Group | None = None
-        async with self._lock:
-            tx = _Transaction(self._group)
-            token = self._tx.set(tx)
-            try:
-                yield True
-                if tx.group is not None:
-                    group = tx.group
-                    if tx.begun or tx.pending:
-                        await self._in_tx(tx, lambda conn: conn.execute(f"RELEASE {_UNIT}"))
+        ``async with db.transaction() as outermost`` says whether this block is the outermost
+        one. Rolls back if the block raises. Returns once the unit is committed (units that
+        end in the same turn of the event loop share one COMMIT: see :class:`_Group`)."""
+        return _Block(self)
+
+    async def _end(self, tx: _Transaction) -> _Group | None:
+        """The outermost block of ``tx`` ended without an error: release its savepoint in the
+        open group, or commit it (leaving its transaction open for the group of this turn,
+        with group commit); the group to wait for, if any. On an error, rolls back first."""
+        try:
+            group: _Group | None = None
+            if tx.group is not None:
+                group = tx.group
+                if tx.begun or tx.pending:
+                    await self._in_tx(tx, _release_unit)
+                group.hooks.extend(tx.hooks)
+            elif tx.begun or tx.pending:
+                if self.group_commit:
+                    # Leave the transaction open for the units of this turn; commit after.
+                    await self._in_tx(tx, _nothing)
+                    group = self._group = _Group()
                     group.hooks.extend(tx.hooks)
-                elif tx.begun or tx.pending:
-                    if self.group_commit:
-                        # Leave the transaction open for the units of this turn; commit after.
-                        await self._in_tx(tx, lambda conn: None)
-                        group = self._group = _Group()
-                        group.hooks.extend(tx.hooks)
-                        loop = asyncio.get_running_loop()
-                        if self._executor is None:
-                            # Statements run inline: a plain callback on the next turn.
-                            loop.call_soon(self._commit_inline, group)
-                        else:
-                            self._group_task = loop.create_task(
-                                self._commit_group(group), name="eventual-sqlite-commit"
-                            )
+                    loop = asyncio.get_running_loop()
+                    if self._executor is None:
+                        # Statements run inline: a plain callback on the next turn.
+                        loop.call_soon(self._commit_inline, group)
                     else:
-                        await self._in_tx(tx, self._commit)
-                        self._usable()
-                committed = True
-            except BaseException as exc:
-                if not committed and tx.begun:
-                    # Queued behind anything still running on the thread; even if this await
-                    # is interrupted, the rollback runs before any later statement.
-                    with contextlib.suppress(BaseException):
-                        if tx.group is not None:
-                            if not await self._call(_rollback_unit, self._conn(write=True)):
-                                self._lose(tx.group, exc)
-                        else:
-                            await self._call(_rollback, self._conn(write=True))
-                raise
-            finally:
-                tx.active = False
-                self._tx.reset(token)
-        if group is not None:
-            await group.wait()
+                        self._group_task = loop.create_task(
+                            self._commit_group(group), name="eventual-sqlite-commit"
+                        )
+                else:
+                    await self._in_tx(tx, self._commit)
+                    self._usable()
+            return group
+        except BaseException as exc:
+            await self._abandon(tx, exc)
+            raise
+
+    async def _abandon(self, tx: _Transaction, exc: BaseException) -> None:
+        """Undo what the outermost block of ``tx`` wrote, as it failed with ``exc``."""
+        if not tx.begun:
             return
-        for hook in tx.hooks:
-            hook()
+        # Queued behind anything still running on the thread; even if this await is
+        # interrupted, the rollback runs before any later statement.
+        with contextlib.suppress(BaseException):
+            if tx.group is not None:
+                if not await self._call(_rollback_unit, self._conn(write=True)):
+                    self._lose(tx.group, exc)
+            else:
+                await self._call(_rollback, self._conn(write=True))
 
     def _lose(self, group: _Group, exc: BaseException) -> None:
         """SQLite rolled the group's whole transaction back on the error that failed one of
@@ -655,25 +646,84 @@ class Database:
                 self._group_task = None
         self._finish_group(group)
 
-    @asynccontextmanager
-    async def _savepoint(self, tx: _Transaction) -> AsyncIterator[None]:
-        tx.depth += 1
-        name = f"eventual_sp{tx.depth}"
-        mark, flushes, hooks = len(tx.pending), tx.flushes, len(tx.hooks)
-        tx.pending.append(lambda conn: conn.execute(f"SAVEPOINT {name}"))
+
+class _Block:
+    """The ``async with`` block of :meth:`Database.transaction` (a class, not a generator:
+    one is made for every step). The outermost block holds the database's lock from its
+    start to its end and owns the transaction; a nested block is a savepoint in it."""
+
+    __slots__ = ("_db", "_flushes", "_hooks", "_mark", "_name", "_token", "_tx")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._tx: _Transaction | None = None
+        self._token: contextvars.Token[_Transaction | None] | None = None
+
+    async def __aenter__(self) -> bool:
+        db = self._db
+        tx = db._current()
+        if tx is not None:  # nested: a savepoint, which reaches SQLite with the next statement
+            self._tx = tx
+            tx.depth += 1
+            name = self._name = f"eventual_sp{tx.depth}"
+            self._mark, self._flushes, self._hooks = len(tx.pending), tx.flushes, len(tx.hooks)
+            tx.pending.append(lambda conn: conn.execute(f"SAVEPOINT {name}"))
+            return False
+        await db._lock.acquire()
+        tx = self._tx = _Transaction(db._group)
+        self._token = db._tx.set(tx)
+        return True
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        db, tx = self._db, self._tx
+        assert tx is not None
+        token = self._token
+        if token is None:
+            await self._leave_savepoint(db, tx, exc)
+            return
+        group: _Group | None = None
         try:
-            yield
-        except BaseException:
-            del tx.hooks[hooks:]
-            if tx.flushes == flushes:
-                del tx.pending[mark:]  # nothing reached the database yet
+            if exc is None:
+                group = await db._end(tx)
             else:
-                await self._in_tx(tx, lambda conn: _rollback_to(conn, name))
-            raise
-        else:
-            tx.pending.append(lambda conn: conn.execute(f"RELEASE {name}"))
+                await db._abandon(tx, exc)
+        finally:
+            tx.active = False
+            db._tx.reset(token)
+            db._lock.release()
+        if exc is not None:
+            return  # (the block's error goes on)
+        if group is not None:
+            await group.wait()
+            return
+        for hook in tx.hooks:
+            hook()
+
+    async def _leave_savepoint(
+        self, db: Database, tx: _Transaction, exc: BaseException | None
+    ) -> None:
+        name = self._name
+        try:
+            if exc is None:
+                tx.pending.append(lambda conn: conn.execute(f"RELEASE {name}"))
+                return
+            del tx.hooks[self._hooks :]
+            if tx.flushes == self._flushes:
+                del tx.pending[self._mark :]  # nothing reached the database yet
+            else:
+                await db._in_tx(tx, lambda conn: _rollback_to(conn, name))
         finally:
             tx.depth -= 1
+
+
+def _release_unit(conn: sqlite3.Connection) -> None:
+    conn.execute(f"RELEASE {_UNIT}")
+
+
+def _nothing(conn: sqlite3.Connection) -> None:
+    return None
 
 
 def _lock_file(path: Path) -> int:

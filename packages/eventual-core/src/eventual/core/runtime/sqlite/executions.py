@@ -239,31 +239,33 @@ class SqliteExecutionStore:
         known = unchanged and cached is not None and cached[0].history_length == expected_length
         rows = [(execution_id, expected_length + i, e) for i, e in enumerate(encoded)]
 
-        def op(conn: sqlite3.Connection) -> None:
-            conflict = ConflictError(
+        def conflict() -> ConflictError:  # (made only when raised: not for every step)
+            return ConflictError(
                 f"execution {execution_id}: its history no longer has {expected_length} "
                 "events (or the execution does not exist)"
             )
+
+        def op(conn: sqlite3.Connection) -> None:
             if not unchanged:
                 cur = conn.execute(
                     "UPDATE executions SET status = ?, record = ? WHERE id = ?",
                     (execution.status.value, record, execution_id),
                 )
                 if cur.rowcount != 1:
-                    raise conflict
+                    raise conflict()
             if not known:
                 length = conn.execute(
                     "SELECT COALESCE(MAX(position) + 1, 0) FROM history WHERE execution_id = ?",
                     (execution_id,),
                 ).fetchone()[0]
                 if length != expected_length:
-                    raise conflict
+                    raise conflict()
             try:
                 conn.executemany(
                     "INSERT INTO history (execution_id, position, event) VALUES (?,?,?)", rows
                 )
             except sqlite3.IntegrityError:
-                raise conflict from None
+                raise conflict() from None
 
         await self.db.write(op)
         stored = StoredExecution(execution, expected_length + len(encoded))

@@ -5,10 +5,9 @@ orchestration was handed."""
 from __future__ import annotations
 
 import contextvars
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from ...history import InputEvent
 from ..ports import Ports, TaskClaim
@@ -69,22 +68,42 @@ _consuming: contextvars.ContextVar[_Consuming | None] = contextvars.ContextVar(
 class SqlitePorts(Ports):
     db: Database | None = None
 
-    @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[None]:
+    def unit_of_work(self) -> _Unit:
         """Every adapter write inside joins one SQLite transaction, together with the deletion
         of the queue rows the current orchestration consumes."""
         db = self.db
         assert db is not None
+        return _Unit(self, db)
+
+
+class _Unit:
+    """The unit of work of :class:`SqlitePorts` (a class, not a generator: one per step)."""
+
+    __slots__ = ("_block", "_consuming", "_outermost", "_ports")
+
+    def __init__(self, ports: SqlitePorts, db: Database) -> None:
+        self._ports = ports
+        self._block = db.transaction()
         consuming = _consuming.get()
-        if consuming is not None and consuming.db is not db:
-            consuming = None
-        async with db.transaction() as outermost:
-            yield
-            if outermost and consuming is not None:
-                queue = cast(SqliteExecutionQueue, self.queue)
-                await queue.delete(consuming.row_ids)
-                _settle_handoffs(self, consuming.handoffs)
-        if outermost and consuming is not None:
+        self._consuming = consuming if consuming is not None and consuming.db is db else None
+        self._outermost = False
+
+    async def __aenter__(self) -> None:
+        self._outermost = await self._block.__aenter__()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        consuming = self._consuming if self._outermost else None
+        if exc is None and consuming is not None:
+            try:
+                await cast(SqliteExecutionQueue, self._ports.queue).delete(consuming.row_ids)
+                _settle_handoffs(self._ports, consuming.handoffs)
+            except BaseException as failed:
+                await self._block.__aexit__(type(failed), failed, failed.__traceback__)
+                raise
+        await self._block.__aexit__(kind, exc, tb)
+        if exc is None and consuming is not None:
             consuming.deleted[0] = True
 
 

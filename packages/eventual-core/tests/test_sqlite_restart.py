@@ -580,6 +580,38 @@ async def test_the_wal_is_checkpointed_off_the_commit_path(tmp_path: Path) -> No
         await db.close()
 
 
+async def test_the_wal_stays_bounded_under_steady_writes(tmp_path: Path) -> None:
+    """A passive checkpoint never catches up with steady writes, so SQLite would never start
+    the WAL again: past its limit the checkpointer restarts it, and the file stays near it."""
+    limit = 256 * 1024
+    db = Database(tmp_path / "dev.db", wal_limit=limit)
+    await db.open()
+    try:
+        checkpointer = db.checkpointer
+        assert checkpointer is not None
+        db.group_commit = False
+        body = "x" * 2000  # a page or more a commit: past the limit within ~60 commits
+        peak = 0
+        for i in range(40 * checkpointer.every):
+            await db.write(
+                lambda c, i=i: c.execute(
+                    "INSERT INTO outbox (name, payload) VALUES (?, ?)", (f"e{i}", body)
+                )
+            )
+            peak = max(peak, checkpointer._wal_size())
+        # Without the restarts the WAL holds every commit: 40 x 256 commits of a page or more.
+        written = 40 * checkpointer.every * 4096
+        assert checkpointer.restarts >= 1
+        assert peak < written / 4, (peak, written)
+        rows = await db.read(lambda c: c.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        assert rows == 40 * checkpointer.every  # nothing lost on the way
+    finally:
+        await db.close()
+    writer = sqlite3.connect(tmp_path / "dev.db")
+    assert writer.execute("SELECT count(*) FROM outbox").fetchone()[0] == 40 * 256
+    writer.close()
+
+
 async def test_a_schema_1_file_loses_its_tasks_table_and_keeps_its_attempts(
     service: Service, tmp_path: Path
 ) -> None:

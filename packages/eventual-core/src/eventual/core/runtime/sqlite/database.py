@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ...errors import StorageUnavailable
-from .checkpoint import _Checkpointer
+from .checkpoint import WAL_LIMIT, _Checkpointer
 from .resources import AT_OPEN, storage_error
 from .schema import _ADDED_COLUMNS, _SCHEMA, SCHEMA_VERSION
 
@@ -183,6 +183,7 @@ class Database:
         synchronous: str = "NORMAL",
         threaded: bool = False,
         lock_timeout: float = 5.0,
+        wal_limit: int = WAL_LIMIT,
     ) -> None:
         if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
             raise ValueError(
@@ -206,6 +207,7 @@ class Database:
         self.group_commit = True
         self.commits = 0
         self.lock_timeout = lock_timeout
+        self.wal_limit = wal_limit
         self.failures = 0
         self.unavailable: StorageUnavailable | None = None
         self._available = asyncio.Event()
@@ -255,6 +257,7 @@ class Database:
         writer.execute(f"PRAGMA synchronous = {self.synchronous}")
         writer.execute("PRAGMA temp_store = MEMORY")
         writer.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does it
+        writer.execute(f"PRAGMA journal_size_limit = {self.wal_limit}")
         return writer
 
     def _reconnect_writer(self) -> sqlite3.Connection:
@@ -297,7 +300,7 @@ class Database:
         reader.execute("PRAGMA query_only = ON")
         self._reader = reader
         writer.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
-        self.checkpointer = _Checkpointer(self.path)
+        self.checkpointer = _Checkpointer(self.path, wal_limit=self.wal_limit)
 
     async def close(self) -> None:
         # A group commit still open is committed first (its units are waiting for it).
@@ -512,8 +515,11 @@ class Database:
     def _commit(self, conn: sqlite3.Connection) -> None:
         conn.execute("COMMIT")
         self.commits += 1
-        if self.checkpointer is not None:
-            self.checkpointer.committed()
+        checkpointer = self.checkpointer
+        if checkpointer is not None:
+            checkpointer.committed()
+            if checkpointer.restart_due:
+                checkpointer.restart(conn)
 
     def after_commit(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` once the current transaction commits (at once outside one)."""

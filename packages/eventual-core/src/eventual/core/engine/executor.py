@@ -197,12 +197,26 @@ class WorkflowExecutor(WorkflowOperations):
                     # finally blocks of discarded code may raise; nothing is recorded any more.
                     with contextlib.suppress(Exception):
                         task.get_coro().close()  # type: ignore[union-attr]
+                    # A pending task and the future it awaits refer to each other (its wake-up
+                    # is the future's callback): cancelling the future moves the callback to
+                    # the loop's queue, which closing the loop empties, so reference counting
+                    # frees both. (A task awaiting another task is left to the collector.)
+                    waiter = getattr(task, "_fut_waiter", None)
+                    if waiter is not None and not isinstance(waiter, asyncio.Task):
+                        waiter.cancel()
         self._tasks.clear()
+        self._main = None
         self.loop.close()
 
     @property
     def completed(self) -> bool:
         return self.completion is not None
+
+    @property
+    def awaiting_task(self) -> bool:
+        """Whether a task this execution dispatched is still to answer (its next step is due
+        when a worker finishes it, not when a signal or a timer comes)."""
+        return any(type(call) is _TaskCall for call in self._pending.values())
 
     # ------------------------------------------------------------ replay
 

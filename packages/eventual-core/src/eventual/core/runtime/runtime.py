@@ -14,7 +14,6 @@ import inspect
 import logging
 import os
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +31,7 @@ from ..engine import (
     StartChild,
     WorkflowExecutor,
 )
+from ..engine.cache import ExecutorCache
 from ..engine.results import LogEntry
 from ..errors import (
     DeterminismError,
@@ -118,7 +118,7 @@ class Runtime:
         self.ports = ports
         self.clock: Clock = clock or RealClock()
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, WorkflowExecutor] = OrderedDict()
+        self._cache = ExecutorCache(cache_size)
         self.listeners: list[tuple[set[str] | None, EventListener]] = []
         self.subscriptions_enabled = True
         # Deliveries of one event to a failing subscription before it is given up.
@@ -383,7 +383,7 @@ class Runtime:
             if stored.execution.status is not ExecutionStatus.IN_PROGRESS:
                 self._evict(execution_id)
                 return
-            executor = self._cache.pop(execution_id, None)
+            executor = self._cache.take(execution_id)
             if executor is not None and (
                 force_cold or executor.history_length != stored.history_length
             ):
@@ -539,19 +539,12 @@ class Runtime:
         )
 
     def _keep(self, execution_id: str, executor: WorkflowExecutor) -> None:
-        self._cache[execution_id] = executor
-        while len(self._cache) > self.cache_size:
-            _, old = self._cache.popitem(last=False)
-            old.close()
+        self._cache.keep(execution_id, executor)
 
     def _evict(self, execution_id: str) -> None:
-        executor = self._cache.pop(execution_id, None)
-        if executor is not None:
-            executor.close()
+        self._cache.evict(execution_id)
 
     def clear_cache(self) -> None:
-        for executor in self._cache.values():
-            executor.close()
         self._cache.clear()
 
     async def _dispatch(self, commands: Sequence[Command]) -> None:

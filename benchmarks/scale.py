@@ -11,7 +11,8 @@
    10 steps, 200 at once) on the same runtime. Target: resuming within 2x.
 
 Both run on the SQLite runtime of ``eventual dev`` in-process (no HTTP), each side in a fresh
-process.
+process, with its defaults (10,000 warm executions kept); the parked run settles the garbage
+collector once started, as ``eventual dev`` does (``settle_after_startup``).
 
     uv run python -m benchmarks scale       # or: uv run python -m benchmarks.scale [--quick]
 """
@@ -135,10 +136,12 @@ def parked(parked: int, fresh: int) -> dict[str, Any]:
     all; and the time of ``fresh`` 10-step executions, 200 at once, on the same runtime."""
     from benchmarks import _eventual_app as app
     from eventual.core._context import use_runtime
+    from eventual.core.runtime.collector import settle_after_startup
     from eventual.core.runtime.sqlite import SqliteRuntime
 
     async def main(db: Path) -> dict[str, Any]:
         async with SqliteRuntime(app.service(), db_path=db) as rt:
+            settle_after_startup()  # as ``eventual dev`` does once it has started
             with use_runtime(rt):
                 want = app.expected(STEPS)
                 # Fresh steps first (the same runtime, nothing parked yet): the baseline.

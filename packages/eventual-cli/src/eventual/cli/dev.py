@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import importlib
 import logging
 import os
@@ -27,6 +26,7 @@ from typing import Any
 from eventual.core.definitions import forget_definitions
 from eventual.core.errors import ServiceError
 from eventual.core.http.handler import DEFAULT_MAX_BODY
+from eventual.core.runtime.collector import settle_after_startup
 from eventual.core.service import Service, import_entry, load_service
 
 from .server import OPENAPI_PATH, ServiceApp
@@ -350,9 +350,9 @@ async def serve(session: DevSession, sock: socket.socket, *, on_ready: Any = Non
             on_ready(session)
         # What start-up made lives as long as the server (modules, the service, pydantic's
         # validators, the runtime): out of the collector's generations, so the collections
-        # that requests' garbage triggers do not walk it again and again.
-        gc.collect()
-        gc.freeze()
+        # that requests' garbage triggers do not walk it again and again; and young
+        # collections rare enough that a step's short-lived objects die young.
+        settle_after_startup()
         try:
             await server.serve(sockets=[sock])
         finally:

@@ -98,7 +98,7 @@ class SqliteRuntime(Runtime):
         synchronous: str = "NORMAL",
         threaded: bool | None = None,
         workers: bool = True,
-        cache_size: int = 1024,
+        cache_size: int = 10_000,
         batch_size: int = 100,
         lock_timeout: float = 5.0,
         retry_delay: float = 0.1,
@@ -129,7 +129,7 @@ class SqliteRuntime(Runtime):
         self.sweep_batch = sweep_batch
         self.run_id = uuid.uuid4().hex
         self._hooks = _DriverHooks()
-        ports = open_ports(self.db, run_id=self.run_id, hooks=self._hooks)
+        ports = open_ports(self.db, run_id=self.run_id, hooks=self._hooks, cache_size=cache_size)
         super().__init__(service, ports, clock=RealClock(), cache_size=cache_size)
         self.sqlite_ports = ports
         self.max_concurrent_tasks = max_concurrent_tasks

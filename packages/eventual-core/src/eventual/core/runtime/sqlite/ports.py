@@ -107,11 +107,14 @@ class _Unit:
             consuming.deleted[0] = True
 
 
-def open_ports(db: Database, *, run_id: str, hooks: _Hooks | None = None) -> SqlitePorts:
-    """The SQLite adapters over ``db`` (an opened :class:`Database`)."""
+def open_ports(
+    db: Database, *, run_id: str, hooks: _Hooks | None = None, cache_size: int = 1024
+) -> SqlitePorts:
+    """The SQLite adapters over ``db`` (an opened :class:`Database`); the execution store
+    keeps up to ``cache_size`` records (as many as the runtime keeps warm executors)."""
     hooks = hooks or _Hooks()
     return SqlitePorts(
-        executions=SqliteExecutionStore(db, hooks),
+        executions=SqliteExecutionStore(db, hooks, cache_size=cache_size),
         tasks=SqliteTaskDispatcher(db, hooks),
         claims=SqliteClaimStore(db, run_id),
         timers=SqliteTimerScheduler(db, hooks),

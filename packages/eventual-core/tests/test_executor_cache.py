@@ -73,12 +73,16 @@ def test_when_every_executor_awaits_a_task_the_least_recent_goes() -> None:
     for i, ex in enumerate(executors):
         cache.keep(f"t{i}", ex)
     assert cache.take("t0") is None and executors[0]._closed
-    assert cache.take("t2") is executors[2]
-    # A step that took an executor keeps it again in the tier its state now belongs to.
-    ex = executors[1]
-    cache.keep("t1", cache.take("t1") or ex)
+    # A step that took an executor keeps it again in the tier its state now belongs to: t1's
+    # task answered, so it goes before t2 (least recent, but still awaiting its task).
+    ex = cache.take("t1")
+    assert ex is executors[1]
     ex.step([TaskSucceeded(timestamp=T0, seq=0, result=2)])
-    assert ex.completion is not None and not ex.awaiting_task
+    assert not ex.awaiting_task
+    cache.keep("t1", ex)
+    cache.keep("t3", begun(on_task, "t3"))
+    assert cache.take("t1") is None and ex._closed
+    assert cache.take("t2") is executors[2]
 
 
 @pytest.fixture

@@ -117,7 +117,6 @@ class Runtime:
         self.service = service
         self.ports = ports
         self.clock: Clock = clock or RealClock()
-        self.cache_size = cache_size
         self._cache = ExecutorCache(cache_size)
         self.listeners: list[tuple[set[str] | None, EventListener]] = []
         self.subscriptions_enabled = True
@@ -537,6 +536,16 @@ class Runtime:
                 "end_time": completion.timestamp,
             }
         )
+
+    @property
+    def cache_size(self) -> int:
+        """How many warm executors are kept between steps (read when one is kept, so a change
+        applies from the next step)."""
+        return self._cache.size
+
+    @cache_size.setter
+    def cache_size(self, size: int) -> None:
+        self._cache.size = size
 
     def _keep(self, execution_id: str, executor: WorkflowExecutor) -> None:
         self._cache.keep(execution_id, executor)

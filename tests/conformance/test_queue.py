@@ -60,7 +60,9 @@ async def test_a_batch_whose_step_failed_is_delivered_again(
     eid = await rt.runtime.start_execution("cfCollect", 1, execution_name="redeliver")
     await rt.settle()
     failed = rt.fail_next_commits(monkeypatch)
-    await rt.runtime.send_signal(eid, "cfGo", "only", signal_id="one")
+    # Queued as a row (a timer's or a child's event is; a signal may take another way: the
+    # SQLite runtime hands it to the step, and its sender queues it when the step fails).
+    await rt.ports.queue.enqueue(eid, [_signal("only", "one")])
     done = await rt.finished(eid, within=600)
     assert failed == [eid]  # the step was attempted, failed, and its events came back
     assert done.result == ["only"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -52,3 +53,39 @@ async def rt(request: pytest.FixtureRequest) -> AsyncIterator[InMemoryRuntime]:
 @pytest.fixture
 def wait_finished() -> Callable[[InMemoryRuntime, str], Any]:
     return finished
+
+
+class FullDisk:
+    """A SQLite runtime's writer connection whose statements containing ``failing`` raise
+    what SQLite raises on a full disk (None: every statement runs)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.failing: str | None = None
+
+    def _check(self, sql: str) -> None:
+        if self.failing is not None and self.failing in sql:
+            raise sqlite3.OperationalError("database or disk is full")
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        self._check(sql)
+        return self.conn.execute(sql, *args)
+
+    def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        self._check(sql)
+        return self.conn.executemany(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+@pytest.fixture
+def full_disk() -> Callable[[Any], FullDisk]:
+    """Put a :class:`FullDisk` in place of a (started, inline) SQLite runtime's writer."""
+
+    def install(rt: Any) -> FullDisk:
+        full = FullDisk(rt.db._writer)
+        rt.db._writer = full
+        return full
+
+    return install

@@ -20,7 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -203,39 +203,14 @@ async def test_disk_full_for_real_503_then_resumes_once_there_is_room(
         assert "is usable again" in caplog.text
 
 
-class _FullDisk:
-    """The runtime's writer connection, with statements that match ``failing`` raising what
-    SQLite raises on a full disk."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.failing: str | None = None
-
-    def _check(self, sql: str) -> None:
-        if self.failing is not None and self.failing in sql:
-            raise sqlite3.OperationalError("database or disk is full")
-
-    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
-        self._check(sql)
-        return self.conn.execute(sql, *args)
-
-    def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
-        self._check(sql)
-        return self.conn.executemany(sql, *args)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.conn, name)
-
-
 async def test_disk_full_injected_accepted_signal_is_applied_once_there_is_room(
-    service: Service, tmp_path: Path
+    service: Service, tmp_path: Path, full_disk: Callable[[SqliteRuntime], Any]
 ) -> None:
     db = tmp_path / "dev.db"
     async with runtime(service, db) as rt:
         handler = HttpHandler(service, rt)
         await recorded_before(rt, handler)
-        full = _FullDisk(rt.db._writer)  # pyright: ignore[reportPrivateUsage, reportArgumentType]
-        rt.db._writer = full  # pyright: ignore[reportPrivateUsage, reportAttributeAccessIssue]
+        full = full_disk(rt)
 
         full.failing = "INSERT"
         other = start_body("other", "o")

@@ -317,17 +317,20 @@ class Runtime:
             check_valid(f"payload for signal {signal!r}", definition.payload_from_json, payload)
         if await self.ports.executions.get(execution_id) is None:
             raise ExecutionNotFound(f"cannot send signal {signal!r}: no execution {execution_id!r}")
-        await self.ports.queue.enqueue(
+        await self._deliver_signal(
             execution_id,
-            [
-                SignalReceived(
-                    timestamp=self.now(),
-                    signal_id=signal_id or str(uuid.uuid4()),
-                    signal=signal,
-                    payload=payload,
-                )
-            ],
+            SignalReceived(
+                timestamp=self.now(),
+                signal_id=signal_id or str(uuid.uuid4()),
+                signal=signal,
+                payload=payload,
+            ),
         )
+
+    async def _deliver_signal(self, execution_id: str, event: SignalReceived) -> None:
+        """Record a signal for its execution; once this returns, it is kept. Here: queued.
+        (The SQLite runtime hands it to the orchestrator, whose step commits it.)"""
+        await self.ports.queue.enqueue(execution_id, [event])
 
     async def emit_events(self, event: str, payloads: Sequence[Any]) -> None:
         definition = self.service.events.get(event)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from ...errors import StorageUnavailable
-from ...history import EmittedEvent, InputEvent, ParentRef
+from ...history import EmittedEvent, InputEvent, ParentRef, SignalReceived
 from ...models import Execution, ExecutionStatus
 from ...service import Service
 from ..ports import TaskRequest, TimerRequest
@@ -26,7 +26,14 @@ from .database import Database
 from .event_bus import SqliteEventBus
 from .execution_queue import QueuedEvent, SqliteExecutionQueue
 from .hooks import _Hooks
-from .ports import _Consuming, _consuming, _Handoff, _settle_handoffs, open_ports
+from .ports import (
+    _Consuming,
+    _consuming,
+    _Handoff,
+    _settle_handoffs,
+    _settle_sent,
+    open_ports,
+)
 from .recovery import _scan_history
 from .tasks import SqliteTaskDispatcher
 from .timers import SqliteTimerScheduler
@@ -488,12 +495,17 @@ class SqliteRuntime(Runtime):
                 dropped = True
         except BaseException:
             if handoffs and not consuming.deleted[0] and not dropped:
-                # Kept for the next try, like the queued rows (a stop loses them: their
-                # attempts run again on the next start).
-                self._inbox[execution_id] = [*handoffs, *self._inbox.get(execution_id, ())]
+                # Task results are kept for the next try, like the queued rows (a stop loses
+                # them: their attempts run again on the next start). Signals go back to their
+                # senders (in finally), who queue them.
+                kept = [h for h in handoffs if h.sent is None]
+                if kept:
+                    self._inbox[execution_id] = [*kept, *self._inbox.get(execution_id, ())]
             raise
         finally:
             _consuming.reset(token)
+            if handoffs:
+                _settle_sent(handoffs, consuming.deleted[0] or dropped)
         if not (consuming.deleted[0] and self.db.group_commit):
             # Inline statements never suspend: let other work run between batches. (A group
             # commit suspended the step until the COMMIT, which ran the work it started
@@ -558,6 +570,20 @@ class SqliteRuntime(Runtime):
         # Straight to the orchestrator: no queue row, no commit of its own (see _Handoff).
         self._inbox.setdefault(request.execution_id, []).append(_Handoff(claim, event))
         self._wake_consumer(request.execution_id)
+
+    async def _deliver_signal(self, execution_id: str, event: SignalReceived) -> None:
+        """Hand the signal to the execution's orchestrator and wait until the step that
+        applies it commits: one commit where a queued row took two (the row's, then the
+        step's that deletes it), and a parked execution resumes without reading the queue.
+        Queued as a row instead when no orchestrator runs here, inside a caller's
+        transaction (the step could not commit before it does), or when the step fails."""
+        if not self._closing and self.workers and not self.db.in_transaction():
+            sent: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            self._inbox.setdefault(execution_id, []).append(_Handoff(None, event, sent))
+            self._wake_consumer(execution_id)
+            if await sent:
+                return
+        await super()._deliver_signal(execution_id, event)
 
     # ------------------------------------------------------------ event delivery
 

@@ -4,6 +4,7 @@ orchestration was handed."""
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,20 +44,42 @@ class _Consuming:
 
 
 class _Handoff:
-    """A task result handed from a worker of this process straight to the orchestrator. Until
-    the step that applies it commits, nothing durable says the attempt finished, so a crash
-    runs it again; the commit records the result in the history (its finished claim)."""
+    """An event handed from this process straight to the orchestrator, with no queue row and
+    no commit of its own: the commit of the step that applies it records it in the history.
 
-    __slots__ = ("claim", "event")
+    A task result (``claim``): until that commit, nothing durable says the attempt finished,
+    so a crash runs it again. A signal (``sent``, its sender's future): the sender waits for
+    that commit (:func:`_settle_sent` answers True), so a signal acknowledged is kept; when the
+    step fails instead (False), the sender queues the signal itself.
+    """
 
-    def __init__(self, claim: TaskClaim, event: InputEvent) -> None:
+    __slots__ = ("claim", "event", "sent")
+
+    def __init__(
+        self,
+        claim: TaskClaim | None,
+        event: InputEvent,
+        sent: asyncio.Future[bool] | None = None,
+    ) -> None:
         self.claim = claim
         self.event = event
+        self.sent = sent
 
 
 def _settle_handoffs(ports: SqlitePorts, handoffs: Sequence[_Handoff]) -> None:
     if handoffs:
-        cast(SqliteClaimStore, ports.claims).settle([h.claim for h in handoffs])
+        claims = [h.claim for h in handoffs if h.claim is not None]
+        if claims:
+            cast(SqliteClaimStore, ports.claims).settle(claims)
+
+
+def _settle_sent(handoffs: Sequence[_Handoff], kept: bool) -> None:
+    """Tell the senders of the signals among ``handoffs`` whether the step that was handed
+    them committed (or dropped them as stale, as a queued row would be): ``kept``."""
+    for h in handoffs:
+        sent = h.sent
+        if sent is not None and not sent.done():
+            sent.set_result(kept)
 
 
 _consuming: contextvars.ContextVar[_Consuming | None] = contextvars.ContextVar(

@@ -38,21 +38,6 @@ async def test_events_of_one_execution_arrive_in_enqueue_order(
     assert (await rt.finished(b)).result == list(range(10, 18))
 
 
-MEMORY_DROPS = (
-    "InMemoryRuntime drops a batch whose step raised: MemoryExecutionQueue._consume clears the "
-    "execution's queue before orchestrate() and nothing puts the batch back, so the events "
-    "never reach the history"
-)
-
-
-@runtimes(
-    memory=MEMORY_DROPS,
-    sqlite=(
-        "SqliteRuntime leaves the events of a step that raised an unexpected error (anything "
-        "but StorageUnavailable) queued, but delivers them again only on the execution's next "
-        "event or on the next start (driver._consume); on their own they stay queued"
-    ),
-)
 async def test_a_batch_whose_step_failed_is_delivered_again(
     conformant_runtime: Conformant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -70,7 +55,6 @@ async def test_a_batch_whose_step_failed_is_delivered_again(
 
 
 @runtimes(
-    memory=MEMORY_DROPS,
     aws=(
         "moto, not SQS: when a failed FIFO batch becomes visible again, moto's receive_message "
         "skips the group's first message while the next one is still marked pending, so the "

@@ -381,12 +381,35 @@ class MemoryExecutionQueue:
         runtime = self._driver.runtime
         assert runtime is not None
         queue = self._queues[execution_id]
+        errors = 0  # in a row
         try:
             with _Adopting():  # orchestration runs no user code outside the engine
                 while queue:
                     batch = list(queue)
                     queue.clear()
-                    await runtime.orchestrate(execution_id, batch)
+                    try:
+                        await runtime.orchestrate(execution_id, batch)
+                        errors = 0
+                    except Exception as exc:
+                        # Nothing of the step was kept: its events go back to the front and
+                        # it is tried again (at once: time is virtual), ``step_attempts``
+                        # times in all, then the execution fails saying why. Each error is
+                        # kept in ``errors``: a defect to see, even when a later try works.
+                        queue.extendleft(reversed(batch))
+                        self._driver.errors.append(exc)
+                        errors += 1
+                        logger.error(
+                            "the step of %s failed (try %d of %d)",
+                            execution_id,
+                            errors,
+                            runtime.step_attempts,
+                            exc_info=exc if errors == 1 else None,
+                        )
+                        if errors >= runtime.step_attempts:
+                            if not await runtime.give_up_step(execution_id, batch, errors, exc):
+                                return  # kept queued: tried again on the next event
+                            errors = 0
+                        await asyncio.sleep(0)
         finally:
             self._leased.discard(execution_id)
             if not queue:

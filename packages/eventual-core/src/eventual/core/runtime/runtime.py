@@ -122,6 +122,10 @@ class Runtime:
         self.subscriptions_enabled = True
         # Deliveries of one event to a failing subscription before it is given up.
         self.subscription_attempts = 5
+        # Tries of one step (an execution's batch of events) that raises an unexpected error
+        # (a defect, not the storage being unavailable) before its execution fails: the
+        # local runtimes' counterpart of the execution queue's maxReceiveCount on AWS.
+        self.step_attempts = 10
         self.stats = {"cold_replays": 0, "warm_steps": 0, "conflicts": 0, "stale_warm": 0}
         # Task attempts whose handler runs in this process, so that a timeout can cancel them.
         self._attempts: dict[tuple[str, int, int], asyncio.Task[Any]] = {}
@@ -486,6 +490,37 @@ class Runtime:
         self._evict(execution_id)
         await self._fail_logged(stored, error)
         return True
+
+    async def give_up_step(
+        self,
+        execution_id: str,
+        events: Sequence[InputEvent] | None,
+        attempts: int,
+        error: BaseException,
+    ) -> bool:
+        """Fail an execution whose step raised ``error`` on each of its last ``attempts``
+        tries (:attr:`step_attempts`): it cannot go on without the ``events`` that step
+        could not apply, and a step that fails the same way every time would otherwise be
+        tried for ever. Its record says why. Returns whether it was failed (not if it had
+        finished meanwhile, or if failing it failed too: that is logged, and the events stay
+        where they are); ``events`` None when they could not be read."""
+        if events is None:
+            lost = "the events it was to apply could not be read"
+        else:
+            kinds = ", ".join(sorted({type(e).__name__ for e in events}))
+            lost = f"{len(events)} event(s) were not applied" + (f" ({kinds})" if kinds else "")
+        reason = EventualError(
+            f"its step failed {attempts} times in a row and was given up (last error: "
+            f"{type(error).__name__}: {error}); {lost}",
+            name="StepFailed",
+        )
+        try:
+            return await self.fail_execution(execution_id, reason)
+        except Exception:
+            logger.exception(
+                "could not fail execution %s after its step was given up", execution_id
+            )
+            return False
 
     async def _fail_logged(self, stored: StoredExecution, exc: EventualError) -> None:
         """Fail an execution its own state cannot carry on (a replay that no longer matches, a

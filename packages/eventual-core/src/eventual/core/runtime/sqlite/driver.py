@@ -91,8 +91,10 @@ class SqliteRuntime(Runtime):
     (a start, a signal, ...) raises it and records nothing; the workers' own steps keep
     their events queued and try again, waiting ``retry_delay`` seconds doubling up to
     ``max_retry_delay`` (or until a commit succeeds again), so the work resumes by itself
-    once the cause is removed. An execution whose history has a row that cannot be read
-    fails with :class:`HistoryCorrupted`, which says where; the others go on.
+    once the cause is removed. A step that raises anything else is tried again after the
+    same backoff, ``step_attempts`` times in all, and then its execution fails with
+    ``StepFailed``. An execution whose history has a row that cannot be read fails with
+    :class:`HistoryCorrupted`, which says where; the others go on.
     """
 
     def __init__(
@@ -442,13 +444,14 @@ class SqliteRuntime(Runtime):
         )
 
     async def _consume(self, execution_id: str) -> None:
-        failures = 0
+        failures = 0  # in a row: the storage unavailable
+        errors = 0  # in a row: anything else the step raised
         try:
             while True:
                 try:
                     if not await self._consume_batch(execution_id):
                         return
-                    failures = 0
+                    failures = errors = 0
                 except StorageUnavailable:
                     # Nothing of the step was kept: its events are still queued (or back in
                     # the inbox). Try again once the storage may be back; the database logged
@@ -456,9 +459,32 @@ class SqliteRuntime(Runtime):
                     self._queued.add(execution_id)
                     await self._storage_backoff(failures)
                     failures += 1
+                except Exception as exc:
+                    # Nothing of the step was kept either, and its events are still queued:
+                    # try again after the same backoff, ``step_attempts`` times in all, then
+                    # fail the execution saying why (the next batch drops its events).
+                    self.errors.append(exc)
+                    self._queued.add(execution_id)
+                    errors += 1
+                    if errors < self.step_attempts:
+                        logger.error(
+                            "the step of %s failed (try %d of %d); trying it again",
+                            execution_id,
+                            errors,
+                            self.step_attempts,
+                            exc_info=exc if errors == 1 else None,
+                        )
+                        await self._storage_backoff(errors - 1)
+                        continue
+                    events: list[InputEvent] | None = None
+                    with contextlib.suppress(Exception):  # (the failure may be their reading)
+                        queued = await self.sqlite_ports_queue.peek(execution_id, self.batch_size)
+                        events = [q.event for q in queued]
+                        events += [h.event for h in self._inbox.get(execution_id, ())]
+                    if not await self.give_up_step(execution_id, events, errors, exc):
+                        return  # still queued: tried again on its next event or start
+                    errors = 0
         finally:
-            # On an unexpected error the events stay queued: they are retried on the
-            # execution's next event or on the next start.
             self._consumers.pop(execution_id, None)
 
     async def _consume_batch(self, execution_id: str) -> bool:

@@ -1,7 +1,8 @@
 """4. HTTP: an RPC command served by the dev server (``eventual dev``: uvicorn, our ASGI adapter,
 core's HttpHandler with routing, input validation and the error contract) against a bare
-Starlette app with one JSON route on the same uvicorn settings (asyncio loop, h11, one process,
-no access log, lifespan off, 127.0.0.1).
+Starlette app with one JSON route on the same uvicorn settings (uvicorn's "auto": uvloop and
+httptools, the CLI's dependencies, as ``eventual dev --loop auto`` runs; one process, no access
+log, lifespan off, 127.0.0.1).
 
 Each server runs in its own process; a third process loads it over loopback with a fixed number
 of keep-alive connections for a fixed time (after a warm-up), each connection sending the next
@@ -367,7 +368,7 @@ def run(quick: bool = False, rounds: int | None = None) -> Section:
                 results[kind].append(result)
 
     # The app layer alone, each side in a fresh process (the HTTP figures above are mostly
-    # uvicorn and h11, the same code on both sides, so they move with the machine).
+    # uvicorn and its HTTP parser, the same code on both sides, so they move with the machine).
     app_us: dict[str, float | None] = {"ours": None, "starlette": None}
     for kind in kinds:
         log(f"[{NAME}] app layer in process: {kind}")

@@ -35,6 +35,29 @@ def test_banner_shows_url_and_what_the_service_defines(demo_server: DevServerPro
     ):
         assert line in log, log
     assert "Reload    off" in log
+    # uvloop is the CLI's dependency wherever it runs (not on Windows): --loop auto takes it.
+    assert ("Loop      uvloop" if sys.platform != "win32" else "Loop      asyncio") in log
+
+
+def test_loop_asyncio_serves_on_pythons_own_loop(
+    tmp_path: Path, fixture_env: dict[str, str]
+) -> None:
+    server = DevServerProcess(
+        "cli_demo", tmp_path, env=fixture_env, extra_args=["--loop", "asyncio"]
+    )
+    with server:
+        assert "Loop      asyncio" in server.log()
+        assert httpx.post(f"{server.url}/rpc/add", json={"a": 2, "b": 3}).json() == 5
+        started = cli(server, "start", "greet", "ada", "--name", "lp1", "--wait")
+        assert started.exit_code == 0, started.output
+        assert started.stdout.splitlines()[-1] == 'greet/lp1 succeeded: "HELLO ADA"'
+    assert server.process is not None and server.process.returncode == 0
+
+
+def test_an_unknown_loop_is_refused() -> None:
+    r = CliRunner().invoke(app, ["dev", "--loop", "tokio", "--port", "0"])
+    assert r.exit_code == 1
+    assert "--loop: expected auto, uvloop or asyncio, not 'tokio'" in r.stderr
 
 
 def test_real_http_commands_errors_and_openapi(demo_server: DevServerProcess) -> None:

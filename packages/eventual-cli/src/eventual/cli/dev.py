@@ -17,7 +17,7 @@ import socket
 import sys
 import threading
 import types
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -363,6 +363,26 @@ async def serve(session: DevSession, sock: socket.socket, *, on_ready: Any = Non
                     await watcher
 
 
+def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop ``eventual dev --loop`` names: ``uvloop`` (libuv's: requests and steps
+    cost less CPU; it does not run on Windows), ``asyncio`` (Python's own: None, the default
+    factory) or ``auto``, uvloop where it is installed. ValueError for anything else, or for
+    ``uvloop`` where it is not installed."""
+    if choice not in ("auto", "uvloop", "asyncio"):
+        raise ValueError(f"expected auto, uvloop or asyncio, not {choice!r}")
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise ValueError(
+                "uvloop is not installed here (it is not available on Windows): use --loop asyncio"
+            ) from None
+        return None
+    return uvloop.new_event_loop
+
+
 __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
@@ -373,6 +393,7 @@ __all__ = [
     "ServiceLocation",
     "bind_socket",
     "describe",
+    "event_loop_factory",
     "find_service",
     "open_runtime",
     "prepare",

@@ -57,6 +57,15 @@ def dev(
             "are swept from the database, never one in progress.",
         ),
     ] = "30d",
+    loop: Annotated[
+        str,
+        typer.Option(
+            "--loop",
+            help="The event loop: auto (uvloop where it is installed, as it is with the CLI "
+            "on Linux and macOS; else asyncio's), uvloop, or asyncio (Python's own, e.g. for "
+            "its debug mode).",
+        ),
+    ] = "auto",
 ) -> None:
     """Serve a service locally: its commands, routes and workflows on a durable local runtime.
 
@@ -66,13 +75,25 @@ def dev(
     """
     from eventual.core.errors import ServiceError
 
-    from .dev import DevOptions, DevServerError, bind_socket, parse_duration, prepare, serve
+    from .dev import (
+        DevOptions,
+        DevServerError,
+        bind_socket,
+        event_loop_factory,
+        parse_duration,
+        prepare,
+        serve,
+    )
 
     _configure_logging()
     try:
         kept = parse_duration(retention)
     except ValueError as exc:
         raise CliError(f"--retention: {exc}") from None
+    try:
+        loop_factory = event_loop_factory(loop)
+    except ValueError as exc:
+        raise CliError(f"--loop: {exc}") from None
     options = DevOptions(
         entry=entry, host=host, port=port, db=db, reload=reload, max_body=max_body,
         access_log=access_log, retention=kept,
@@ -99,7 +120,8 @@ def dev(
     from eventual.core.runtime.sqlite import DatabaseError
 
     try:
-        asyncio.run(serve(session, sock, on_ready=_banner))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(serve(session, sock, on_ready=_banner))
     except KeyboardInterrupt:
         pass
     except DatabaseError as exc:  # in use, read-only, locked, not a database...: one line
@@ -163,6 +185,8 @@ def _banner(session: Any) -> None:
         out.print(f"  Reload    on, watching {escape(watched)}")
     else:
         out.print("  Reload    off")
+    running = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    out.print(f"  Loop      {'asyncio' if running == 'asyncio' else escape(running)}")
     table = Table(box=None, pad_edge=False)
     table.add_column("Kind", style="dim")
     table.add_column("Name", style="bold")

@@ -48,6 +48,7 @@ DISTRIBUTIONS = {
     "uvicorn": "uvicorn",
     "starlette": "starlette",
     "watchfiles": "watchfiles",
+    "uvloop": "uvloop",
     "pulumi": "pulumi",
     "pulumi_aws": "pulumi-aws",
     "moto": "moto",

@@ -34,16 +34,21 @@ async def wait_for_go(_: None) -> str:
     return await echo(value)
 
 
-@pytest.fixture(params=["inline", "threaded"])
-async def srt(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[SqliteRuntime]:
+def runtime_of(tmp_path: Path, *, threaded: bool = False) -> SqliteRuntime:
+    """The test service on a runtime of its own (short storage backoff)."""
     service = load_service(sys.modules[__name__], module_only=True, name="signals")
-    async with SqliteRuntime(
+    return SqliteRuntime(
         service,
         db_path=tmp_path / "dev.db",
-        threaded=request.param == "threaded",
+        threaded=threaded,
         retry_delay=0.02,
         max_retry_delay=0.1,
-    ) as rt:
+    )
+
+
+@pytest.fixture(params=["inline", "threaded"])
+async def srt(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[SqliteRuntime]:
+    async with runtime_of(tmp_path, threaded=request.param == "threaded") as rt:
         yield rt
 
 
@@ -122,9 +127,7 @@ async def test_signals_sent_at_once_to_many_executions_are_all_applied(
 async def test_a_signal_whose_step_cannot_be_recorded_is_queued_and_applied_later(
     tmp_path: Path, full_disk: Callable[[SqliteRuntime], Any]
 ) -> None:
-    service = load_service(sys.modules[__name__], module_only=True, name="signals")
-    options: dict[str, Any] = {"retry_delay": 0.02, "max_retry_delay": 0.1}
-    async with SqliteRuntime(service, db_path=tmp_path / "dev.db", **options) as rt:
+    async with runtime_of(tmp_path) as rt:
         execution_id = await parked(rt, "b")
         full = full_disk(rt)
         full.failing = "INSERT INTO history"  # the step cannot commit; a queue row can
@@ -144,9 +147,7 @@ async def test_a_signal_whose_step_cannot_be_recorded_is_queued_and_applied_late
 async def test_a_signal_nothing_can_record_fails_and_leaves_nothing_behind(
     tmp_path: Path, full_disk: Callable[[SqliteRuntime], Any]
 ) -> None:
-    service = load_service(sys.modules[__name__], module_only=True, name="signals")
-    options: dict[str, Any] = {"retry_delay": 0.02, "max_retry_delay": 0.1}
-    async with SqliteRuntime(service, db_path=tmp_path / "dev.db", **options) as rt:
+    async with runtime_of(tmp_path) as rt:
         execution_id = await parked(rt, "c")
         full = full_disk(rt)
         full.failing = "INSERT"

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import conformance_service
 import pytest
-from conformance_support import Conformant, runtimes
+from conformance_support import Conformant
 
 pytestmark = pytest.mark.anyio
 
@@ -31,13 +31,6 @@ async def test_an_attempt_is_claimed_once(conformant_runtime: Conformant) -> Non
     assert await claims.get("wfC/x", 5, 1) is None
 
 
-@runtimes(
-    sqlite=(
-        "SqliteClaimStore.claim() consults only the claims running in this process: once a "
-        "finished claim is committed it is forgotten (_forget), so claim() of that attempt is "
-        "True again instead of False"
-    )
-)
 async def test_a_finished_attempt_is_never_claimed_again(conformant_runtime: Conformant) -> None:
     claims = conformant_runtime.ports.claims
     now = conformant_runtime.now()

@@ -103,6 +103,19 @@ async def test_task_result_is_typed_and_recorded(srt: SqliteRuntime) -> None:
     assert history[2].result == {"charge_id": "ch-visa", "amount": 100}
 
 
+async def test_an_attempt_that_ran_to_a_result_is_never_claimed_again(
+    srt: SqliteRuntime,
+) -> None:
+    # Claimed unread when this process dispatched it; any other attempt's claim reads what
+    # the database has: a claim row, or (an attempt that ran to a result here) its result.
+    status = await finish(srt, await pay.start_execution("visa", execution_name="once"))
+    seq = (await srt.get_history(status.id))[1].seq
+    now = srt.now()
+    assert await srt.ports.claims.claim(status.id, seq, 1, now) is False
+    assert await srt.ports.claims.claim(status.id, seq, 2, now) is True  # another attempt
+    assert await srt.ports.claims.claim(status.id, seq, 2, now) is False
+
+
 async def test_task_errors_cross_as_eventual_errors(srt: SqliteRuntime) -> None:
     declined = await finish(srt, await pay.start_execution("declined"))
     assert declined.result == "SqlCardDeclined: card declined declined"

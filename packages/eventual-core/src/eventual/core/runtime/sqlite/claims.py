@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..ports import TaskClaim
+from ..ports import TaskClaim, TaskRequest
 from .codec import _dt, _ts
 from .database import Database
 
@@ -43,15 +43,29 @@ class SqliteClaimStore:
         self.db = db
         self.run_id = run_id
         self._running: dict[tuple[str, int, int], TaskClaim] = {}
+        # Attempts this process dispatched (a committed step's, or found outstanding on
+        # start) and has not claimed yet: they have neither a claim row nor a result.
+        self._expected: set[tuple[str, int, int]] = set()
+
+    def expect(self, request: TaskRequest) -> None:
+        """An attempt the dispatcher has just queued: its claim needs no read."""
+        self._expected.add((request.execution_id, request.seq, request.attempt))
 
     async def claim(self, execution_id: str, seq: int, attempt: int, now: datetime) -> bool:
-        # No read: every attempt this process runs was dispatched by a step of this process,
-        # or found outstanding on start, which means it has no claim row.
         key = (execution_id, seq, attempt)
         if key in self._running:
             return False
+        if key in self._expected:
+            # Dispatched here (the usual case): known unclaimed, no read.
+            self._expected.discard(key)
+        elif await self._recorded(key):
+            return False  # claimed before (a row) or finished (its result in the history)
         self._running[key] = TaskClaim(execution_id, seq, attempt, claimed_at=now)
         return True
+
+    async def _recorded(self, key: tuple[str, int, int]) -> bool:
+        row = await self.db.read(lambda conn: conn.execute(_SELECT_CLAIM, key + key).fetchone())
+        return row is not None
 
     async def get(self, execution_id: str, seq: int, attempt: int) -> TaskClaim | None:
         running = self._running.get((execution_id, seq, attempt))

@@ -136,10 +136,11 @@ def open_ports(
     """The SQLite adapters over ``db`` (an opened :class:`Database`); the execution store
     keeps up to ``cache_size`` records (as many as the runtime keeps warm executors)."""
     hooks = hooks or _Hooks()
+    claims = SqliteClaimStore(db, run_id)
     return SqlitePorts(
         executions=SqliteExecutionStore(db, hooks, cache_size=cache_size),
-        tasks=SqliteTaskDispatcher(db, hooks),
-        claims=SqliteClaimStore(db, run_id),
+        tasks=SqliteTaskDispatcher(db, hooks, expect=claims.expect),
+        claims=claims,
         timers=SqliteTimerScheduler(db, hooks),
         events=SqliteEventBus(db, hooks),
         queue=SqliteExecutionQueue(db, hooks),

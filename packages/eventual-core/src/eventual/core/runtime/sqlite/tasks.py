@@ -4,7 +4,7 @@ memory, for the driver's worker pool."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..ports import TaskRequest
 from .database import Database
@@ -18,13 +18,22 @@ class SqliteTaskDispatcher:
     the attempt durable. On start the driver finds the attempts a previous process left
     without a result (:func:`_outstanding_attempts`) and restores them here."""
 
-    def __init__(self, db: Database, hooks: _Hooks | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        hooks: _Hooks | None = None,
+        *,
+        expect: Callable[[TaskRequest], None] | None = None,
+    ) -> None:
         self.db = db
         self.hooks = hooks or _Hooks()
         self._pending: deque[TaskRequest] = deque()
+        # Tells the claim store of each attempt dispatched here: one it can claim unread.
+        self._expect = expect or (lambda _: None)
 
     async def dispatch(self, request: TaskRequest) -> None:
         def committed() -> None:
+            self._expect(request)
             self._pending.append(request)
             self.hooks.tasks_changed()
 
@@ -32,6 +41,8 @@ class SqliteTaskDispatcher:
 
     def restore(self, requests: Sequence[TaskRequest]) -> None:
         """Attempts found outstanding on start: dispatched again."""
+        for request in requests:
+            self._expect(request)
         self._pending.extend(requests)
 
     def take(self, limit: int) -> list[TaskRequest]:

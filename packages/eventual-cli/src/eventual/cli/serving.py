@@ -186,7 +186,7 @@ def _banner(session: Any) -> None:
     else:
         out.print("  Reload    off")
     running = type(asyncio.get_running_loop()).__module__.split(".")[0]
-    out.print(f"  Loop      {'asyncio' if running == 'asyncio' else escape(running)}")
+    out.print(f"  Loop      {escape(running)}")
     table = Table(box=None, pad_edge=False)
     table.add_column("Kind", style="dim")
     table.add_column("Name", style="bold")

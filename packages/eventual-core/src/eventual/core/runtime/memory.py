@@ -398,14 +398,7 @@ class MemoryExecutionQueue:
                         queue.extendleft(reversed(batch))
                         self._driver.errors.append(exc)
                         errors += 1
-                        logger.error(
-                            "the step of %s failed (try %d of %d)",
-                            execution_id,
-                            errors,
-                            runtime.step_attempts,
-                            exc_info=exc if errors == 1 else None,
-                        )
-                        if errors >= runtime.step_attempts:
+                        if runtime.step_failed(execution_id, errors, exc):
                             if not await runtime.give_up_step(execution_id, batch, errors, exc):
                                 return  # kept queued: tried again on the next event
                             errors = 0

@@ -491,6 +491,19 @@ class Runtime:
         await self._fail_logged(stored, error)
         return True
 
+    def step_failed(self, execution_id: str, tries: int, error: BaseException) -> bool:
+        """Log a failed try of an execution's step (``error``, the ``tries``-th in a row; the
+        traceback with the first); True when it was the last of :attr:`step_attempts`, and
+        the step is to be given up (:meth:`give_up_step`)."""
+        logger.error(
+            "the step of %s failed (try %d of %d)",
+            execution_id,
+            tries,
+            self.step_attempts,
+            exc_info=error if tries == 1 else None,
+        )
+        return tries >= self.step_attempts
+
     async def give_up_step(
         self,
         execution_id: str,

@@ -58,14 +58,10 @@ class SqliteClaimStore:
         if key in self._expected:
             # Dispatched here (the usual case): known unclaimed, no read.
             self._expected.discard(key)
-        elif await self._recorded(key):
+        elif await self.get(execution_id, seq, attempt) is not None:
             return False  # claimed before (a row) or finished (its result in the history)
         self._running[key] = TaskClaim(execution_id, seq, attempt, claimed_at=now)
         return True
-
-    async def _recorded(self, key: tuple[str, int, int]) -> bool:
-        row = await self.db.read(lambda conn: conn.execute(_SELECT_CLAIM, key + key).fetchone())
-        return row is not None
 
     async def get(self, execution_id: str, seq: int, attempt: int) -> TaskClaim | None:
         running = self._running.get((execution_id, seq, attempt))

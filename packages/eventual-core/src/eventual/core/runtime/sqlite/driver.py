@@ -466,14 +466,7 @@ class SqliteRuntime(Runtime):
                     self.errors.append(exc)
                     self._queued.add(execution_id)
                     errors += 1
-                    if errors < self.step_attempts:
-                        logger.error(
-                            "the step of %s failed (try %d of %d); trying it again",
-                            execution_id,
-                            errors,
-                            self.step_attempts,
-                            exc_info=exc if errors == 1 else None,
-                        )
+                    if not self.step_failed(execution_id, errors, exc):
                         await self._storage_backoff(errors - 1)
                         continue
                     events: list[InputEvent] | None = None

@@ -19,17 +19,13 @@ class SqliteTaskDispatcher:
     without a result (:func:`_outstanding_attempts`) and restores them here."""
 
     def __init__(
-        self,
-        db: Database,
-        hooks: _Hooks | None = None,
-        *,
-        expect: Callable[[TaskRequest], None] | None = None,
+        self, db: Database, hooks: _Hooks, *, expect: Callable[[TaskRequest], None]
     ) -> None:
         self.db = db
-        self.hooks = hooks or _Hooks()
+        self.hooks = hooks
         self._pending: deque[TaskRequest] = deque()
         # Tells the claim store of each attempt dispatched here: one it can claim unread.
-        self._expect = expect or (lambda _: None)
+        self._expect = expect
 
     async def dispatch(self, request: TaskRequest) -> None:
         def committed() -> None:

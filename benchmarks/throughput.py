@@ -209,6 +209,57 @@ def floor(commits: int, synchronous: str) -> dict[str, Any]:
     return {"seconds": seconds}
 
 
+def step_sql(commits: int, synchronous: str) -> dict[str, Any]:
+    """Our runtime's own SQL for one sequential step, and nothing else: ``commits``
+    transactions that each append a step's two history rows (the task's result and the next
+    task's scheduling, encoded by the runtime's codec) to the runtime's own schema, our
+    pragmas. What our steps/s would be if the Python around a step cost nothing."""
+    from datetime import UTC, datetime
+
+    from eventual.core.history import TaskScheduled, TaskSucceeded
+    from eventual.core.runtime.sqlite.codec import _event_from, _event_json
+    from eventual.core.runtime.sqlite.schema import _SCHEMA
+
+    now = datetime.now(UTC)
+    result = _event_json(TaskSucceeded(seq=1, result=2, timestamp=now))
+    scheduled = _event_json(TaskScheduled(seq=2, name="benchStep", args=[2], timestamp=now))
+    per_execution = 10
+
+    def rows(i: int) -> list[tuple[str, int, str]]:
+        execution = f"benchSequential/{i // per_execution:026d}"
+        position = 2 * (i % per_execution)
+        return [(execution, position, result), (execution, position + 1, scheduled)]
+
+    with tempfile.TemporaryDirectory(prefix="bench-step-sql-") as d:
+        conn = sqlite3.connect(str(Path(d) / "steps.db"), isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.executescript(_SCHEMA)
+        insert = "INSERT INTO history (execution_id, position, event) VALUES (?,?,?)"
+        warm_up = 100
+        for i in range(warm_up):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(insert, rows(i))
+            conn.execute("COMMIT")
+        t0 = time.perf_counter()
+        for i in range(warm_up, warm_up + commits):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(insert, rows(i))
+            conn.execute("COMMIT")
+        seconds = time.perf_counter() - t0
+        stored = conn.execute("SELECT COUNT(*) FROM history").fetchone()[0]
+        last = conn.execute(
+            "SELECT event FROM history WHERE execution_id = ? ORDER BY position",
+            (rows(warm_up + commits - 1)[0][0],),
+        ).fetchall()
+        conn.close()
+    # What the runtime reads back from the last execution's rows (as a check they are real).
+    read_back = [type(_event_from(text)).__name__ for (text,) in last]
+    return {"seconds": seconds, "rows": stored, "read_back": read_back}
+
+
 # ---------------------------------------------------------------- the comparison
 
 
@@ -260,6 +311,8 @@ def run(quick: bool = False) -> Section:
         rest: dict[str, Any] = {"missing": str(exc).splitlines()[0]}
     log(f"[{NAME}] plain SQLite: {commits} commits")
     base = run_worker("benchmarks.throughput:floor", commits=commits, synchronous=synchronous)
+    log(f"[{NAME}] our step's SQL alone: {commits} steps")
+    own_sql = run_worker("benchmarks.throughput:step_sql", commits=commits, synchronous=synchronous)
 
     def rate(result: dict[str, Any] | None, key: str, count: int) -> float | None:
         return None if result is None else count / result[key]
@@ -353,6 +406,27 @@ def run(quick: bool = False) -> Section:
             missing=missing or "",
             target=0.4,
             note="the floor: one INSERT per commit, same pragmas; ratio = fraction of it",
+        )
+    )
+    section.rows.append(
+        Row(
+            NAME,
+            "our steps/s vs our step's SQL alone",
+            "per s",
+            best,
+            commits / own_sql["seconds"],
+            missing=missing or "",
+            note="a step's own statements (2 history rows, our schema) with no Python around",
+        )
+    )
+    section.rows.append(
+        Row(
+            NAME,
+            "our step's SQL alone vs plain SQLite commits/s",
+            "per s",
+            commits / own_sql["seconds"],
+            commits / base["seconds"],
+            note="what our schema and rows cost against the floor's one small row",
         )
     )
     return section

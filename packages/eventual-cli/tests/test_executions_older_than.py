@@ -13,7 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from eventual.cli import executions as executions_cli
+from eventual.cli.client import DevClient
 from eventual.cli.main import app
+from eventual.core.models import Execution, ExecutionStatus
 
 
 def _iso(t: datetime) -> str:
@@ -58,11 +60,13 @@ class _Client:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
 
-    def list_executions(self, **kwargs: Any) -> list[dict[str, Any]]:
-        self.calls.append(kwargs)
+    def list_executions_started_before(
+        self, before: datetime, **kwargs: Any
+    ) -> list[dict[str, Any]]:
+        self.calls.append({"before": before, **kwargs})
         wanted = kwargs.get("statuses")
         rows = [r for r in ROWS if wanted is None or r["status"] in wanted]
-        return rows[: kwargs.get("limit")]
+        return [r for r in rows if r["startTime"] < _iso(before)]  # (ROWS are newest first)
 
 
 @pytest.fixture
@@ -85,9 +89,12 @@ def test_only_finished_executions_that_ended_longer_ago_are_listed(client: _Clie
     result = _run("--older-than", "30d", "--json")
     assert result.exit_code == 0, result.output
     assert [e["id"] for e in json.loads(result.stdout)] == ["greet/old-failed", "greet/old"]
-    # Every page is read (the old ones come last), of finished executions only.
+    # Of finished executions only, started before the cutoff (only they can have ended
+    # before it).
     assert client.calls[-1]["statuses"] == ["SUCCEEDED", "FAILED"]
-    assert client.calls[-1].get("limit") is None
+    assert abs(client.calls[-1]["before"] - (datetime.now(UTC) - timedelta(days=30))) < timedelta(
+        minutes=1
+    )
     table = _run("--older-than", "45d")
     assert table.exit_code == 0, table.output
     assert "greet/old" in table.stdout and "greet/old-failed" not in table.stdout
@@ -121,3 +128,39 @@ def test_the_help_says_it_means_ended_and_finished_only() -> None:
     result = CliRunner().invoke(app, ["executions", "--help"], env={"COLUMNS": "200"})
     assert "--older-than" in result.stdout
     assert "Only finished executions" in result.stdout and "ended longer ago" in result.stdout
+
+
+class _System:
+    """The client's system calls, as the service answers ``listExecutions`` oldest first."""
+
+    def __init__(self, executions: list[Execution]) -> None:
+        self.executions = executions
+        self.read = 0
+        self.sort_direction: str | None = None
+
+    def iter_executions(self, **kwargs: Any) -> Iterator[Execution]:
+        self.sort_direction = kwargs["sort_direction"]
+        for execution in sorted(self.executions, key=lambda e: e.start_time):
+            self.read += 1
+            yield execution
+
+
+def test_the_listing_stops_reading_at_the_first_execution_started_after_the_cutoff() -> None:
+    cutoff = NOW - timedelta(days=30)
+    executions = [
+        Execution(
+            id=f"greet/{days}",
+            workflow="greet",
+            status=ExecutionStatus.SUCCEEDED,
+            start_time=NOW - timedelta(days=days),
+            end_time=NOW - timedelta(days=days) + timedelta(minutes=1),
+        )
+        for days in (1, 2, 3, 40, 50, 60, 29, 5)
+    ]
+    system = _System(executions)
+    client = DevClient("http://127.0.0.1:1")
+    client._system = system  # type: ignore[assignment]  # (the service's answers)
+    rows = client.list_executions_started_before(cutoff)
+    assert [r["id"] for r in rows] == ["greet/40", "greet/50", "greet/60"]  # newest first
+    assert system.sort_direction == "ASC"
+    assert system.read == 4  # the three old ones and the first one after: no more

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import islice
+from datetime import datetime
+from itertools import islice, takewhile
 from typing import Any
 
 import httpx
@@ -202,6 +203,24 @@ class DevClient:
                 build=build,
             )
             return [execution_to_wire(e) for e in islice(found, limit)]
+
+    def list_executions_started_before(
+        self,
+        before: datetime,
+        *,
+        workflow: str | None = None,
+        statuses: list[str] | None = None,
+        build: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every execution started before ``before``, newest first. Read oldest first, so
+        the reading stops at the first page past ``before``: one that ended before a
+        moment started before it, and the rest of the list is never read."""
+        with self._errors():
+            found = self._system.iter_executions(
+                workflow=workflow, statuses=statuses, sort_direction="ASC", build=build
+            )
+            old = list(takewhile(lambda e: e.start_time < before, found))
+            return [execution_to_wire(e) for e in reversed(old)]
 
     def history(self, execution_id: str) -> list[dict[str, Any]]:
         with self._errors():

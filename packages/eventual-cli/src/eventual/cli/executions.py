@@ -224,9 +224,11 @@ def executions(
                 workflow=workflow, statuses=statuses, limit=limit, build=build
             )
         else:
-            # Newest first: the old ones come last, so every page is read, then filtered.
-            every = client.list_executions(workflow=workflow, statuses=statuses, build=build)
-            rows = [e for e in every if _ended_before(e, cutoff)][:limit]
+            # Only those started before the cutoff can have ended before it.
+            started = client.list_executions_started_before(
+                cutoff, workflow=workflow, statuses=statuses, build=build
+            )
+            rows = [e for e in started if _ended_before(e, cutoff)][:limit]
     if json_out:
         emit_json(rows)
         return

@@ -185,15 +185,21 @@ def restate(n: int, steps: int, concurrency: int) -> dict[str, Any]:
         return {"missing": str(exc)}
 
 
+def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    """A plain connection with our runtime's pragmas (``synchronous`` as given)."""
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    return conn
+
+
 def floor(commits: int, synchronous: str) -> dict[str, Any]:
     """Plain SQLite: ``commits`` transactions of one small INSERT each, our pragmas."""
     payload = json.dumps({"type": "TaskSucceeded", "seq": 1, "result": 1, "pad": "x" * 120})
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as d:
-        conn = sqlite3.connect(str(Path(d) / "floor.db"), isolation_level=None)
-        conn.execute("PRAGMA busy_timeout = 5000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(f"PRAGMA synchronous = {synchronous}")
-        conn.execute("PRAGMA temp_store = MEMORY")
+        conn = _connect(Path(d) / "floor.db", synchronous)
         conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, execution TEXT, body TEXT)")
         for _ in range(100):  # warm up
             conn.execute("BEGIN IMMEDIATE")
@@ -231,11 +237,7 @@ def step_sql(commits: int, synchronous: str) -> dict[str, Any]:
         return [(execution, position, result), (execution, position + 1, scheduled)]
 
     with tempfile.TemporaryDirectory(prefix="bench-step-sql-") as d:
-        conn = sqlite3.connect(str(Path(d) / "steps.db"), isolation_level=None)
-        conn.execute("PRAGMA busy_timeout = 5000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(f"PRAGMA synchronous = {synchronous}")
-        conn.execute("PRAGMA temp_store = MEMORY")
+        conn = _connect(Path(d) / "steps.db", synchronous)
         conn.executescript(_SCHEMA)
         insert = "INSERT INTO history (execution_id, position, event) VALUES (?,?,?)"
         warm_up = 100

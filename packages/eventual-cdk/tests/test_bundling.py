@@ -89,6 +89,11 @@ def test_the_bundle_imports_and_serves_in_a_fresh_interpreter(
     top = {name.split("/")[0] for name in names_in_zip}
     assert {"eventual", "order_service", "pydantic", "pydantic_core"} <= top
     assert not {"boto3", "botocore"} & top, "the Lambda runtime provides the AWS SDK"
+    # Nor what synthesis and tests use: eventual-aws-runtime's infra and test support.
+    shipped = [name for name in names_in_zip if name.startswith("eventual/aws_runtime/")]
+    assert "eventual/aws_runtime/handlers/command.py" in shipped
+    assert not [m for m in shipped if m.startswith("eventual/aws_runtime/infra/")]
+    assert not [m for m in shipped if m.startswith("eventual/aws_runtime/testing")]
     assert any(
         name.startswith("pydantic_core/") and "cpython-311-x86_64-linux-gnu.so" in name
         for name in names_in_zip

@@ -177,16 +177,19 @@ def _write_zip(stage: Path, target: Path) -> None:
 # (direct_url.json) and uv's install time (uv_cache.json). Nothing reads them at run time.
 _VOLATILE_METADATA = ("direct_url.json", "uv_cache.json")
 
-# eventual-aws-runtime's test support (``testing.py``, ``testing_*.py``: moto harnesses, the
-# template's IAM evaluator...): imported by tests only, never by a handler, and they would
-# fail without their test dependencies (moto), which a bundle does not have.
+# What of eventual-aws-runtime a function never imports: its test support (``testing.py``,
+# ``testing_*.py``: moto harnesses, the template's IAM evaluator...), which would fail without
+# its test dependencies (moto), and the package ``infra`` (the spec, IAM and bundling that
+# synthesis uses, this module among them). Handlers import neither.
 _TEST_SUPPORT = ("eventual/aws_runtime/testing.py", "eventual/aws_runtime/testing_*.py")
+_NOT_SHIPPED_DIRS = ("eventual/aws_runtime/infra",)
 
 
 def _prune(stage: Path) -> None:
     """Drop from ``stage`` what a function never reads: the installer's scripts and lock, the
     bytecode it compiled (compiled again, deterministically, afterwards), the volatile
-    installer records and the test support modules (:data:`_TEST_SUPPORT`); the ``RECORD`` of
+    installer records, the test support modules and the infrastructure code
+    (:data:`_TEST_SUPPORT`, :data:`_NOT_SHIPPED_DIRS`); the ``RECORD`` of
     each distribution loses the lines of the files removed."""
     shutil.rmtree(stage / "bin", ignore_errors=True)
     (stage / ".lock").unlink(missing_ok=True)  # uv's lock of the --target directory
@@ -195,6 +198,10 @@ def _prune(stage: Path) -> None:
         for path in stage.glob(pattern):
             removed.add(path.relative_to(stage).as_posix())
             path.unlink()
+    for directory in _NOT_SHIPPED_DIRS:
+        path = stage / directory
+        removed.update(f.relative_to(stage).as_posix() for f in path.rglob("*") if f.is_file())
+        shutil.rmtree(path, ignore_errors=True)
     for dirpath, dirnames, _ in os.walk(stage):
         for d in list(dirnames):
             if d == "__pycache__":

@@ -189,10 +189,31 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     """A plain connection with our runtime's pragmas (``synchronous`` as given)."""
     conn = sqlite3.connect(str(path), isolation_level=None)
     conn.execute("PRAGMA busy_timeout = 5000")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute(f"PRAGMA synchronous = {synchronous}")
-    conn.execute("PRAGMA temp_store = MEMORY")
+    for name, value in {**_our_pragmas(), "synchronous": synchronous}.items():
+        conn.execute(f"PRAGMA {name} = {value}")
     return conn
+
+
+_WARM_UP = 100  # commits before the timed ones
+
+
+def _commit_seconds(
+    conn: sqlite3.Connection, statement: str, params: list[Any], *, many: bool = False
+) -> float:
+    """One transaction per item of ``params`` (``statement`` run with it, or ``executemany``
+    over it): the first :data:`_WARM_UP` untimed, then the seconds the rest take."""
+    run = conn.executemany if many else conn.execute
+    for item in params[:_WARM_UP]:
+        conn.execute("BEGIN IMMEDIATE")
+        run(statement, item)
+        conn.execute("COMMIT")
+    timed = params[_WARM_UP:]
+    t0 = time.perf_counter()
+    for item in timed:
+        conn.execute("BEGIN IMMEDIATE")
+        run(statement, item)
+        conn.execute("COMMIT")
+    return time.perf_counter() - t0
 
 
 def floor(commits: int, synchronous: str) -> dict[str, Any]:
@@ -201,16 +222,8 @@ def floor(commits: int, synchronous: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as d:
         conn = _connect(Path(d) / "floor.db", synchronous)
         conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, execution TEXT, body TEXT)")
-        for _ in range(100):  # warm up
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT INTO t (execution, body) VALUES (?, ?)", ("w/1", payload))
-            conn.execute("COMMIT")
-        t0 = time.perf_counter()
-        for i in range(commits):
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT INTO t (execution, body) VALUES (?, ?)", (f"w/{i}", payload))
-            conn.execute("COMMIT")
-        seconds = time.perf_counter() - t0
+        params = [(f"w/{i}", payload) for i in range(_WARM_UP + commits)]
+        seconds = _commit_seconds(conn, "INSERT INTO t (execution, body) VALUES (?, ?)", params)
         conn.close()
     return {"seconds": seconds}
 
@@ -236,25 +249,16 @@ def step_sql(commits: int, synchronous: str) -> dict[str, Any]:
         position = 2 * (i % per_execution)
         return [(execution, position, result), (execution, position + 1, scheduled)]
 
+    steps = [rows(i) for i in range(_WARM_UP + commits)]
     with tempfile.TemporaryDirectory(prefix="bench-step-sql-") as d:
         conn = _connect(Path(d) / "steps.db", synchronous)
         conn.executescript(_SCHEMA)
         insert = "INSERT INTO history (execution_id, position, event) VALUES (?,?,?)"
-        warm_up = 100
-        for i in range(warm_up):
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(insert, rows(i))
-            conn.execute("COMMIT")
-        t0 = time.perf_counter()
-        for i in range(warm_up, warm_up + commits):
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(insert, rows(i))
-            conn.execute("COMMIT")
-        seconds = time.perf_counter() - t0
+        seconds = _commit_seconds(conn, insert, steps, many=True)
         stored = conn.execute("SELECT COUNT(*) FROM history").fetchone()[0]
         last = conn.execute(
             "SELECT event FROM history WHERE execution_id = ? ORDER BY position",
-            (rows(warm_up + commits - 1)[0][0],),
+            (steps[-1][0][0],),
         ).fetchall()
         conn.close()
     # What the runtime reads back from the last execution's rows (as a check they are real).

@@ -203,16 +203,16 @@ def _commit_seconds(
     """One transaction per item of ``params`` (``statement`` run with it, or ``executemany``
     over it): the first :data:`_WARM_UP` untimed, then the seconds the rest take."""
     run = conn.executemany if many else conn.execute
-    for item in params[:_WARM_UP]:
-        conn.execute("BEGIN IMMEDIATE")
-        run(statement, item)
-        conn.execute("COMMIT")
-    timed = params[_WARM_UP:]
+
+    def commit_each(items: list[Any]) -> None:
+        for item in items:
+            conn.execute("BEGIN IMMEDIATE")
+            run(statement, item)
+            conn.execute("COMMIT")
+
+    commit_each(params[:_WARM_UP])
     t0 = time.perf_counter()
-    for item in timed:
-        conn.execute("BEGIN IMMEDIATE")
-        run(statement, item)
-        conn.execute("COMMIT")
+    commit_each(params[_WARM_UP:])
     return time.perf_counter() - t0
 
 

@@ -19,6 +19,7 @@ from eventual.core.history import EmittedEvent, TaskSucceeded, WorkflowStarted
 from eventual.core.models import Execution
 from eventual.core.runtime import ConflictError, TaskRequest, TimerRequest
 from eventual.core.runtime.ports import encode_token
+from eventual.core.runtime.runtime import started_event
 from eventual.core.runtime.sqlite import (
     SCHEMA_VERSION,
     Database,
@@ -29,6 +30,7 @@ from eventual.core.runtime.sqlite import (
     _outstanding_attempts,
     open_ports,
 )
+from eventual.core.runtime.sqlite.recovery import _unstarted
 from eventual.core.service import Service, load_service
 
 pytestmark = pytest.mark.anyio
@@ -189,6 +191,37 @@ async def test_queued_start_and_signal_are_delivered_by_the_next_process(
         assert (await rt.wait_for_execution("rsWaiter/w", timeout=5)).result == 42
         await rt.send_signal("rsWaiter/queued", "rsGo", 1)
         assert (await rt.wait_for_execution("rsWaiter/queued", timeout=5)).result == 2
+
+
+async def test_a_start_never_stepped_is_rebuilt_from_its_record_ahead_of_its_signal(
+    service: Service, tmp_path: Path
+) -> None:
+    db = tmp_path / "dev.db"
+    statements: list[str] = []
+    async with runtime(service, db, workers=False) as rt:
+        rt.db._conn(write=True).set_trace_callback(statements.append)
+        await rt.start_execution("rsWaiter", None, execution_name="early")
+        # Signalled before its first step: the signal is a queued row, the start is not.
+        await rt.send_signal("rsWaiter/early", "rsGo", 5, signal_id="s-early")
+        # A file of an earlier version queued its starts as rows: such a start is left to
+        # its row (not rebuilt a second time).
+        await rt.start_execution("rsWaiter", None, execution_name="legacy")
+        legacy = await rt.get_execution("rsWaiter/legacy")
+        await rt.ports.queue.enqueue("rsWaiter/legacy", [started_event(legacy)])
+        unstarted = [e.id for e in await rt.db.read(_unstarted)]
+    queued = [s for s in statements if s.startswith("INSERT INTO queue")]
+    assert len(queued) == 2 and "SignalReceived" in queued[0] and "rsWaiter/legacy" in queued[1]
+    assert unstarted == ["rsWaiter/early"]
+    async with runtime(service, db) as rt:
+        done = await rt.wait_for_execution("rsWaiter/early", timeout=5)
+        history = [e.type for e in await rt.get_history("rsWaiter/early")]
+        await rt.send_signal("rsWaiter/legacy", "rsGo", 1)
+        assert (await rt.wait_for_execution("rsWaiter/legacy", timeout=5)).result == 2
+        legacy_history = [e.type for e in await rt.get_history("rsWaiter/legacy")]
+        assert rt.errors == []
+    assert done.result == 10
+    assert history[:2] == ["WorkflowStarted", "SignalReceived"]
+    assert legacy_history.count("WorkflowStarted") == 1
 
 
 async def test_task_interrupted_by_a_stop_runs_again_and_succeeds_once(
@@ -505,9 +538,10 @@ async def test_task_results_go_straight_to_the_orchestrator(
         await rt.idle()
         history = await rt.get_history("rsCountedWf/a")
         still = await rt.ports.claims.get("rsCountedWf/a", 0, 1)
-    # The start went through the queue; the task's result did not (no row, no commit of its
-    # own). Neither the dispatch nor the finished claim wrote a row: the history records both.
-    assert sum(s.startswith("INSERT INTO queue") for s in statements) == 1
+    # Neither the start nor the task's result went through the queue (the record made the
+    # start durable; the result had no row and no commit of its own). Neither the dispatch
+    # nor the finished claim wrote a row: the history records both.
+    assert not any(s.startswith("INSERT INTO queue") for s in statements)
     assert not any(s.startswith("INSERT OR REPLACE INTO claims") for s in statements)
     assert not any("tasks" in s for s in statements)
     assert left == [0, 0]

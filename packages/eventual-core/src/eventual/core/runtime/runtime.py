@@ -89,6 +89,19 @@ def time_ordered_uuid(at: datetime) -> str:
     return str(uuid.UUID(int=value))
 
 
+def started_event(record: Execution) -> WorkflowStarted:
+    """The ``WorkflowStarted`` event of an execution: everything in it is in its record, so a
+    runtime can rebuild it from the record alone."""
+    return WorkflowStarted(
+        timestamp=record.start_time,
+        workflow=record.workflow,
+        execution_id=record.id,
+        input=record.input,
+        timeout_at=record.timeout_at,
+        parent=record.parent,
+    )
+
+
 class RealClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -194,20 +207,14 @@ class Runtime:
                 # Created but never started (a store whose two writes are not atomic, or a
                 # crash between them): start it now.
                 record = stored.execution
-            await self.ports.queue.enqueue(
-                execution_id,
-                [
-                    WorkflowStarted(
-                        timestamp=record.start_time,
-                        workflow=workflow,
-                        execution_id=execution_id,
-                        input=record.input,
-                        timeout_at=record.timeout_at,
-                        parent=record.parent,
-                    )
-                ],
-            )
+            await self._deliver_start(execution_id, started_event(record))
         return execution_id
+
+    async def _deliver_start(self, execution_id: str, event: WorkflowStarted) -> None:
+        """Deliver a new execution's first event, in the unit of work that creates its record.
+        Here: queued. (The SQLite runtime hands it to the orchestrator once the record is
+        committed: the record is what makes the start durable, see ``_unstarted``.)"""
+        await self.ports.queue.enqueue(execution_id, [event])
 
     # ------------------------------------------------------------ waiting for the end
 

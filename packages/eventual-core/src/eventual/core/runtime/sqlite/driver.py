@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from ...errors import StorageUnavailable
-from ...history import EmittedEvent, InputEvent, ParentRef, SignalReceived
+from ...history import EmittedEvent, InputEvent, SignalReceived, WorkflowStarted
 from ...models import Execution, ExecutionStatus
 from ...service import Service
 from ..ports import TaskRequest, TimerRequest
-from ..runtime import RealClock, Runtime
+from ..runtime import RealClock, Runtime, started_event
 from .claims import SqliteClaimStore
 from .codec import _history_corrupted
 from .database import Database
@@ -34,7 +34,7 @@ from .ports import (
     _settle_sent,
     open_ports,
 )
-from .recovery import _scan_history
+from .recovery import _scan_history, _unstarted
 from .tasks import SqliteTaskDispatcher
 from .timers import SqliteTimerScheduler
 
@@ -205,6 +205,8 @@ class SqliteRuntime(Runtime):
             self._pumps.append(self._create_task(self._sweep(self.retention), "retention"))
         for execution_id in await self.sqlite_ports_queue.executions_with_events():
             self._queue_changed(execution_id)
+        for execution_id in list(self._inbox):
+            self._wake_consumer(execution_id)
 
     async def stop(self) -> None:
         if self._closing:
@@ -230,6 +232,10 @@ class SqliteRuntime(Runtime):
             cast(SqliteTaskDispatcher, self.ports.tasks).restore(outstanding)
         if not self.workers:
             return
+        # Executions started but never stepped (their first event was in memory): it is
+        # rebuilt from their records and handed over again (start() wakes them).
+        for record in await self.db.read(_unstarted):
+            self._inbox.setdefault(record.id, []).insert(0, _Handoff(None, started_event(record)))
         # An execution in progress whose history cannot be read fails now, saying where (it
         # may be waiting for nothing that would ever replay it).
         for execution_id, (position, reason) in corrupted.items():
@@ -292,27 +298,6 @@ class SqliteRuntime(Runtime):
         self.clear_cache()
 
     # ------------------------------------------------------------ atomic client operations
-
-    async def start_execution(
-        self,
-        workflow: str,
-        input: Any,
-        *,
-        execution_name: str | None = None,
-        timeout: timedelta | None = None,
-        execution_id: str | None = None,
-        parent: ParentRef | None = None,
-    ) -> str:
-        # The record and its WorkflowStarted event are written in one transaction.
-        async with self.db.transaction():
-            return await super().start_execution(
-                workflow,
-                input,
-                execution_name=execution_name,
-                timeout=timeout,
-                execution_id=execution_id,
-                parent=parent,
-            )
 
     async def send_task_success(self, token: str, result: Any = None) -> None:
         async with self.db.transaction():
@@ -499,10 +484,13 @@ class SqliteRuntime(Runtime):
         generation = self._service_generation
         token = _consuming.set(consuming)
         dropped = False
+        events = [q.event for q in batch] + [h.event for h in handoffs]
+        if batch and handoffs and type(handoffs[0].event) is WorkflowStarted:
+            # A start handed over in memory comes before any event queued for its execution
+            # meanwhile (a signal's row), as its own row would have.
+            events.insert(0, events.pop(len(batch)))
         try:
-            await self.orchestrate(
-                execution_id, [q.event for q in batch] + [h.event for h in handoffs]
-            )
+            await self.orchestrate(execution_id, events)
             if generation != self._service_generation:
                 self._evict(execution_id)  # built with the handlers that were replaced
             if not consuming.deleted[0]:
@@ -587,8 +575,19 @@ class SqliteRuntime(Runtime):
             await super().deliver_task_result(request, event)
             return
         # Straight to the orchestrator: no queue row, no commit of its own (see _Handoff).
-        self._inbox.setdefault(request.execution_id, []).append(_Handoff(claim, event))
-        self._wake_consumer(request.execution_id)
+        self._hand_over(request.execution_id, _Handoff(claim, event))
+
+    async def _deliver_start(self, execution_id: str, event: WorkflowStarted) -> None:
+        """No queue row for a start: once the unit that creates the record commits, the event
+        goes straight to the orchestrator. The record is the durable part; a process that
+        stops before the first step commits leaves an execution in progress with no history,
+        whose ``WorkflowStarted`` the next start rebuilds from the record (see
+        :func:`_unstarted`)."""
+        self.db.after_commit(lambda: self._hand_over(execution_id, _Handoff(None, event)))
+
+    def _hand_over(self, execution_id: str, handoff: _Handoff) -> None:
+        self._inbox.setdefault(execution_id, []).append(handoff)
+        self._wake_consumer(execution_id)
 
     async def _deliver_signal(self, execution_id: str, event: SignalReceived) -> None:
         """Hand the signal to the execution's orchestrator and wait until the step that

@@ -234,9 +234,10 @@ class SqliteExecutionStore:
         # Most steps leave the record as it was (the same object): nothing to update then.
         unchanged = cached is not None and cached[0].execution is execution
         record = cached[1] if cached is not None and unchanged else execution.model_dump_json()
-        # The cache holds what was committed (one process owns the file): when it agrees
-        # with the step, the history's key alone guards against a step that raced this one.
-        known = unchanged and cached is not None and cached[0].history_length == expected_length
+        # The cache holds what was committed (one process owns the file): when its length
+        # agrees with the step, the history's key alone guards against a step that raced
+        # this one (whether or not the step changes the record).
+        known = cached is not None and cached[0].history_length == expected_length
         rows = [(execution_id, expected_length + i, e) for i, e in enumerate(encoded)]
 
         def conflict() -> ConflictError:  # (made only when raised: not for every step)

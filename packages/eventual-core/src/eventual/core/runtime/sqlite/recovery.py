@@ -1,11 +1,13 @@
-"""Recovery on start: the task attempts a previous process dispatched and never finished, and
-the executions in progress whose history has a row that cannot be read."""
+"""Recovery on start: the task attempts a previous process dispatched and never finished, the
+executions it started and never stepped, and the executions in progress whose history has a
+row that cannot be read."""
 
 from __future__ import annotations
 
 import sqlite3
 
 from ...history import TaskScheduled
+from ...models import Execution
 from ..ports import TaskRequest
 from .claims import _TASK_RESULTS
 from .codec import _event_from, _unreadable
@@ -80,3 +82,18 @@ def _scan_history(
         if key not in finished and request.execution_id not in corrupted
     ]
     return outstanding, corrupted
+
+
+def _unstarted(conn: sqlite3.Connection) -> list[Execution]:
+    """The executions in progress with no history and no queued ``WorkflowStarted``: started
+    by a process that stopped before their first step committed (it handed the event over in
+    memory). Found through the executions_by_status index; their first event is rebuilt
+    from the record. (A file written before that hand-over queued the event as a row: such
+    an execution is left to its row.)"""
+    rows = conn.execute(
+        "SELECT e.record FROM executions e WHERE e.status = 'IN_PROGRESS' "
+        "AND NOT EXISTS (SELECT 1 FROM history h WHERE h.execution_id = e.id) "
+        "AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.execution_id = e.id "
+        f"AND {_TYPE.format('q.event')} = 'WorkflowStarted') ORDER BY e.start_ts, e.id"
+    ).fetchall()
+    return [Execution.model_validate_json(r[0]) for r in rows]

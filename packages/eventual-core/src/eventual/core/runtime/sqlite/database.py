@@ -550,7 +550,14 @@ class Database:
             elif tx.begun or tx.pending:
                 if self.group_commit:
                     # Leave the transaction open for the units of this turn; commit after.
-                    await self._in_tx(tx, _nothing)
+                    # (Only writes still pending, or a transaction gone under the unit, need
+                    # a trip through _in_tx: it flushes the first and raises for the second.)
+                    if (
+                        tx.pending
+                        or self._executor is not None  # (the connection is the thread's)
+                        or not self._conn(write=True).in_transaction
+                    ):
+                        await self._in_tx(tx, _nothing)
                     group = self._group = _Group()
                     group.hooks.extend(tx.hooks)
                     loop = asyncio.get_running_loop()

@@ -168,8 +168,10 @@ class SqliteRuntime(Runtime):
         self._outbox_cursor = 0
         self._firing: set[int] = set()
         self._next_due: float | None = None
-        self._pulse = asyncio.Event()
-        self._execution_pulse = asyncio.Event()
+        # Set (and replaced) when work ends / an execution finishes; made only once someone
+        # waits for one (idle(), wait_for_execution()), not for every task attempt.
+        self._pulse: asyncio.Event | None = None
+        self._execution_pulse: asyncio.Event | None = None
         self._service_generation = 0
 
     # ------------------------------------------------------------ lifecycle
@@ -310,12 +312,16 @@ class SqliteRuntime(Runtime):
     # ------------------------------------------------------------ waiting
 
     def _pulse_now(self) -> None:
-        pulse, self._pulse = self._pulse, asyncio.Event()
-        pulse.set()
+        pulse = self._pulse
+        if pulse is not None:
+            self._pulse = None
+            pulse.set()
 
     def _pulse_executions(self) -> None:
-        pulse, self._execution_pulse = self._execution_pulse, asyncio.Event()
-        pulse.set()
+        pulse = self._execution_pulse
+        if pulse is not None:
+            self._execution_pulse = None
+            pulse.set()
 
     def _quiet(self) -> bool:
         if self._work or self._consumers or self._scanning:
@@ -337,6 +343,8 @@ class SqliteRuntime(Runtime):
                 if self._quiet():
                     return
             pulse = self._pulse
+            if pulse is None:
+                pulse = self._pulse = asyncio.Event()
             if self._next_due is not None and not (self._work or self._consumers):
                 # Only a timer is about to fall due: wake up when it has.
                 delay = max(0.0, self._next_due - self.clock.now().timestamp()) + 0.001
@@ -352,6 +360,8 @@ class SqliteRuntime(Runtime):
         async def done() -> Execution:
             while True:
                 pulse = self._execution_pulse
+                if pulse is None:
+                    pulse = self._execution_pulse = asyncio.Event()
                 execution = await self.get_execution(execution_id)
                 if execution.status is not ExecutionStatus.IN_PROGRESS:
                     return execution

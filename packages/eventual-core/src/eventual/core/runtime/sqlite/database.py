@@ -338,12 +338,25 @@ class Database:
     # ------------------------------------------------------------ running statements
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            return self._inline(fn, *args)
         if not self._open_:
             raise RuntimeError(f"the database {self.path} is not open")
         try:
-            if self._executor is None:
-                return fn(*args)
             return await asyncio.wrap_future(self._executor.submit(fn, *args))
+        except sqlite3.Error as exc:
+            unavailable = self._unavailable(exc)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
+
+    def _inline(self, fn: Callable[..., T], *args: Any) -> T:
+        """``_call`` for statements that run inline (no thread): the same errors, without a
+        coroutine of its own (the hot path awaits nothing here)."""
+        if not self._open_:
+            raise RuntimeError(f"the database {self.path} is not open")
+        try:
+            return fn(*args)
         except sqlite3.Error as exc:
             unavailable = self._unavailable(exc)
             if unavailable is None:
@@ -356,6 +369,8 @@ class Database:
         ``lock_timeout`` seconds; then :class:`StorageUnavailable`. The waits are sleeps:
         the event loop (the HTTP server, the reads) goes on meanwhile."""
         try:
+            if self._executor is None:
+                return self._inline(fn)
             return await self._call(fn)
         except _Busy as first:
             busy = first
@@ -494,6 +509,8 @@ class Database:
 
         if begin and group is None:
             return await self._patiently(work)
+        if self._executor is None:
+            return self._inline(work)
         return await self._call(work)
 
     def _atomic(self, fn: Callable[[sqlite3.Connection], T]) -> T:

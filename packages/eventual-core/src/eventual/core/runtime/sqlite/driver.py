@@ -150,7 +150,7 @@ class SqliteRuntime(Runtime):
         self._closing = False
         self._context = contextvars.Context()
         self._loop: asyncio.AbstractEventLoop | None = None  # the one it was started on
-        self._work: set[asyncio.Task[Any]] = set()
+        self._work: dict[asyncio.Task[Any], Coroutine[Any, Any, Any]] = {}
         self._pumps: list[asyncio.Task[None]] = []
         self._consumers: dict[str, asyncio.Task[Any]] = {}
         self._dirty: set[str] = set()
@@ -215,12 +215,16 @@ class SqliteRuntime(Runtime):
             return
         self._closing = True
         self._hooks.runtime = None
-        tasks = [*self._pumps, *self._work]
+        work = dict(self._work)
+        tasks = [*self._pumps, *work]
         for t in tasks:
             t.cancel()
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        for coro in work.values():
+            coro.close()  # (a no-op for one that ran; one cancelled before it started goes)
+        self._work.clear()
         self.clear_cache()
         await self.db.close()
 
@@ -380,18 +384,13 @@ class SqliteRuntime(Runtime):
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = self._create_task(self._guard(coro, name), name)
-        self._work.add(task)
-        task.add_done_callback(lambda done: self._work_done(done, coro))
+        self._work[task] = coro
         return task
 
-    def _work_done(self, task: asyncio.Task[Any], coro: Coroutine[Any, Any, Any]) -> None:
-        # Closing is a no-op for a coroutine that ran; one cancelled before it started is
-        # discarded quietly.
-        coro.close()
-        self._work.discard(task)
-        self._pulse_now()
-
     async def _guard(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        # The work leaves ``_work`` here, in the task itself, rather than in a done callback
+        # (a handle of the event loop's fewer per task); a task cancelled before it started
+        # never runs this, and stop() closes its coroutine.
         try:
             await coro
         except asyncio.CancelledError:
@@ -399,6 +398,11 @@ class SqliteRuntime(Runtime):
         except Exception as exc:
             logger.exception("runtime work failed: %s", name)
             self.errors.append(exc)
+        finally:
+            task = asyncio.current_task()
+            if task is not None:
+                self._work.pop(task, None)
+            self._pulse_now()
 
     async def _pump(
         self, wake: asyncio.Event, scan: Callable[[], Coroutine[Any, Any, None]]

@@ -90,9 +90,10 @@ class TaskDefinition(Definition, Generic[P, R]):
             return ops.call_task(self, self.signature.bind_json(args, kwargs))  # type: ignore[arg-type]
         return self.fn(*args, **kwargs)
 
-    async def invoke_json(self, args: list[Any]) -> Any:
-        """Run the handler on JSON arguments (what task workers do)."""
-        return await self.fn(*self.signature.load_args(args))  # type: ignore[call-arg]
+    def invoke_json(self, args: list[Any]) -> Awaitable[Any]:
+        """Run the handler on JSON arguments (what task workers do): its awaitable, with no
+        coroutine of its own around it."""
+        return self.fn(*self.signature.load_args(args))  # type: ignore[call-arg]
 
     def result_to_json(self, value: Any) -> Any:
         return to_json(value, self.signature.return_type)

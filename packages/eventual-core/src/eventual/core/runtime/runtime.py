@@ -764,9 +764,10 @@ class Runtime:
                 message=payload.message,
             )
 
-    async def invoke_task_handler(self, definition: Any, request: TaskRequest) -> Any:
-        """Run the task's code. TestEnvironment overrides this to apply task mocks."""
-        return await definition.invoke_json(request.args)
+    def invoke_task_handler(self, definition: Any, request: TaskRequest) -> Awaitable[Any]:
+        """Run the task's code: the awaitable of its handler. TestEnvironment overrides this
+        (with a coroutine) to apply task mocks."""
+        return definition.invoke_json(request.args)
 
     async def fire_timer(self, timer: TimerRequest) -> None:
         """A timer fell due: deliver its event, or check a task's heartbeat."""

@@ -253,6 +253,21 @@ def call_worker(target: str, params: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- statistics
 
 
+def best_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One worker's results over several rounds, as one result: each timing (a float: seconds,
+    lower is better) its least of the rounds that ran; every other key from the first of them.
+    Rounds that report ``missing`` count only when every round does (then the first one)."""
+    ran = [r for r in rounds if not r.get("missing")]
+    if not ran:
+        return dict(rounds[0])
+    merged = dict(ran[0])
+    for key, value in ran[0].items():
+        values = [r.get(key) for r in ran]
+        if isinstance(value, float) and all(isinstance(v, float) for v in values):
+            merged[key] = min(v for v in values if isinstance(v, float))
+    return merged
+
+
 def percentile(sorted_values: list[float], q: float) -> float:
     """The q-th percentile (0..100) of already sorted values, nearest-rank."""
     if not sorted_values:

@@ -12,6 +12,12 @@ comparison, which carries the target of 10x DBOS's steps/s), and as DBOS ships (
 quoted beside them: plain SQLite commits/s of one small row, on one Python connection, with our
 pragmas; no durable engine that commits each step can beat it.
 
+The machine is shared and its speed moves between minutes by more than the gaps the targets
+ask about, so the comparison runs in rounds (three; one with ``--quick``): each round starts
+ours, DBOS with our pragmas, Restate, the floor and our step's SQL, each in a fresh process,
+one after the other; each side's figure is its best round (the least disturbed one), the same
+rule for every side.
+
     uv run python -m benchmarks throughput        # or: uv run python -m benchmarks.throughput
 """
 
@@ -33,6 +39,7 @@ from benchmarks._common import (
     Row,
     Section,
     WorkerError,
+    best_round,
     find_module,
     log,
     render_text,
@@ -281,24 +288,65 @@ def run(quick: bool = False) -> Section:
     shipped_n = 5 if quick else 30
     steps = 10
     commits = 500 if quick else 5000
+
+    rounds = 1 if quick else 3
     section = Section(NAME, TITLE, "DBOS (SQLite system database)")
 
     missing = available()
-    our: dict[str, Any] | None = None
-    if missing is None:
-        log(f"[{NAME}] ours: {n} executions x {steps} steps, sequential then concurrent")
+    ours_rounds: list[dict[str, Any]] = []
+    same_rounds: list[dict[str, Any]] = []
+    rest_rounds: list[dict[str, Any]] = []
+    base_rounds: list[dict[str, Any]] = []
+    sql_rounds: list[dict[str, Any]] = []
+    synchronous = "NORMAL"
+    for r in range(1, rounds + 1):
+        tag = f"[{NAME}] round {r}/{rounds}:"
+        if missing is None:
+            log(f"{tag} ours, {n} executions x {steps} steps, sequential then concurrent")
+            try:
+                ours_rounds.append(run_worker("benchmarks.throughput:ours", n=n, steps=steps))
+            except WorkerError as exc:
+                missing = "failed"
+                section.notes.append(f"our side failed: {str(exc).splitlines()[0]}")
+                log(str(exc))
+        if ours_rounds:
+            synchronous = ours_rounds[0]["pragmas"]["synchronous"]
+        log(f"{tag} DBOS with our pragmas, {n} executions x {steps} steps")
+        same_rounds.append(
+            run_worker(
+                "benchmarks.throughput:dbos",
+                n=n,
+                steps=steps,
+                pragmas="same",
+                synchronous=synchronous,
+            )
+        )
+        log(f"{tag} Restate, {n} invocations x {steps} steps, sequential then {n} at once")
         try:
-            our = run_worker("benchmarks.throughput:ours", n=n, steps=steps)
+            rest_rounds.append(
+                run_worker("benchmarks.throughput:restate", n=n, steps=steps, concurrency=n)
+            )
         except WorkerError as exc:
-            missing = "failed"
-            section.notes.append(f"our side failed: {str(exc).splitlines()[0]}")
-            log(str(exc))
-    synchronous = our["pragmas"]["synchronous"] if our else "NORMAL"
+            rest_rounds.append({"missing": str(exc).splitlines()[0]})
+        log(f"{tag} plain SQLite, {commits} commits; our step's SQL alone, {commits} steps")
+        base_rounds.append(
+            run_worker("benchmarks.throughput:floor", commits=commits, synchronous=synchronous)
+        )
+        sql_rounds.append(
+            run_worker("benchmarks.throughput:step_sql", commits=commits, synchronous=synchronous)
+        )
+    our = best_round(ours_rounds) if ours_rounds else None
+    same = best_round(same_rounds)
+    rest = best_round(rest_rounds)
+    base = best_round(base_rounds)
+    own_sql = best_round(sql_rounds)
+    if rounds > 1:
+        section.notes.append(
+            f"each side's figures: its best of {rounds} rounds, the sides interleaved in each "
+            "round, each in a fresh process (DBOS as shipped and ours with synchronous=FULL: "
+            "one round)"
+        )
 
-    log(f"[{NAME}] DBOS, our pragmas: {n} executions x {steps} steps")
-    same = run_worker(
-        "benchmarks.throughput:dbos", n=n, steps=steps, pragmas="same", synchronous=synchronous
-    )
     log(f"[{NAME}] DBOS as shipped: {shipped_n} executions x {steps} steps")
     shipped = run_worker("benchmarks.throughput:dbos", n=shipped_n, steps=steps, pragmas="shipped")
     full: dict[str, Any] | None = None
@@ -310,15 +358,6 @@ def run(quick: bool = False) -> Section:
             )
         except WorkerError as exc:
             section.notes.append(f"ours with synchronous=FULL failed: {str(exc).splitlines()[0]}")
-    log(f"[{NAME}] Restate: {n} invocations x {steps} steps, sequential then {n} at once")
-    try:
-        rest = run_worker("benchmarks.throughput:restate", n=n, steps=steps, concurrency=n)
-    except WorkerError as exc:
-        rest: dict[str, Any] = {"missing": str(exc).splitlines()[0]}
-    log(f"[{NAME}] plain SQLite: {commits} commits")
-    base = run_worker("benchmarks.throughput:floor", commits=commits, synchronous=synchronous)
-    log(f"[{NAME}] our step's SQL alone: {commits} steps")
-    own_sql = run_worker("benchmarks.throughput:step_sql", commits=commits, synchronous=synchronous)
 
     def rate(result: dict[str, Any] | None, key: str, count: int) -> float | None:
         return None if result is None else count / result[key]

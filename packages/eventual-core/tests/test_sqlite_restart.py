@@ -713,3 +713,51 @@ async def test_a_schema_2_file_gains_the_build_column_and_keeps_its_executions(
     assert version == SCHEMA_VERSION == 3
     assert listed == {"rsCountedWf/old": None, "rsCountedWf/new": service.build}
     assert [e.id for e in of_build] == ["rsCountedWf/new"]
+
+
+async def _atomic_units(db: Database, fail_after_write: int | None) -> list[str]:
+    """Six units in one turn, each one atomic INSERT (unit 2's hits a duplicate key);
+    ``fail_after_write``: that unit raises after its write went in. Their outcomes."""
+
+    async def unit(n: int) -> None:
+        async with db.transaction():
+            key = 1 if n == 2 else n
+            await db.write(lambda c: c.execute("INSERT INTO t VALUES (?)", (key,)), atomic=True)
+            if n == fail_after_write:
+                raise RuntimeError(f"unit {n} fails")
+
+    results = await asyncio.gather(*(unit(n) for n in range(6)), return_exceptions=True)
+    return [type(r).__name__ for r in results]
+
+
+async def test_atomic_writes_in_a_group_need_no_savepoint_and_a_failure_after_one_loses_the_group(
+    tmp_path: Path,
+) -> None:
+    db = Database(tmp_path / "dev.db")
+    await db.open()
+    try:
+        await db.write(lambda c: c.execute("CREATE TABLE t (k INTEGER PRIMARY KEY)"))
+        statements: list[str] = []
+        db._conn(write=True).set_trace_callback(statements.append)
+        before = db.commits
+        # A unit whose one write fails changed nothing: the others commit, together.
+        outcomes = await _atomic_units(db, fail_after_write=None)
+        assert outcomes == ["NoneType"] * 2 + ["IntegrityError"] + ["NoneType"] * 3
+        assert db.commits - before == 1
+        assert not any("SAVEPOINT" in s for s in statements)
+        rows = await db.read(lambda c: [r[0] for r in c.execute("SELECT k FROM t ORDER BY k")])
+        assert rows == [0, 1, 3, 4, 5]
+
+        await db.write(lambda c: c.execute("DELETE FROM t"))
+        # A unit that fails after its write (outside any savepoint): only the whole group's
+        # transaction can undo it, so every unit that joined it is told its work is lost;
+        # the units after it start a transaction of their own and commit.
+        outcomes = await _atomic_units(db, fail_after_write=3)
+        assert (
+            outcomes
+            == ["DatabaseError"] * 2 + ["IntegrityError", "RuntimeError"] + ["NoneType"] * 2
+        )
+        rows = await db.read(lambda c: [r[0] for r in c.execute("SELECT k FROM t ORDER BY k")])
+        assert rows == [4, 5]
+    finally:
+        await db.close()

@@ -71,12 +71,26 @@ class _Transaction:
     the database thread together with the next statement that needs one (or the COMMIT),
     in order, so the transaction behaves exactly as if each had run at once."""
 
-    __slots__ = ("active", "begun", "depth", "flushes", "group", "hooks", "pending")
+    __slots__ = (
+        "active",
+        "bare_write",
+        "begun",
+        "depth",
+        "flushes",
+        "group",
+        "hooks",
+        "pending",
+        "savepoint",
+    )
 
     def __init__(self, group: _Group | None = None) -> None:
         self.active = True
         self.begun = False
         self.group = group  # the open group commit this unit joins (as a savepoint)
+        # In a group: whether the unit's savepoint is open, and whether a write of the unit
+        # reached the database outside it (its first, atomic one: see Database.write).
+        self.savepoint = False
+        self.bare_write = False
         self.depth = 0
         self.flushes = 0
         self.hooks: list[Callable[[], None]] = []
@@ -142,6 +156,10 @@ def _begin(conn: sqlite3.Connection) -> None:
 def _rollback(conn: sqlite3.Connection) -> None:
     if conn.in_transaction:
         conn.execute("ROLLBACK")
+
+
+def _in_transaction(conn: sqlite3.Connection) -> bool:
+    return conn.in_transaction
 
 
 def _rollback_unit(conn: sqlite3.Connection) -> bool:
@@ -444,12 +462,18 @@ class Database:
             return await self._in_tx(tx, fn)
         return await self._patiently(_patient(lambda: fn(self._conn(write=False))))
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, fn: Callable[[sqlite3.Connection], T], *, atomic: bool = False) -> T:
         """Run ``fn(connection)`` in the current transaction, or in one of its own; returns
-        its result."""
+        its result.
+
+        ``atomic``: ``fn`` changes the database by one statement at most (it may read before
+        it), so when it fails it has changed nothing (SQLite backs a failed statement out on
+        its own). The first write of a unit that joins a group commit then needs no savepoint
+        around it; should the unit fail after it, the whole group's transaction is rolled
+        back and every unit in it told so (as when SQLite itself rolls it back)."""
         tx = self._current()
         if tx is not None:
-            return await self._in_tx(tx, fn)
+            return await self._in_tx(tx, fn, atomic)
         if not self.group_commit:
             async with self._lock:
                 result = await self._patiently(lambda: self._atomic(fn))
@@ -473,7 +497,9 @@ class Database:
         tx = self._tx.get()
         return tx if tx is not None and tx.active else None
 
-    async def _in_tx(self, tx: _Transaction, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _in_tx(
+        self, tx: _Transaction, fn: Callable[[sqlite3.Connection], T], atomic: bool = False
+    ) -> T:
         ops, tx.pending = tx.pending, []
         begin = not tx.begun
         tx.begun = True
@@ -490,7 +516,13 @@ class Database:
                 if group is not None:
                     if not writer.in_transaction:
                         raise self._lost()
+                    if atomic and not ops:
+                        # One statement that changes all or nothing: no savepoint for it.
+                        result = fn(writer)
+                        tx.bare_write = True
+                        return result
                     writer.execute(f"SAVEPOINT {_UNIT}")
+                    tx.savepoint = True
                 else:
                     if self._reopen:
                         writer = self._reconnect_writer()
@@ -503,6 +535,9 @@ class Database:
             elif not writer.in_transaction:
                 # Rolled back under this unit by an error it caught: never autocommit the rest.
                 raise self._lost()
+            elif group is not None and not tx.savepoint:
+                writer.execute(f"SAVEPOINT {_UNIT}")  # (after a first write made without one)
+                tx.savepoint = True
             for op in ops:
                 op(writer)
             return fn(writer)
@@ -561,7 +596,9 @@ class Database:
             group: _Group | None = None
             if tx.group is not None:
                 group = tx.group
-                if tx.begun or tx.pending:
+                # (A unit whose one write needed no savepoint has nothing to release; were
+                # the group's transaction gone under it, the group fails, and with it this.)
+                if tx.pending or tx.savepoint:
                     await self._in_tx(tx, _release_unit)
                 group.hooks.extend(tx.hooks)
             elif tx.begun or tx.pending:
@@ -601,7 +638,17 @@ class Database:
         # interrupted, the rollback runs before any later statement.
         with contextlib.suppress(BaseException):
             if tx.group is not None:
-                if not await self._call(_rollback_unit, self._conn(write=True)):
+                if tx.bare_write:
+                    # A write of the unit is outside any savepoint: only the whole group's
+                    # transaction can undo it.
+                    await self._call(_rollback, self._conn(write=True))
+                    self._lose(tx.group, exc)
+                elif not tx.savepoint:
+                    # Its one write failed and changed nothing, unless SQLite rolled the whole
+                    # transaction back on its error.
+                    if not await self._call(_in_transaction, self._conn(write=True)):
+                        self._lose(tx.group, exc)
+                elif not await self._call(_rollback_unit, self._conn(write=True)):
                     self._lose(tx.group, exc)
             else:
                 await self._call(_rollback, self._conn(write=True))

@@ -4,6 +4,7 @@ process committed) and their histories."""
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import sqlite3
 from collections import OrderedDict
@@ -24,6 +25,15 @@ _SELECT_STORED = (
     "SELECT record, (SELECT COALESCE(MAX(position) + 1, 0) FROM history "
     "WHERE execution_id = executions.id) FROM executions WHERE id = ?"
 )
+
+_INSERT_ROW = "INSERT INTO history (execution_id, position, event) VALUES (?,?,?)"
+# Up to this many history rows go in one INSERT (each count is one cached statement).
+_ROWS_PER_INSERT = 16
+
+
+@functools.cache
+def _insert_rows(count: int) -> str:
+    return _INSERT_ROW + ",(?,?,?)" * (count - 1)
 
 
 class SqliteExecutionStore:
@@ -239,6 +249,11 @@ class SqliteExecutionStore:
         # this one (whether or not the step changes the record).
         known = cached is not None and cached[0].history_length == expected_length
         rows = [(execution_id, expected_length + i, e) for i, e in enumerate(encoded)]
+        # A step's few rows go in one statement, which adds all of them or none: with the
+        # record unchanged, the step is then one atomic write (no savepoint in a group commit).
+        single = len(rows) <= _ROWS_PER_INSERT
+        insert = _insert_rows(len(rows)) if single else _INSERT_ROW
+        params = [value for row in rows for value in row]
 
         def conflict() -> ConflictError:  # (made only when raised: not for every step)
             return ConflictError(
@@ -262,13 +277,14 @@ class SqliteExecutionStore:
                 if length != expected_length:
                     raise conflict()
             try:
-                conn.executemany(
-                    "INSERT INTO history (execution_id, position, event) VALUES (?,?,?)", rows
-                )
+                if single:
+                    conn.execute(insert, params)
+                else:
+                    conn.executemany(insert, rows)
             except sqlite3.IntegrityError:
                 raise conflict() from None
 
-        await self.db.write(op)
+        await self.db.write(op, atomic=unchanged and single)
         stored = StoredExecution(execution, expected_length + len(encoded))
 
         finished = execution.status is not ExecutionStatus.IN_PROGRESS

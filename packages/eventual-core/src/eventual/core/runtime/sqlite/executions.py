@@ -253,7 +253,6 @@ class SqliteExecutionStore:
         # record unchanged, the step is then one atomic write (no savepoint in a group commit).
         single = len(rows) <= _ROWS_PER_INSERT
         insert = _insert_rows(len(rows)) if single else _INSERT_ROW
-        params = [value for row in rows for value in row]
 
         def conflict() -> ConflictError:  # (made only when raised: not for every step)
             return ConflictError(
@@ -278,7 +277,7 @@ class SqliteExecutionStore:
                     raise conflict()
             try:
                 if single:
-                    conn.execute(insert, params)
+                    conn.execute(insert, [value for row in rows for value in row])
                 else:
                     conn.executemany(insert, rows)
             except sqlite3.IntegrityError:

@@ -9,15 +9,14 @@ import time
 import types
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from eventual.core import ExecutionStatus, async_result, signal, task, task_context, workflow
 from eventual.core._context import use_runtime
-from eventual.core.history import EmittedEvent, TaskSucceeded, WorkflowStarted
+from eventual.core.history import TaskSucceeded
 from eventual.core.models import Execution
-from eventual.core.runtime import ConflictError, TaskRequest, TimerRequest
 from eventual.core.runtime.ports import encode_token
 from eventual.core.runtime.runtime import started_event
 from eventual.core.runtime.sqlite import (
@@ -26,9 +25,7 @@ from eventual.core.runtime.sqlite import (
     DatabaseError,
     DatabaseLocked,
     SqliteRuntime,
-    SqliteTaskDispatcher,
     _outstanding_attempts,
-    open_ports,
 )
 from eventual.core.runtime.sqlite.recovery import _unstarted
 from eventual.core.service import Service, load_service
@@ -306,98 +303,6 @@ async def test_replace_service_swaps_handlers_and_keeps_executions(tmp_path: Pat
         assert rt.errors == []
 
 
-# ---------------------------------------------------------------- transactions
-
-
-async def test_unit_of_work_commits_everything_or_nothing(tmp_path: Path) -> None:
-    db = Database(tmp_path / "dev.db")
-    await db.open()
-    try:
-        ports = open_ports(db, run_id="test")
-        dispatcher = cast(SqliteTaskDispatcher, ports.tasks)
-        record = Execution(
-            id="wf/1",
-            workflow="wf",
-            status=ExecutionStatus.IN_PROGRESS,
-            start_time=datetime(2024, 1, 1, tzinfo=UTC),
-        )
-        await ports.executions.create(record)
-        started = WorkflowStarted(workflow="wf", execution_id="wf/1")
-        request = TaskRequest("wf/1", "wf", 0, 1, "t", [1])
-        timer = TimerRequest("wf/1|t", "wf/1", datetime(2024, 1, 2, tzinfo=UTC))
-
-        # A step computed from a stale history length: nothing it wrote survives.
-        with pytest.raises(ConflictError):
-            async with ports.unit_of_work():
-                await ports.tasks.dispatch(request)
-                await ports.timers.schedule(timer)
-                await ports.queue.enqueue("other/1", [started])
-                await ports.executions.commit_step(
-                    "wf/1", expected_length=5, events=[started], execution=record
-                )
-        counts = await db.read(lambda c: [_count(c, t) for t in ("timers", "queue")])
-        assert counts == [0, 0]
-        assert await ports.executions.read_history("wf/1") == []
-        assert not dispatcher.has_pending()  # dispatched only once the unit commits
-
-        # Any error rolls back, and a nested block is a savepoint.
-        with pytest.raises(RuntimeError, match="boom"):
-            async with ports.unit_of_work():
-                await ports.tasks.dispatch(request)
-                raise RuntimeError("boom")
-        async with ports.unit_of_work():
-            await ports.timers.schedule(timer)
-            with pytest.raises(RuntimeError, match="inner"):
-                async with db.transaction():
-                    await ports.tasks.dispatch(request)
-                    raise RuntimeError("inner")
-            # Reads inside the unit see its own writes; reads outside do not, yet.
-            assert await db.read(lambda c: _count(c, "timers")) == 1
-            assert await _count_outside(db, "timers") == 0
-            await ports.executions.commit_step(
-                "wf/1", expected_length=0, events=[started], execution=record
-            )
-        counts = await db.read(lambda c: [_count(c, t) for t in ("timers", "queue")])
-        assert counts == [1, 0]
-        assert await ports.executions.read_history("wf/1") == [started]
-        stored = await ports.executions.get("wf/1")
-        assert stored is not None and stored.history_length == 1
-        assert not dispatcher.has_pending()  # both dispatches were rolled back
-
-        # Outside a unit, a dispatch is handed to the workers at once.
-        await ports.tasks.dispatch(request)
-        assert dispatcher.take(10) == [request]
-    finally:
-        await db.close()
-
-
-async def _count_outside(db: Database, table: str) -> int:
-    # Other work (a task with a context of its own) reads committed data only.
-    import contextvars
-
-    ctx = contextvars.Context()
-    return await asyncio.get_running_loop().create_task(
-        db.read(lambda c: _count(c, table)), context=ctx
-    )
-
-
-def _count(conn: sqlite3.Connection, table: str) -> int:
-    return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-
-
-async def test_database_uses_wal_and_the_chosen_synchronous_level(tmp_path: Path) -> None:
-    db = Database(tmp_path / "dev.db", synchronous="FULL")
-    await db.open()
-    try:
-        mode = await db.read(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])
-        level = await db.write(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
-        assert (mode, level) == ("wal", 2)
-    finally:
-        await db.close()
-    with pytest.raises(ValueError, match="not durable enough"):
-        Database(tmp_path / "x.db", synchronous="OFF")
-
-
 def make_family(module_name: str, child_body: str) -> Service:
     module = types.ModuleType(module_name)
     sys.modules[module_name] = module
@@ -467,40 +372,7 @@ async def test_unusable_database_files_fail_with_a_clear_error(
             pass
 
 
-# ---------------------------------------------------------------- commits, hand-overs, checkpoints
-
-
-async def test_units_in_one_turn_share_a_commit_and_return_once_it_is_on_disk(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "dev.db"
-    db = Database(path)
-    await db.open()
-    try:
-        ports = open_ports(db, run_id="test")
-        seen_after_return: list[int] = []
-
-        async def unit(n: int) -> None:
-            async with ports.unit_of_work():
-                await ports.events.publish([EmittedEvent(name=f"e{n}", payload=n)])
-                if n == 3:
-                    raise RuntimeError("unit 3 fails")
-            # Back from the block: committed, as another connection sees.
-            with sqlite3.connect(path) as other:
-                names = {r[0] for r in other.execute("SELECT name FROM outbox")}
-            seen_after_return.append(int(f"e{n}" in names))
-
-        before = db.commits
-        results = await asyncio.gather(*(unit(n) for n in range(6)), return_exceptions=True)
-        assert [type(r).__name__ for r in results] == ["NoneType"] * 3 + ["RuntimeError"] + [
-            "NoneType"
-        ] * 2
-        assert seen_after_return == [1] * 5
-        assert db.commits - before == 1  # six units, one COMMIT
-        names = await db.read(lambda c: sorted(r[0] for r in c.execute("SELECT name FROM outbox")))
-        assert names == ["e0", "e1", "e2", "e4", "e5"]  # the failed unit alone rolled back
-    finally:
-        await db.close()
+# ---------------------------------------------------------------- hand-overs, checkpoints
 
 
 rerun: list[int] = []
@@ -528,7 +400,11 @@ async def test_task_results_go_straight_to_the_orchestrator(
         await rt.start_execution("rsCountedWf", None, execution_name="a")
         assert (await rt.wait_for_execution("rsCountedWf/a", timeout=5)).result == "counted"
         writer.set_trace_callback(None)
-        left = await rt.db.read(lambda c: [_count(c, t) for t in ("claims", "queue")])
+        left = await rt.db.read(
+            lambda c: c.execute(
+                "SELECT (SELECT COUNT(*) FROM claims), (SELECT COUNT(*) FROM queue)"
+            ).fetchone()
+        )
         claim = await rt.ports.claims.get("rsCountedWf/a", 0, 1)
         token = encode_token("rsCountedWf/a", 0, 1)
         # The finished claim answers like one in its own row: done, and its token still names
@@ -544,7 +420,7 @@ async def test_task_results_go_straight_to_the_orchestrator(
     assert not any(s.startswith("INSERT INTO queue") for s in statements)
     assert not any(s.startswith("INSERT OR REPLACE INTO claims") for s in statements)
     assert not any("tasks" in s for s in statements)
-    assert left == [0, 0]
+    assert left == (0, 0)
     assert claim is not None and claim.done and not claim.timed_out
     assert still == claim
     assert [e.type for e in history].count("TaskSucceeded") == 1
@@ -581,7 +457,9 @@ async def test_a_result_handed_over_but_never_applied_runs_its_attempt_again(
         assert [(r.execution_id, r.seq, r.attempt) for r in outstanding] == [
             ("rsCountedWf/b", 0, 1)
         ]
-        assert await rt.db.read(lambda c: _count(c, "queue")) == 0
+        assert await rt.db.read(lambda c: c.execute("SELECT COUNT(*) FROM queue").fetchone()) == (
+            0,
+        )
     async with runtime(service, db) as rt:
         done = await rt.wait_for_execution("rsCountedWf/b", timeout=5)
         history = await rt.get_history("rsCountedWf/b")
@@ -713,51 +591,3 @@ async def test_a_schema_2_file_gains_the_build_column_and_keeps_its_executions(
     assert version == SCHEMA_VERSION == 3
     assert listed == {"rsCountedWf/old": None, "rsCountedWf/new": service.build}
     assert [e.id for e in of_build] == ["rsCountedWf/new"]
-
-
-async def _atomic_units(db: Database, fail_after_write: int | None) -> list[str]:
-    """Six units in one turn, each one atomic INSERT (unit 2's hits a duplicate key);
-    ``fail_after_write``: that unit raises after its write went in. Their outcomes."""
-
-    async def unit(n: int) -> None:
-        async with db.transaction():
-            key = 1 if n == 2 else n
-            await db.write(lambda c: c.execute("INSERT INTO t VALUES (?)", (key,)), atomic=True)
-            if n == fail_after_write:
-                raise RuntimeError(f"unit {n} fails")
-
-    results = await asyncio.gather(*(unit(n) for n in range(6)), return_exceptions=True)
-    return [type(r).__name__ for r in results]
-
-
-async def test_atomic_writes_in_a_group_need_no_savepoint_and_a_failure_after_one_loses_the_group(
-    tmp_path: Path,
-) -> None:
-    db = Database(tmp_path / "dev.db")
-    await db.open()
-    try:
-        await db.write(lambda c: c.execute("CREATE TABLE t (k INTEGER PRIMARY KEY)"))
-        statements: list[str] = []
-        db._conn(write=True).set_trace_callback(statements.append)
-        before = db.commits
-        # A unit whose one write fails changed nothing: the others commit, together.
-        outcomes = await _atomic_units(db, fail_after_write=None)
-        assert outcomes == ["NoneType"] * 2 + ["IntegrityError"] + ["NoneType"] * 3
-        assert db.commits - before == 1
-        assert not any("SAVEPOINT" in s for s in statements)
-        rows = await db.read(lambda c: [r[0] for r in c.execute("SELECT k FROM t ORDER BY k")])
-        assert rows == [0, 1, 3, 4, 5]
-
-        await db.write(lambda c: c.execute("DELETE FROM t"))
-        # A unit that fails after its write (outside any savepoint): only the whole group's
-        # transaction can undo it, so every unit that joined it is told its work is lost;
-        # the units after it start a transaction of their own and commit.
-        outcomes = await _atomic_units(db, fail_after_write=3)
-        assert (
-            outcomes
-            == ["DatabaseError"] * 2 + ["IntegrityError", "RuntimeError"] + ["NoneType"] * 2
-        )
-        rows = await db.read(lambda c: [r[0] for r in c.execute("SELECT k FROM t ORDER BY k")])
-        assert rows == [4, 5]
-    finally:
-        await db.close()

@@ -97,6 +97,14 @@ class _Transaction:
         self.pending: list[Callable[[sqlite3.Connection], Any]] = []
 
 
+def _nothing_ready() -> bool:
+    """Whether the running asyncio loop has no callback ready besides the one running now, so
+    that no other unit could join a group commit before its COMMIT. (``_ready`` is asyncio's
+    own, read only; a loop without it, such as uvloop's, counts as busy.)"""
+    ready = getattr(asyncio.get_running_loop(), "_ready", None)
+    return ready is not None and not ready
+
+
 class _Group:
     """A SQLite transaction that several units of work share (group commit). It opens when a
     unit ends without a COMMIT of its own; units that start before it commits join it, each
@@ -224,6 +232,8 @@ class Database:
         self._group_task: asyncio.Task[None] | None = None
         self.group_commit = True
         self.commits = 0
+        # Commits of a unit made at once, nothing else being ready to join it (see _end).
+        self.alone_commits = 0
         self.lock_timeout = lock_timeout
         self.wal_limit = wal_limit
         self.failures = 0
@@ -612,6 +622,13 @@ class Database:
                         or not self._conn(write=True).in_transaction
                     ):
                         await self._in_tx(tx, _nothing)
+                    if self._executor is None and _nothing_ready():
+                        # No other work is ready to run before the next turn of the loop,
+                        # so no unit could join a group: commit now, without the turn.
+                        self._inline(self._commit, self._conn(write=True))
+                        self.alone_commits += 1
+                        self._usable()
+                        return None
                     group = self._group = _Group()
                     group.hooks.extend(tx.hooks)
                     loop = asyncio.get_running_loop()

@@ -503,6 +503,7 @@ class SqliteRuntime(Runtime):
             # A start handed over in memory comes before any event queued for its execution
             # meanwhile (a signal's row), as its own row would have.
             events.insert(0, events.pop(len(batch)))
+        alone = self.db.alone_commits
         try:
             await self.orchestrate(execution_id, events)
             if generation != self._service_generation:
@@ -527,10 +528,11 @@ class SqliteRuntime(Runtime):
             _consuming.reset(token)
             if handoffs:
                 _settle_sent(handoffs, consuming.deleted[0] or dropped)
-        if not (consuming.deleted[0] and self.db.group_commit):
+        if not (consuming.deleted[0] and self.db.group_commit) or alone != self.db.alone_commits:
             # Inline statements never suspend: let other work run between batches. (A group
             # commit suspended the step until the COMMIT, which ran the work it started
-            # first: often a task whose result is here already.)
+            # first: often a task whose result is here already. A unit that committed alone,
+            # at once, did not: the task it started runs now.)
             await asyncio.sleep(0)
         return True
 

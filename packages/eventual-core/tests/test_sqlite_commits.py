@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -14,6 +14,7 @@ from eventual.core.history import EmittedEvent, WorkflowStarted
 from eventual.core.models import Execution, ExecutionStatus
 from eventual.core.runtime import ConflictError, TaskRequest, TimerRequest
 from eventual.core.runtime.sqlite import Database, SqliteTaskDispatcher, open_ports
+from eventual.core.runtime.sqlite.database import _UNIT
 
 pytestmark = pytest.mark.anyio
 
@@ -190,6 +191,54 @@ async def test_atomic_writes_in_a_group_need_no_savepoint_and_a_failure_after_on
         )
         rows = await db.read(lambda c: [r[0] for r in c.execute("SELECT k FROM t ORDER BY k")])
         assert rows == [4, 5]
+    finally:
+        await db.close()
+
+
+async def test_a_second_write_after_a_savepoint_free_first_is_kept_or_lost_with_the_group(
+    tmp_path: Path,
+) -> None:
+    """A unit's first write was atomic (no savepoint); its second opens the savepoint. Kept,
+    both commit with the group; should the unit fail after them, its first write is outside
+    the savepoint, so the whole group's transaction goes and every unit in it is told."""
+    db = Database(tmp_path / "dev.db")
+    await db.open()
+    try:
+        await db.write(lambda c: c.execute("CREATE TABLE t (k INTEGER PRIMARY KEY)"))
+
+        async def units(fail: int | None) -> list[str]:
+            async def unit(n: int) -> None:
+                async with db.transaction():
+                    await db.write(
+                        lambda c: c.execute("INSERT INTO t VALUES (?)", (n,)), atomic=True
+                    )
+                    await db.write(lambda c: c.execute("INSERT INTO t VALUES (?)", (n + 100,)))
+                    if n == fail:
+                        raise RuntimeError(f"unit {n} fails")
+
+            results = await asyncio.gather(*(unit(n) for n in range(6)), return_exceptions=True)
+            return [type(r).__name__ for r in results]
+
+        def rows() -> Any:
+            return db.read(lambda c: [r[0] for r in c.execute("SELECT k FROM t ORDER BY k")])
+
+        statements: list[str] = []
+        db._conn(write=True).set_trace_callback(statements.append)
+        before = db.commits
+        assert await units(fail=None) == ["NoneType"] * 6
+        assert db.commits - before == 1
+        # The first unit opens the transaction; each of the other five, joining it, opens its
+        # savepoint at its second write (none at its first).
+        assert statements.count(f"SAVEPOINT {_UNIT}") == 5
+        assert (
+            statements.index(f"SAVEPOINT {_UNIT}")
+            == statements.index("INSERT INTO t VALUES (1)") + 1
+        )
+        assert await rows() == [*range(6), *range(100, 106)]
+
+        await db.write(lambda c: c.execute("DELETE FROM t"))
+        assert await units(fail=3) == ["DatabaseError"] * 3 + ["RuntimeError"] + ["NoneType"] * 2
+        assert await rows() == [4, 5, 104, 105]
     finally:
         await db.close()
 

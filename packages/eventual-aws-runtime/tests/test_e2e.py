@@ -95,6 +95,36 @@ def test_long_timer_is_a_one_time_schedule_that_deletes_itself(aws: AwsHarness) 
     assert scheduler.list_schedules(GroupName=aws.names.schedule_group)["Schedules"] == []
 
 
+def test_a_timer_failing_on_its_last_attempt_fails_its_execution(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A due timer whose message fails on every delivery: on the queue's last attempt
+    (``maxReceiveCount``, which the construct gives the function) the timer function fails
+    the execution, which cannot go on without it, saying why and where the message went."""
+    from eventual.aws_runtime import names as n
+    from eventual.aws_runtime.handlers import timer
+
+    monkeypatch.setenv(n.ENV_MAX_RECEIVE_COUNT, "3")
+
+    async def broken(body: Any) -> None:
+        raise RuntimeError("the timer could not be fired")
+
+    eid = aws.start("sleeper", 600)
+    aws.run_until_idle()
+    monkeypatch.setattr(timer, "_fire", broken)
+    aws.advance(600)  # due: the first attempt fails, and the message returns to its queue
+    assert aws.execution(eid)["status"] == "IN_PROGRESS"
+    aws.advance(n.TIMER_QUEUE_VISIBILITY_TIMEOUT)  # the second
+    assert aws.execution(eid)["status"] == "IN_PROGRESS"
+    aws.advance(n.TIMER_QUEUE_VISIBILITY_TIMEOUT)  # the third and last
+    failed = aws.execution(eid)
+    assert (failed["status"], failed["error"]) == ("FAILED", "DeadLettered"), failed
+    assert "its timers failed 3 times" in failed["message"]
+    assert "RuntimeError: the timer could not be fired" in failed["message"]
+    assert "eventual dlq list" in failed["message"]
+    assert aws.failed_deliveries == 3
+
+
 def test_workflow_logs_go_to_cloudwatch(aws: AwsHarness) -> None:
     eid = aws.start("sleeper", 1)
     aws.advance(1)

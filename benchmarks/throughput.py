@@ -283,6 +283,20 @@ def available() -> str | None:
     return None
 
 
+def _attempt(target: str, **params: Any) -> dict[str, Any]:
+    """``run_worker``, or, when the worker fails, ``{"missing": why}``: one side that fails
+    (a round of it, or all) leaves the other sides' figures standing."""
+    try:
+        return run_worker(target, **params)
+    except WorkerError as exc:
+        log(str(exc))
+        return {"missing": f"failed: {str(exc).splitlines()[0]}"[:60]}
+
+
+def _missing(result: dict[str, Any]) -> str:
+    return str(result.get("missing") or "")
+
+
 def run(quick: bool = False) -> Section:
     n = 20 if quick else 200
     shipped_n = 5 if quick else 30
@@ -313,7 +327,7 @@ def run(quick: bool = False) -> Section:
             synchronous = ours_rounds[0]["pragmas"]["synchronous"]
         log(f"{tag} DBOS with our pragmas, {n} executions x {steps} steps")
         same_rounds.append(
-            run_worker(
+            _attempt(
                 "benchmarks.throughput:dbos",
                 n=n,
                 steps=steps,
@@ -322,18 +336,15 @@ def run(quick: bool = False) -> Section:
             )
         )
         log(f"{tag} Restate, {n} invocations x {steps} steps, sequential then {n} at once")
-        try:
-            rest_rounds.append(
-                run_worker("benchmarks.throughput:restate", n=n, steps=steps, concurrency=n)
-            )
-        except WorkerError as exc:
-            rest_rounds.append({"missing": str(exc).splitlines()[0]})
+        rest_rounds.append(
+            _attempt("benchmarks.throughput:restate", n=n, steps=steps, concurrency=n)
+        )
         log(f"{tag} plain SQLite, {commits} commits; our step's SQL alone, {commits} steps")
         base_rounds.append(
-            run_worker("benchmarks.throughput:floor", commits=commits, synchronous=synchronous)
+            _attempt("benchmarks.throughput:floor", commits=commits, synchronous=synchronous)
         )
         sql_rounds.append(
-            run_worker("benchmarks.throughput:step_sql", commits=commits, synchronous=synchronous)
+            _attempt("benchmarks.throughput:step_sql", commits=commits, synchronous=synchronous)
         )
     our = best_round(ours_rounds) if ours_rounds else None
     same = best_round(same_rounds)
@@ -348,7 +359,7 @@ def run(quick: bool = False) -> Section:
         )
 
     log(f"[{NAME}] DBOS as shipped: {shipped_n} executions x {steps} steps")
-    shipped = run_worker("benchmarks.throughput:dbos", n=shipped_n, steps=steps, pragmas="shipped")
+    shipped = _attempt("benchmarks.throughput:dbos", n=shipped_n, steps=steps, pragmas="shipped")
     full: dict[str, Any] | None = None
     if our is not None:
         log(f"[{NAME}] ours with synchronous=FULL: {shipped_n} executions x {steps} steps")
@@ -360,14 +371,32 @@ def run(quick: bool = False) -> Section:
             section.notes.append(f"ours with synchronous=FULL failed: {str(exc).splitlines()[0]}")
 
     def rate(result: dict[str, Any] | None, key: str, count: int) -> float | None:
-        return None if result is None else count / result[key]
+        return None if result is None or _missing(result) else count / float(result[key])
 
-    section.peer = f"DBOS {same['version']} (SQLite system database)"
+    same_missing, shipped_missing = _missing(same), _missing(shipped)
+    base_missing, sql_missing = _missing(base), _missing(own_sql)
+    for side, why in (
+        ("DBOS with our pragmas", same_missing),
+        ("DBOS as shipped", shipped_missing),
+        ("plain SQLite", base_missing),
+        ("our step's SQL alone", sql_missing),
+    ):
+        if why:
+            section.notes.append(f"{side} did not run: {why}")
+    section.peer = f"DBOS {same.get('version', VERSION_UNKNOWN)} (SQLite system database)"
     for mode in ("sequential", "concurrent"):
         ours_exec = rate(our, mode, n)
         peer_exec = rate(same, mode, n)
         section.rows.append(
-            Row(NAME, f"{mode} executions/s", "exec/s", ours_exec, peer_exec, missing=missing or "")
+            Row(
+                NAME,
+                f"{mode} executions/s",
+                "exec/s",
+                ours_exec,
+                peer_exec,
+                missing=missing or "",
+                peer_missing=same_missing,
+            )
         )
         section.rows.append(
             Row(
@@ -378,10 +407,11 @@ def run(quick: bool = False) -> Section:
                 None if peer_exec is None else peer_exec * steps,
                 target=15 if mode == "sequential" else 20,
                 missing=missing or "",
+                peer_missing=same_missing,
                 note=f"DBOS with our pragmas (WAL, synchronous={synchronous})",
             )
         )
-    rest_missing = str(rest.get("missing") or "")
+    rest_missing = _missing(rest)
     if rest_missing:
         section.notes.append(f"Restate did not run: {rest_missing}")
     for mode in ("sequential", "concurrent"):
@@ -391,7 +421,7 @@ def run(quick: bool = False) -> Section:
                 f"{mode} steps/s vs Restate",
                 "steps/s",
                 rate(our, mode, n * steps),
-                None if rest_missing else n * steps / float(rest[mode]),
+                rate(rest, mode, n * steps),
                 target=10,
                 missing=missing or "",
                 peer_missing=rest_missing[:60],
@@ -408,8 +438,9 @@ def run(quick: bool = False) -> Section:
                 f"{mode} steps/s vs DBOS as shipped",
                 "steps/s",
                 ours_steps,
-                shipped_n * steps / shipped[mode],
+                rate(shipped, mode, shipped_n * steps),
                 missing=missing or "",
+                peer_missing=shipped_missing,
                 note=f"DBOS defaults: rollback journal, synchronous=FULL; {shipped_n} executions",
             )
         )
@@ -421,7 +452,8 @@ def run(quick: bool = False) -> Section:
                     f"{mode} steps/s, both synchronous=FULL",
                     "steps/s",
                     shipped_n * steps / full[mode],
-                    shipped_n * steps / shipped[mode],
+                    rate(shipped, mode, shipped_n * steps),
+                    peer_missing=shipped_missing,
                     note=f"ours (WAL) vs DBOS as shipped: fsync per commit; {shipped_n} executions",
                 )
             )
@@ -432,9 +464,10 @@ def run(quick: bool = False) -> Section:
                 f"{mode}: process CPU per step",
                 "ms",
                 None if our is None else our[f"{mode}_cpu"] / (n * steps) * 1000,
-                same[f"{mode}_cpu"] / (n * steps) * 1000,
+                None if same_missing else same[f"{mode}_cpu"] / (n * steps) * 1000,
                 higher_is_better=False,
                 missing=missing or "",
+                peer_missing=same_missing,
                 note="vs DBOS with our pragmas; all threads; least disturbed by a shared machine",
             )
         )
@@ -447,8 +480,9 @@ def run(quick: bool = False) -> Section:
             "our steps/s vs plain SQLite commits/s",
             "per s",
             best,
-            commits / base["seconds"],
+            rate(base, "seconds", commits),
             missing=missing or "",
+            peer_missing=base_missing,
             target=0.4,
             note="the floor: one INSERT per commit, same pragmas; ratio = fraction of it",
         )
@@ -459,8 +493,9 @@ def run(quick: bool = False) -> Section:
             "our steps/s vs our step's SQL alone",
             "per s",
             best,
-            commits / own_sql["seconds"],
+            rate(own_sql, "seconds", commits),
             missing=missing or "",
+            peer_missing=sql_missing,
             note="a step's own statements (2 history rows, our schema) with no Python around",
         )
     )
@@ -469,8 +504,10 @@ def run(quick: bool = False) -> Section:
             NAME,
             "our step's SQL alone vs plain SQLite commits/s",
             "per s",
-            commits / own_sql["seconds"],
-            commits / base["seconds"],
+            rate(own_sql, "seconds", commits),
+            rate(base, "seconds", commits),
+            missing=sql_missing,
+            peer_missing=base_missing,
             note="what our schema and rows cost against the floor's one small row",
         )
     )

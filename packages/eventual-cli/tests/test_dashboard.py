@@ -277,12 +277,20 @@ def test_start_from_the_input_schema_form(page: Any, server: Any, seeded: dict[s
 def test_execution_page_history_logs_parent_and_children(
     page: Any, server: Any, seeded: dict[str, Any]
 ) -> None:
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url.rsplit("/", 1)[-1]))
     page.goto(f"{server.url}/_eventual/timeline/{seeded['parent'].replace('/', '%2F')}")
     page.wait_for_selector("body[data-rendered]")
     assert page.inner_text("#outcome") == '"parent of p-child:2"'
     events = page.locator("#history tr td:nth-child(3)").all_inner_texts()
     assert events[0] == "WorkflowStarted" and events[-1] == "WorkflowSucceeded"
     assert "ChildWorkflowScheduled" in events
+    # The page reads the history whole, in one request (each page of getExecutionHistory
+    # costs the server the whole history), and lists it as getExecutionHistory does.
+    assert asked.count("getExecutionWorkflowHistory") == 1
+    assert "getExecutionHistory" not in asked
+    listed = system(server, "getExecutionHistory", {"executionId": seeded["parent"]})["events"]
+    assert page.evaluate("(wire) => wire.map((e) => fromWire(e).type)", listed) == events
     child = page.locator("a[data-rel=child]")
     child.click()
     page.wait_for_selector("a[data-rel=parent]")

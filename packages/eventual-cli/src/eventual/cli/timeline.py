@@ -4,7 +4,7 @@ browser.
 The pages are static HTML, CSS and JavaScript shipped in this package (``timeline.html`` and
 the ``dashboard/`` folder beside this module): no build step, no CDN. They read and act
 through the service's system commands only (``listExecutions``, ``countExecutions``,
-``getExecution``, ``getExecutionHistory``, ``getExecutionLogs``, ``getServiceSpec``,
+``getExecution``, ``getExecutionWorkflowHistory``, ``getExecutionLogs``, ``getServiceSpec``,
 ``sendSignal``, ``startExecution``, ``emitEvents``), so they work the same against the dev
 server, which serves them under ``/_eventual/``, and against a deployed service through
 ``eventual timeline --service``, whose local server (``timeline_proxy.py``) serves them and

@@ -52,6 +52,7 @@ FORWARDED = frozenset(
     {
         "getExecution",
         "getExecutionHistory",
+        "getExecutionWorkflowHistory",
         "getExecutionLogs",
         "listExecutions",
         "countExecutions",

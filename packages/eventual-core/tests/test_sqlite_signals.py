@@ -213,3 +213,30 @@ async def test_a_sender_that_gives_up_waiting_does_not_lose_the_signal(
     assert done.result == "echo:abandoned"  # applied all the same, once
     assert signals_recorded(srt, execution_id) == 1
     assert srt.errors == []
+
+
+async def test_wait_for_execution_is_woken_by_its_own_end_only(srt: SqliteRuntime) -> None:
+    """A wait is woken by the commit that ends its execution, not by other executions'
+    ends; it answers a finished execution at once, raises TimeoutError after its timeout,
+    and leaves no waiter behind either way."""
+    await srt.start_execution("sgWait", None, execution_name="a")
+    await srt.start_execution("sgWait", None, execution_name="b")
+    await srt.idle()
+    with pytest.raises(TimeoutError):
+        await srt.wait_for_execution("sgWait/a", timeout=0.05)
+    assert srt.waiting == 0
+
+    waiting = asyncio.create_task(srt.wait_for_execution("sgWait/a", timeout=10))
+    await asyncio.sleep(0.01)
+    assert srt.waiting == 1
+    await srt.send_signal("sgWait/b", "sgGo", "for b")
+    done_b = await srt.wait_for_execution("sgWait/b", timeout=10)
+    assert done_b.result == "echo:for b"
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # b's end is not a's
+    await srt.send_signal("sgWait/a", "sgGo", "for a")
+    done_a = await asyncio.wait_for(waiting, 10)
+    assert (done_a.status, done_a.result) == (ExecutionStatus.SUCCEEDED, "echo:for a")
+    assert srt.waiting == 0
+    again = await srt.wait_for_execution("sgWait/a", timeout=0)  # finished: no wait at all
+    assert again.result == "echo:for a" and srt.waiting == 0

@@ -233,7 +233,8 @@ class Runtime:
                 if execution.status is not ExecutionStatus.IN_PROGRESS or remaining <= 0:
                     return execution
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), min(remaining, WAIT_POLL))
+                    async with asyncio.timeout(min(remaining, WAIT_POLL)):  # (no task made)
+                        await woken.wait()
                 woken.clear()
         finally:
             waiting = self._waiters.get(execution_id)

@@ -69,7 +69,7 @@ class _DriverHooks(_Hooks):
 
     def execution_finished(self, execution_id: str) -> None:
         if self.runtime is not None:
-            self.runtime._pulse_executions()
+            self.runtime._wake(execution_id)
 
 
 class SqliteRuntime(Runtime):
@@ -171,7 +171,6 @@ class SqliteRuntime(Runtime):
         # Set (and replaced) when work ends / an execution finishes; made only once someone
         # waits for one (idle(), wait_for_execution()), not for every task attempt.
         self._pulse: asyncio.Event | None = None
-        self._execution_pulse: asyncio.Event | None = None
         self._service_generation = 0
 
     # ------------------------------------------------------------ lifecycle
@@ -321,12 +320,6 @@ class SqliteRuntime(Runtime):
             self._pulse = None
             pulse.set()
 
-    def _pulse_executions(self) -> None:
-        pulse = self._execution_pulse
-        if pulse is not None:
-            self._execution_pulse = None
-            pulse.set()
-
     def _quiet(self) -> bool:
         if self._work or self._consumers or self._scanning:
             return False
@@ -359,19 +352,26 @@ class SqliteRuntime(Runtime):
 
     async def wait_for_execution(self, execution_id: str, *, timeout: float = 30.0) -> Execution:
         """Wait until an execution is no longer in progress; ``TimeoutError`` after
-        ``timeout`` seconds."""
-
-        async def done() -> Execution:
-            while True:
-                pulse = self._execution_pulse
-                if pulse is None:
-                    pulse = self._execution_pulse = asyncio.Event()
-                execution = await self.get_execution(execution_id)
-                if execution.status is not ExecutionStatus.IN_PROGRESS:
-                    return execution
-                await pulse.wait()
-
-        return await asyncio.wait_for(done(), timeout)
+        ``timeout`` seconds. Woken by the commit that ends it (this process owns the file:
+        every end is committed here), not by every other execution's end."""
+        woken = asyncio.Event()
+        waiting = self._waiters.setdefault(execution_id, set())
+        waiting.add(woken)  # (before the first read: an end committed meanwhile wakes it)
+        try:
+            execution = await self.get_execution(execution_id)
+            if execution.status is not ExecutionStatus.IN_PROGRESS:
+                return execution  # (no timeout to arm: most waits for a finished one)
+            async with asyncio.timeout(timeout):
+                while True:
+                    await woken.wait()
+                    woken.clear()
+                    execution = await self.get_execution(execution_id)
+                    if execution.status is not ExecutionStatus.IN_PROGRESS:
+                        return execution
+        finally:
+            waiting.discard(woken)
+            if not waiting and self._waiters.get(execution_id) is waiting:
+                del self._waiters[execution_id]
 
     # ------------------------------------------------------------ spawning work
 

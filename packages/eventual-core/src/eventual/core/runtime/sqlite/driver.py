@@ -102,7 +102,7 @@ class SqliteRuntime(Runtime):
         service: Service,
         *,
         db_path: Path | str | None = None,
-        max_concurrent_tasks: int = 32,
+        max_concurrent_tasks: int = 256,
         max_concurrent_deliveries: int = 16,
         synchronous: str = "NORMAL",
         threaded: bool | None = None,

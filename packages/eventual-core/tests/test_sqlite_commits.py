@@ -15,7 +15,7 @@ from eventual.core.history import EmittedEvent, WorkflowStarted
 from eventual.core.models import Execution, ExecutionStatus
 from eventual.core.runtime import ConflictError, TaskRequest, TimerRequest
 from eventual.core.runtime.sqlite import Database, SqliteTaskDispatcher, open_ports
-from eventual.core.runtime.sqlite.database import _UNIT
+from eventual.core.runtime.sqlite.transaction import _UNIT
 
 pytestmark = pytest.mark.anyio
 

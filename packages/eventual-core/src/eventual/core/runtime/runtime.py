@@ -224,8 +224,7 @@ class Runtime:
         committed elsewhere is seen within :data:`WAIT_POLL` seconds."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        woken = asyncio.Event()
-        self._waiters.setdefault(execution_id, set()).add(woken)
+        woken = self._waiter(execution_id)
         try:
             while True:
                 execution = await self.get_execution(execution_id)
@@ -237,11 +236,21 @@ class Runtime:
                         await woken.wait()
                 woken.clear()
         finally:
-            waiting = self._waiters.get(execution_id)
-            if waiting is not None:
-                waiting.discard(woken)
-                if not waiting:
-                    del self._waiters[execution_id]
+            self._unwait(execution_id, woken)
+
+    def _waiter(self, execution_id: str) -> asyncio.Event:
+        """An event set when this runtime commits the end of ``execution_id`` (:meth:`_wake`);
+        :meth:`_unwait` it when done waiting."""
+        woken = asyncio.Event()
+        self._waiters.setdefault(execution_id, set()).add(woken)
+        return woken
+
+    def _unwait(self, execution_id: str, woken: asyncio.Event) -> None:
+        waiting = self._waiters.get(execution_id)
+        if waiting is not None:
+            waiting.discard(woken)
+            if not waiting:
+                del self._waiters[execution_id]
 
     @property
     def waiting(self) -> int:

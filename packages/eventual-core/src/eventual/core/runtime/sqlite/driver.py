@@ -67,10 +67,6 @@ class _DriverHooks(_Hooks):
         if self.runtime is not None:
             self.runtime._outbox_wake.set()
 
-    def execution_finished(self, execution_id: str) -> None:
-        if self.runtime is not None:
-            self.runtime._wake(execution_id)
-
 
 class SqliteRuntime(Runtime):
     """The durable runtime of ``eventual dev``: ``async with SqliteRuntime(service,
@@ -354,9 +350,7 @@ class SqliteRuntime(Runtime):
         """Wait until an execution is no longer in progress; ``TimeoutError`` after
         ``timeout`` seconds. Woken by the commit that ends it (this process owns the file:
         every end is committed here), not by every other execution's end."""
-        woken = asyncio.Event()
-        waiting = self._waiters.setdefault(execution_id, set())
-        waiting.add(woken)  # (before the first read: an end committed meanwhile wakes it)
+        woken = self._waiter(execution_id)  # (before the first read: an end meanwhile wakes it)
         try:
             execution = await self.get_execution(execution_id)
             if execution.status is not ExecutionStatus.IN_PROGRESS:
@@ -369,9 +363,7 @@ class SqliteRuntime(Runtime):
                     if execution.status is not ExecutionStatus.IN_PROGRESS:
                         return execution
         finally:
-            waiting.discard(woken)
-            if not waiting and self._waiters.get(execution_id) is waiting:
-                del self._waiters[execution_id]
+            self._unwait(execution_id, woken)
 
     # ------------------------------------------------------------ spawning work
 

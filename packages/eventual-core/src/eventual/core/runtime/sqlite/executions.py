@@ -18,7 +18,6 @@ from ...models import Execution, ExecutionStatus
 from ..ports import ConflictError, StoredExecution
 from .codec import _event_from, _event_json, _history_corrupted, _unreadable
 from .database import Database
-from .hooks import _Hooks
 
 # An execution's record and its history's length (the history table is the one count).
 _SELECT_STORED = (
@@ -41,11 +40,8 @@ class SqliteExecutionStore:
     a small cache (one process owns the file, so it sees every write): an orchestration step
     then reads nothing but its queued events, and an unchanged record is not encoded again."""
 
-    def __init__(
-        self, db: Database, hooks: _Hooks | None = None, *, cache_size: int = 1024
-    ) -> None:
+    def __init__(self, db: Database, *, cache_size: int = 1024) -> None:
         self.db = db
-        self.hooks = hooks or _Hooks()
         self.cache_size = cache_size
         self._cache: OrderedDict[str, tuple[StoredExecution, str]] = OrderedDict()
 
@@ -286,11 +282,4 @@ class SqliteExecutionStore:
         await self.db.write(op, atomic=unchanged and single)
         stored = StoredExecution(execution, expected_length + len(encoded))
 
-        finished = execution.status is not ExecutionStatus.IN_PROGRESS
-
-        def committed() -> None:
-            self._remember(stored, record)
-            if finished:
-                self.hooks.execution_finished(execution_id)
-
-        self.db.after_commit(committed)
+        self.db.after_commit(lambda: self._remember(stored, record))

@@ -16,6 +16,3 @@ class _Hooks:
 
     def outbox_changed(self) -> None:
         pass
-
-    def execution_finished(self, execution_id: str) -> None:
-        pass

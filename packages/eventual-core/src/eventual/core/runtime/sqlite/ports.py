@@ -138,7 +138,7 @@ def open_ports(
     hooks = hooks or _Hooks()
     claims = SqliteClaimStore(db, run_id)
     return SqlitePorts(
-        executions=SqliteExecutionStore(db, hooks, cache_size=cache_size),
+        executions=SqliteExecutionStore(db, cache_size=cache_size),
         tasks=SqliteTaskDispatcher(db, hooks, expect=claims.expect),
         claims=claims,
         timers=SqliteTimerScheduler(db, hooks),

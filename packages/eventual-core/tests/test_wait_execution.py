@@ -109,3 +109,26 @@ async def test_a_runtime_without_waiting_is_polled(rt: InMemoryRuntime) -> None:
     with anyio.fail_after(10):
         answer = await commands.wait_execution({"executionId": "held/h4", "timeout": 5})
     assert answer["result"] == "released: polled" and proxy.reads == 2
+
+
+async def test_wait_for_execution_in_process(
+    http: HttpHandler, rt: InMemoryRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The in-process form every runtime shares: the execution once ended (woken by the
+    # commit, not a poll), TimeoutError while it is still in progress.
+    monkeypatch.setattr(runtime, "WAIT_POLL", 60.0)
+    eid = await start(http, rt, "h5")
+    with pytest.raises(TimeoutError, match="still in progress"):
+        await rt.wait_for_execution(eid, timeout=0.05)
+    assert rt.waiting == 0
+
+    async def release_soon() -> None:
+        await anyio.sleep(0.05)
+        await rt.send_signal(eid, "release", "later")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(release_soon)
+        with anyio.fail_after(10):
+            done = await rt.wait_for_execution(eid, timeout=20)
+    assert (done.status.value, done.result) == ("SUCCEEDED", "released: later")
+    assert (await rt.wait_for_execution(eid, timeout=0)).result == "released: later"

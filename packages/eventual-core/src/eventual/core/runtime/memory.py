@@ -608,19 +608,3 @@ class InMemoryRuntime(Runtime):
             wait = None if due is None else max(0.0, (due - self.clock.now()).total_seconds())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(timers.changed.wait(), wait)
-
-    async def wait_for_execution(self, execution_id: str, *, timeout: float = 30.0) -> Execution:
-        """Wait (real clock) until an execution is no longer in progress."""
-
-        async def done() -> Execution:
-            while True:
-                execution = await self.get_execution(execution_id)
-                if execution.status is not ExecutionStatus.IN_PROGRESS:
-                    return execution
-                await self.idle()
-                execution = await self.get_execution(execution_id)
-                if execution.status is not ExecutionStatus.IN_PROGRESS:
-                    return execution
-                await asyncio.sleep(0.005)
-
-        return await asyncio.wait_for(done(), timeout)

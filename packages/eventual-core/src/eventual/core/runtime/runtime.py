@@ -238,6 +238,15 @@ class Runtime:
         finally:
             self._unwait(execution_id, woken)
 
+    async def wait_for_execution(self, execution_id: str, *, timeout: float = 30.0) -> Execution:
+        """The execution once it is no longer in progress; ``TimeoutError`` when it still is
+        after ``timeout`` seconds (real time). :meth:`wait_execution` for callers in process,
+        on every runtime."""
+        execution = await self.wait_execution(execution_id, timeout)
+        if execution.status is ExecutionStatus.IN_PROGRESS:
+            raise TimeoutError(f"execution {execution_id!r} is still in progress after {timeout} s")
+        return execution
+
     def _waiter(self, execution_id: str) -> asyncio.Event:
         """An event set when this runtime commits the end of ``execution_id`` (:meth:`_wake`);
         :meth:`_unwait` it when done waiting."""

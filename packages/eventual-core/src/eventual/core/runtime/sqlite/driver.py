@@ -16,7 +16,6 @@ from typing import Any, TypeVar, cast
 
 from ...errors import StorageUnavailable
 from ...history import EmittedEvent, InputEvent, SignalReceived, WorkflowStarted
-from ...models import Execution, ExecutionStatus
 from ...service import Service
 from ..ports import TaskRequest, TimerRequest
 from ..runtime import RealClock, Runtime, started_event
@@ -345,25 +344,6 @@ class SqliteRuntime(Runtime):
                     await asyncio.wait_for(pulse.wait(), delay)
             else:
                 await pulse.wait()
-
-    async def wait_for_execution(self, execution_id: str, *, timeout: float = 30.0) -> Execution:
-        """Wait until an execution is no longer in progress; ``TimeoutError`` after
-        ``timeout`` seconds. Woken by the commit that ends it (this process owns the file:
-        every end is committed here), not by every other execution's end."""
-        woken = self._waiter(execution_id)  # (before the first read: an end meanwhile wakes it)
-        try:
-            execution = await self.get_execution(execution_id)
-            if execution.status is not ExecutionStatus.IN_PROGRESS:
-                return execution  # (no timeout to arm: most waits for a finished one)
-            async with asyncio.timeout(timeout):
-                while True:
-                    await woken.wait()
-                    woken.clear()
-                    execution = await self.get_execution(execution_id)
-                    if execution.status is not ExecutionStatus.IN_PROGRESS:
-                        return execution
-        finally:
-            self._unwait(execution_id, woken)
 
     # ------------------------------------------------------------ spawning work
 

@@ -422,31 +422,27 @@ class Database:
 
         def work() -> T:
             nonlocal writer
-            if begin:
-                if group is not None:
-                    if not writer.in_transaction:
-                        raise self._lost()
-                    if atomic and not ops:
-                        # One statement that changes all or nothing: no savepoint for it.
-                        result = fn(writer)
-                        tx.bare_write = True
-                        return result
-                    writer.execute(f"SAVEPOINT {_UNIT}")
-                    tx.savepoint = True
-                else:
-                    if self._reopen:
-                        writer = self._reconnect_writer()
-                    try:
-                        _begin(writer)
-                    except sqlite3.OperationalError as exc:
-                        if _is_busy(exc):
-                            raise _Busy(exc) from exc  # nothing done yet: run it again
-                        raise
+            if begin and group is None:
+                if self._reopen:
+                    writer = self._reconnect_writer()
+                try:
+                    _begin(writer)
+                except sqlite3.OperationalError as exc:
+                    if _is_busy(exc):
+                        raise _Busy(exc) from exc  # nothing done yet: run it again
+                    raise
             elif not writer.in_transaction:
-                # Rolled back under this unit by an error it caught: never autocommit the rest.
+                # The group's transaction is gone, or this unit's was rolled back under it by
+                # an error it caught: never autocommit the rest.
                 raise self._lost()
             elif group is not None and not tx.savepoint:
-                writer.execute(f"SAVEPOINT {_UNIT}")  # (after a first write made without one)
+                if begin and atomic and not ops:
+                    # One statement that changes all or nothing: no savepoint for it.
+                    result = fn(writer)
+                    tx.bare_write = True
+                    return result
+                # The unit's first write, or a write after a first one made without it.
+                writer.execute(f"SAVEPOINT {_UNIT}")
                 tx.savepoint = True
             for op in ops:
                 op(writer)

@@ -13,12 +13,17 @@ from typing import Any
 
 from .._record import FrozenRecord, Record, init_field
 from ..history import EmittedEvent, InputEvent, ParentRef
+from ..tokens import encode_token
 
 # Records, not dataclasses: a dataclass compiles its methods when the module is imported, which
 # every AWS handler's cold start would pay (see ``eventual.core._record``).
 
 
 class DispatchTask(Record):  # not frozen: made every step, and a frozen one costs ~10x
+    """Run task ``name`` with ``args``: attempt ``attempt`` of the call at ``seq``. The runtime
+    hands this very record to its task dispatcher (``runtime.ports.TaskRequest`` is this
+    class): nothing is copied between the engine's command and the port's request."""
+
     __slots__ = _fields = (
         "execution_id",
         "workflow",
@@ -46,8 +51,8 @@ class DispatchTask(Record):  # not frozen: made every step, and a frozen one cos
         attempt: int,
         name: str,
         args: list[Any],
-        timeout: float | None,
-        heartbeat_timeout: float | None,
+        timeout: float | None = None,
+        heartbeat_timeout: float | None = None,
     ) -> None:
         self.execution_id = execution_id
         self.workflow = workflow
@@ -57,6 +62,11 @@ class DispatchTask(Record):  # not frozen: made every step, and a frozen one cos
         self.args = args
         self.timeout = timeout
         self.heartbeat_timeout = heartbeat_timeout
+
+    @property
+    def token(self) -> str:
+        """The attempt's task token (what ``updateTask`` and heartbeats name it by)."""
+        return encode_token(self.execution_id, self.seq, self.attempt)
 
 
 class ScheduleTimer(FrozenRecord):

@@ -18,11 +18,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from .._record import Record
+from ..engine.commands import DispatchTask
 from ..engine.results import LogEntry
 from ..history import EmittedEvent, HistoryEvent, InputEvent
 from ..models import Execution, ExecutionStatus
 from ..tokens import decode_token as decode_token  # re-exported: the runtime's callers use it
-from ..tokens import encode_token
+from ..tokens import encode_token as encode_token  # (and this)
 
 
 class ConflictError(Exception):
@@ -33,9 +34,9 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
-# StoredExecution, TaskRequest and TimerRequest are Records, not dataclasses: a dataclass
-# compiles its methods when the module is imported, which every AWS handler's cold start would
-# pay (see ``eventual.core._record``).
+# StoredExecution and TimerRequest (and TaskRequest, the engine's record) are Records, not
+# dataclasses: a dataclass compiles its methods when the module is imported, which every AWS
+# handler's cold start would pay (see ``eventual.core._record``).
 
 
 class StoredExecution(Record):  # not frozen: made every step, and a frozen one costs ~10x
@@ -87,49 +88,9 @@ class ExecutionStore(Protocol):
         ...
 
 
-class TaskRequest(Record):  # not frozen: made every step, and a frozen one costs ~10x
-    __slots__ = _fields = (
-        "execution_id",
-        "workflow",
-        "seq",
-        "attempt",
-        "name",
-        "args",
-        "timeout",
-        "heartbeat_timeout",
-    )
-    execution_id: str
-    workflow: str
-    seq: int
-    attempt: int
-    name: str
-    args: list[Any]
-    timeout: float | None
-    heartbeat_timeout: float | None
-
-    def __init__(
-        self,
-        execution_id: str,
-        workflow: str,
-        seq: int,
-        attempt: int,
-        name: str,
-        args: list[Any],
-        timeout: float | None = None,
-        heartbeat_timeout: float | None = None,
-    ) -> None:
-        self.execution_id = execution_id
-        self.workflow = workflow
-        self.seq = seq
-        self.attempt = attempt
-        self.name = name
-        self.args = args
-        self.timeout = timeout
-        self.heartbeat_timeout = heartbeat_timeout
-
-    @property
-    def token(self) -> str:
-        return encode_token(self.execution_id, self.seq, self.attempt)
+TaskRequest = DispatchTask
+"""A task attempt to run: the engine's :class:`DispatchTask` command itself, handed to the
+task dispatcher as it is (its fields, and ``token``, the attempt's task token)."""
 
 
 class TaskDispatcher(Protocol):

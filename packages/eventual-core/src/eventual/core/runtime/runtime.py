@@ -637,18 +637,7 @@ class Runtime:
         ports = self.ports
         for c in commands:
             if isinstance(c, DispatchTask):
-                await ports.tasks.dispatch(
-                    TaskRequest(
-                        c.execution_id,
-                        c.workflow,
-                        c.seq,
-                        c.attempt,
-                        c.name,
-                        c.args,
-                        c.timeout,
-                        c.heartbeat_timeout,
-                    )
-                )
+                await ports.tasks.dispatch(c)  # (the command is the port's TaskRequest)
                 if c.heartbeat_timeout is not None:
                     await ports.timers.schedule(
                         TimerRequest(

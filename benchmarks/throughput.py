@@ -369,6 +369,9 @@ def run(quick: bool = False) -> Section:
             )
         except WorkerError as exc:
             section.notes.append(f"ours with synchronous=FULL failed: {str(exc).splitlines()[0]}")
+    full_commits = 50 if quick else 500
+    log(f"[{NAME}] plain SQLite with synchronous=FULL, {full_commits} commits")
+    full_base = _attempt("benchmarks.throughput:floor", commits=full_commits, synchronous="FULL")
 
     def rate(result: dict[str, Any] | None, key: str, count: int) -> float | None:
         return None if result is None or _missing(result) else count / float(result[key])
@@ -487,6 +490,19 @@ def run(quick: bool = False) -> Section:
             note="the floor: one INSERT per commit, same pragmas; ratio = fraction of it",
         )
     )
+    if full is not None:
+        full_missing = _missing(full_base)
+        section.rows.append(
+            Row(
+                NAME,
+                "our steps/s vs plain SQLite commits/s, both synchronous=FULL",
+                "per s",
+                max(shipped_n * steps / full["sequential"], shipped_n * steps / full["concurrent"]),
+                rate(full_base, "seconds", full_commits),
+                peer_missing=full_missing,
+                note=f"an fsync per commit: the disk's own limit; ours {shipped_n} executions",
+            )
+        )
     section.rows.append(
         Row(
             NAME,

@@ -50,6 +50,9 @@ def test_a_failing_dbos_worker_leaves_ours_restate_and_the_floor(
     assert rows["sequential steps/s vs Restate"][:2] == [400.0, 400.0]
     assert rows["concurrent steps/s vs DBOS as shipped"][1] == 5 * 10 / 0.25
     assert rows["our steps/s vs plain SQLite commits/s"][:2] == [800.0, 500 / 0.01]
+    # Ours with synchronous=FULL (5 executions, quick) against FULL's own floor (50 commits).
+    full = rows["our steps/s vs plain SQLite commits/s, both synchronous=FULL"]
+    assert full[:2] == [5 * 10 / 0.25, 50 / 0.01]
     assert "DBOS with our pragmas did not run: failed: DBOS worker exited with 1" in out["notes"]
     # The table shows our figure, and why the peer's is missing, where its figure would be.
     (line,) = out["table"]

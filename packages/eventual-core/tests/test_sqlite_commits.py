@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -287,3 +288,54 @@ async def test_a_unit_alone_whose_commit_fails_is_rolled_back_and_says_so(
         await ports.events.publish([EmittedEvent(name="next", payload=2)])
     names = await db.read(lambda c: [r[0] for r in c.execute("SELECT name FROM outbox")])
     assert names == ["next"]
+
+
+async def test_threaded_a_group_commits_on_the_thread_while_the_loop_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``threaded=True`` only a group's COMMIT (the fsync under synchronous=FULL) leaves
+    the event loop: while the thread is in it, reads and other coroutines run, a unit that
+    starts meanwhile waits for the writer, and each block returns once its COMMIT is done."""
+    db = Database(tmp_path / "dev.db", synchronous="FULL", threaded=True)
+    await db.open()
+    try:
+        ports = open_ports(db, run_id="test")
+        loop_thread = threading.get_ident()
+        in_commit, release = threading.Event(), threading.Event()
+        threads: list[str] = []
+        commit = db._commit
+
+        def slow_commit(conn: sqlite3.Connection) -> None:
+            threads.append("loop" if threading.get_ident() == loop_thread else "thread")
+            if len(threads) == 1:
+                in_commit.set()
+                release.wait(10)  # the disk is slow
+            commit(conn)
+
+        monkeypatch.setattr(db, "_commit", slow_commit)
+        statements: list[str] = []
+        db._conn(write=True).set_trace_callback(
+            lambda sql: statements.append("loop" if threading.get_ident() == loop_thread else sql)
+        )
+
+        async def publish(name: str) -> None:
+            async with ports.unit_of_work():
+                await ports.events.publish([EmittedEvent(name=name, payload=1)])
+
+        first = asyncio.create_task(publish("first"))
+        assert await asyncio.to_thread(in_commit.wait, 10)
+        # The thread is in the first COMMIT: the loop still reads, and a second unit waits.
+        assert await db.read(lambda c: _count(c, "outbox")) == 0
+        second = asyncio.create_task(publish("second"))
+        for _ in range(10):  # turns of the loop: the second unit gets as far as it can
+            await asyncio.sleep(0)
+        assert not first.done() and not second.done()
+        release.set()
+        await asyncio.wait_for(asyncio.gather(first, second), 10)
+        names = await db.read(lambda c: [r[0] for r in c.execute("SELECT name FROM outbox")])
+        assert names == ["first", "second"]
+        assert threads == ["thread", "thread"]  # both COMMITs, on the thread
+        # Every other statement on the writer ran on the loop's thread.
+        assert statements and {s for s in statements if s != "loop"} <= {"COMMIT"}
+    finally:
+        await db.close()

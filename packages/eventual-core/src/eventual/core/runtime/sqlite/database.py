@@ -15,6 +15,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_thread
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -91,8 +92,10 @@ class Database:
     Two connections: the writer, on which every transaction runs, and a read-only connection
     that serves reads made outside a transaction, so they see committed data only (never the
     half of an open unit of work). Reads made inside a transaction use the writer and see its
-    own writes. Statements run inline on the event loop, or with ``threaded=True`` on one
-    dedicated thread that owns both connections.
+    own writes. Statements run inline on the event loop. With ``threaded=True`` a group's
+    ``COMMIT`` (the statement that waits for the disk's fsync under ``synchronous=FULL``) runs
+    on one dedicated thread instead, and the event loop goes on meanwhile; the lock that every
+    unit holds keeps the writer the thread's alone until that ``COMMIT`` returns.
 
     When the file runs out of something (it is read-only, the disk is full, another process
     holds its lock, ...) the statement raises :class:`StorageUnavailable`, whose message names
@@ -176,7 +179,9 @@ class Database:
             ) from exc
 
     def _connect_writer(self, busy_ms: int) -> sqlite3.Connection:
-        writer = sqlite3.connect(str(self.path), isolation_level=None)
+        # (Used from the event loop's thread and, for a threaded group's COMMIT, from the
+        # database thread: never from both at once, see _commit_group.)
+        writer = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         writer.execute(f"PRAGMA busy_timeout = {busy_ms}")
         mode = writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
@@ -223,7 +228,7 @@ class Database:
             f"BEGIN IMMEDIATE;\n{migrations}{_SCHEMA}\n"
             f"PRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
         )
-        reader = sqlite3.connect(str(self.path), isolation_level=None)
+        reader = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         reader.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
         reader.execute("PRAGMA query_only = ON")
         self._reader = reader
@@ -266,21 +271,28 @@ class Database:
     # ------------------------------------------------------------ running statements
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the database thread (inline without one). Returns, even when the
+        await is cancelled, only once the thread is done with it: until then the connection
+        it uses is not free."""
         if self._executor is None:
             return self._inline(fn, *args)
         if not self._open_:
             raise RuntimeError(f"the database {self.path} is not open")
+        done = self._executor.submit(fn, *args)
         try:
-            return await asyncio.wrap_future(self._executor.submit(fn, *args))
+            return await asyncio.shield(asyncio.wrap_future(done))
         except sqlite3.Error as exc:
             unavailable = self._unavailable(exc)
             if unavailable is None:
                 raise
             raise unavailable from exc
+        finally:
+            if not done.done():
+                wait_for_thread([done])  # cancelled meanwhile (at most one COMMIT's wait)
 
     def _inline(self, fn: Callable[..., T], *args: Any) -> T:
-        """``_call`` for statements that run inline (no thread): the same errors, without a
-        coroutine of its own (the hot path awaits nothing here)."""
+        """A statement inline (every one but a threaded group's COMMIT): ``_call``'s errors,
+        without a coroutine of its own (the hot path awaits nothing here)."""
         if not self._open_:
             raise RuntimeError(f"the database {self.path} is not open")
         try:
@@ -297,9 +309,7 @@ class Database:
         ``lock_timeout`` seconds; then :class:`StorageUnavailable`. The waits are sleeps:
         the event loop (the HTTP server, the reads) goes on meanwhile."""
         try:
-            if self._executor is None:
-                return self._inline(fn)
-            return await self._call(fn)
+            return self._inline(fn)
         except _Busy as first:
             busy = first
         loop = asyncio.get_running_loop()
@@ -309,7 +319,7 @@ class Database:
             await asyncio.sleep(min(delay, left))
             delay = min(delay * 2, 0.1)
             try:
-                return await self._call(fn)
+                return self._inline(fn)
             except _Busy as again:
                 busy = again
         unavailable = self._unavailable(busy.error)
@@ -365,7 +375,7 @@ class Database:
         return conn
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(connection)`` (inline, or on the database thread); sees committed data
+        """Run ``fn(connection)``; sees committed data
         (or, inside a transaction, that transaction's writes)."""
         tx = self._current()
         if tx is not None:
@@ -450,9 +460,7 @@ class Database:
 
         if begin and group is None:
             return await self._patiently(work)
-        if self._executor is None:
-            return self._inline(work)
-        return await self._call(work)
+        return self._inline(work)
 
     def _atomic(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._reconnect_writer() if self._reopen else self._conn(write=True)
@@ -512,11 +520,7 @@ class Database:
                     # Leave the transaction open for the units of this turn; commit after.
                     # (Only writes still pending, or a transaction gone under the unit, need
                     # a trip through _in_tx: it flushes the first and raises for the second.)
-                    if (
-                        tx.pending
-                        or self._executor is not None  # (the connection is the thread's)
-                        or not self._conn(write=True).in_transaction
-                    ):
+                    if tx.pending or not self._conn(write=True).in_transaction:
                         await self._in_tx(tx, _nothing)
                     if self._executor is None and _nothing_ready():
                         # No other work is ready to run before the next turn of the loop,
@@ -547,24 +551,24 @@ class Database:
         """Undo what the outermost block of ``tx`` wrote, as it failed with ``exc``."""
         if not tx.begun:
             return
-        # Queued behind anything still running on the thread; even if this await is
-        # interrupted, the rollback runs before any later statement.
+        # (Inline, under the unit's lock: before any later statement.)
         with contextlib.suppress(BaseException):
+            writer = self._conn(write=True)
             if tx.group is not None:
                 if tx.bare_write:
                     # A write of the unit is outside any savepoint: only the whole group's
                     # transaction can undo it.
-                    await self._call(_rollback, self._conn(write=True))
+                    self._inline(_rollback, writer)
                     self._lose(tx.group, exc)
                 elif not tx.savepoint:
                     # Its one write failed and changed nothing, unless SQLite rolled the whole
                     # transaction back on its error.
-                    if not await self._call(_in_transaction, self._conn(write=True)):
+                    if not self._inline(_in_transaction, writer):
                         self._lose(tx.group, exc)
-                elif not await self._call(_rollback_unit, self._conn(write=True)):
+                elif not self._inline(_rollback_unit, writer):
                     self._lose(tx.group, exc)
             else:
-                await self._call(_rollback, self._conn(write=True))
+                self._inline(_rollback, writer)
 
     def _lose(self, group: _Group, exc: BaseException) -> None:
         """SQLite rolled the group's whole transaction back on the error that failed one of
@@ -596,6 +600,14 @@ class Database:
             return
         self._finish_group(group)
 
+    def _commit_or_roll_back(self, conn: sqlite3.Connection) -> None:
+        try:
+            self._commit(conn)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                _rollback(conn)
+            raise
+
     def _finish_group(self, group: _Group) -> None:
         self._usable()
         # The hooks first (they only schedule work): a unit that resumes after its commit
@@ -608,6 +620,8 @@ class Database:
         group.settle(None)
 
     async def _commit_group(self, group: _Group) -> None:
+        """(Threaded.) The group's COMMIT on the database thread, under the lock: no unit
+        runs a statement on the writer until the thread is done with it."""
         await asyncio.sleep(0)  # let the units that are ready this turn join
         try:
             async with self._lock:
@@ -616,12 +630,10 @@ class Database:
                     return
                 if self._group is group:
                     self._group = None
-                await self._call(self._commit, self._conn(write=True))
+                await self._call(self._commit_or_roll_back, self._conn(write=True))
         except BaseException as exc:
             if self._group is group:
                 self._group = None
-            with contextlib.suppress(BaseException):
-                await self._call(_rollback, self._conn(write=True))
             if not group.done.done():
                 group.settle(
                     exc

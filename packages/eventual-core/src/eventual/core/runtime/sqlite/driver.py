@@ -117,8 +117,8 @@ class SqliteRuntime(Runtime):
             raise ValueError("retry_delay must be > 0 and max_retry_delay >= retry_delay")
         self.db_path = Path(db_path) if db_path is not None else DEFAULT_DB_PATH
         if threaded is None:
-            # NORMAL commits do not wait for the disk (no fsync): statements take a fraction
-            # of a millisecond and run inline. FULL and EXTRA fsync every commit: a thread.
+            # NORMAL commits do not wait for the disk (no fsync): everything runs inline.
+            # FULL and EXTRA fsync every commit: a group's COMMIT runs on a thread.
             threaded = synchronous.upper() != "NORMAL"
         self.db = Database(
             self.db_path, synchronous=synchronous, threaded=threaded, lock_timeout=lock_timeout

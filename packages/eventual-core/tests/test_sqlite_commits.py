@@ -15,7 +15,12 @@ import pytest
 from eventual.core.history import EmittedEvent, WorkflowStarted
 from eventual.core.models import Execution, ExecutionStatus
 from eventual.core.runtime import ConflictError, TaskRequest, TimerRequest
-from eventual.core.runtime.sqlite import Database, SqliteTaskDispatcher, open_ports
+from eventual.core.runtime.sqlite import (
+    Database,
+    DatabaseError,
+    SqliteTaskDispatcher,
+    open_ports,
+)
 from eventual.core.runtime.sqlite.transaction import _UNIT
 
 pytestmark = pytest.mark.anyio
@@ -339,3 +344,35 @@ async def test_threaded_a_group_commits_on_the_thread_while_the_loop_goes_on(
         assert statements and {s for s in statements if s != "loop"} <= {"COMMIT"}
     finally:
         await db.close()
+
+
+async def test_threaded_a_group_commit_interrupted_before_its_commit_keeps_nothing(
+    tmp_path: Path,
+) -> None:
+    db = Database(tmp_path / "dev.db", synchronous="FULL", threaded=True)
+    await db.open()
+    try:
+        ports = open_ports(db, run_id="test")
+
+        async def publish(name: str) -> None:
+            async with ports.unit_of_work():
+                await ports.events.publish([EmittedEvent(name=name, payload=1)])
+
+        unit = asyncio.create_task(publish("lost"))
+        for _ in range(10):  # until the unit has ended and its group waits for the COMMIT
+            await asyncio.sleep(0)
+            if db._group_task is not None:
+                break
+        assert db._group_task is not None
+        await asyncio.sleep(0)  # (the group's task under way, waiting for its turn)
+        db._group_task.cancel()  # (the runtime stopping hard, say)
+        async with asyncio.timeout(10):
+            with pytest.raises(DatabaseError, match="commit interrupted"):
+                await unit
+            # Nothing of it was kept, and its transaction is not left open for the next one.
+            await publish("kept")
+        names = await db.read(lambda c: [r[0] for r in c.execute("SELECT name FROM outbox")])
+        assert names == ["kept"]
+    finally:
+        async with asyncio.timeout(10):  # (a group never told would hold close() for ever)
+            await db.close()

@@ -622,8 +622,8 @@ class Database:
     async def _commit_group(self, group: _Group) -> None:
         """(Threaded.) The group's COMMIT on the database thread, under the lock: no unit
         runs a statement on the writer until the thread is done with it."""
-        await asyncio.sleep(0)  # let the units that are ready this turn join
         try:
+            await asyncio.sleep(0)  # let the units that are ready this turn join
             async with self._lock:
                 if group.failed is not None:
                     group.settle(self._lost())  # its transaction is gone: nothing to commit
@@ -632,8 +632,12 @@ class Database:
                     self._group = None
                 await self._call(self._commit_or_roll_back, self._conn(write=True))
         except BaseException as exc:
+            # (Interrupted even before its turn: the units still wait for the group, and
+            # are told. The transaction left open is rolled back now, or the thread did.)
             if self._group is group:
                 self._group = None
+            with contextlib.suppress(BaseException):
+                self._inline(_rollback, self._conn(write=True))
             if not group.done.done():
                 group.settle(
                     exc

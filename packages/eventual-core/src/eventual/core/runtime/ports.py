@@ -23,7 +23,7 @@ from ..engine.results import LogEntry
 from ..history import EmittedEvent, HistoryEvent, InputEvent
 from ..models import Execution, ExecutionStatus
 from ..tokens import decode_token as decode_token  # re-exported: the runtime's callers use it
-from ..tokens import encode_token as encode_token  # (and this)
+from ..tokens import encode_token as encode_token  # re-exported too (eventual.core.runtime)
 
 
 class ConflictError(Exception):

@@ -27,7 +27,6 @@ from .transaction import (
     _UNIT,
     _begin,
     _Group,
-    _in_transaction,
     _nothing,
     _nothing_ready,
     _release_unit,
@@ -375,8 +374,8 @@ class Database:
         return conn
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(connection)``; sees committed data
-        (or, inside a transaction, that transaction's writes)."""
+        """Run ``fn(connection)``; sees committed data (or, inside a transaction, that
+        transaction's writes)."""
         tx = self._current()
         if tx is not None:
             return await self._in_tx(tx, fn)
@@ -563,7 +562,7 @@ class Database:
                 elif not tx.savepoint:
                     # Its one write failed and changed nothing, unless SQLite rolled the whole
                     # transaction back on its error.
-                    if not self._inline(_in_transaction, writer):
+                    if not writer.in_transaction:
                         self._lose(tx.group, exc)
                 elif not self._inline(_rollback_unit, writer):
                     self._lose(tx.group, exc)
@@ -600,14 +599,6 @@ class Database:
             return
         self._finish_group(group)
 
-    def _commit_or_roll_back(self, conn: sqlite3.Connection) -> None:
-        try:
-            self._commit(conn)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                _rollback(conn)
-            raise
-
     def _finish_group(self, group: _Group) -> None:
         self._usable()
         # The hooks first (they only schedule work): a unit that resumes after its commit
@@ -630,10 +621,11 @@ class Database:
                     return
                 if self._group is group:
                     self._group = None
-                await self._call(self._commit_or_roll_back, self._conn(write=True))
+                await self._call(self._commit, self._conn(write=True))
         except BaseException as exc:
-            # (Interrupted even before its turn: the units still wait for the group, and
-            # are told. The transaction left open is rolled back now, or the thread did.)
+            # (The COMMIT failed, or the group was interrupted, even before its turn: its
+            # units are told. _call returns only once the thread is done with the writer, so
+            # the transaction left open is rolled back here, inline.)
             if self._group is group:
                 self._group = None
             with contextlib.suppress(BaseException):

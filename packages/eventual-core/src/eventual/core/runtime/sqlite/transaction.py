@@ -11,9 +11,9 @@ from typing import Any
 
 
 class _Transaction:
-    """An open unit of work. Writes whose result nobody needs wait in ``pending`` and go to
-    the database thread together with the next statement that needs one (or the COMMIT),
-    in order, so the transaction behaves exactly as if each had run at once."""
+    """An open unit of work. Writes whose result nobody needs wait in ``pending`` and run
+    together with the next statement that needs one (or the COMMIT), in order, so the
+    transaction behaves exactly as if each had run at once."""
 
     __slots__ = (
         "active",
@@ -106,16 +106,10 @@ def _rollback(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
-def _in_transaction(conn: sqlite3.Connection) -> bool:
-    return conn.in_transaction
-
-
 def _rollback_unit(conn: sqlite3.Connection) -> bool:
     """Undo the writes of one unit of a group commit; False if the group's transaction is gone
     (SQLite rolled all of it back on the error that failed the unit)."""
-    if conn.in_transaction:
-        conn.execute(f"ROLLBACK TO {_UNIT}")
-        conn.execute(f"RELEASE {_UNIT}")
+    _rollback_to(conn, _UNIT)
     return conn.in_transaction
 
 

@@ -103,6 +103,27 @@ async def test_task_result_is_typed_and_recorded(srt: SqliteRuntime) -> None:
     assert history[2].result == {"charge_id": "ch-visa", "amount": 100}
 
 
+async def test_executions_run_one_after_another_commit_every_step_alone(
+    tmp_path: Path,
+) -> None:
+    """A caller that starts an execution, waits for its end, then starts the next: nothing
+    else is ready on the loop at any of their commits (the orchestrator whose step ended the
+    first is gone before its caller resumes), so each start and each step commits at once,
+    without waiting a turn of the loop for a group to form. Three commits an execution: its
+    start, its task's scheduling, its end."""
+    service = load_service(sys.modules[__name__], module_only=True, name="test")
+    async with SqliteRuntime(service, db_path=tmp_path / "dev.db", threaded=False) as rt:
+        with use_runtime(rt):
+            assert (await finish(rt, await pay.start_execution("visa"))).result == "ch-visa:100"
+            db = rt.db
+            commits, alone = db.commits, db.alone_commits
+            for source in ("amex", "mastercard", "discover"):
+                status = await finish(rt, await pay.start_execution(source))
+                assert status.result == f"ch-{source}:100"
+            assert (db.commits - commits, db.alone_commits - alone) == (9, 9)
+        assert rt.errors == []
+
+
 async def test_an_attempt_that_ran_to_a_result_is_never_claimed_again(
     srt: SqliteRuntime,
 ) -> None:

@@ -401,9 +401,10 @@ class Runtime:
 
     # ------------------------------------------------------------ the orchestrator
 
-    async def orchestrate(self, execution_id: str, events: Sequence[InputEvent]) -> None:
+    async def orchestrate(self, execution_id: str, events: Sequence[InputEvent]) -> bool:
         """Apply queued events to one execution: replay or reuse its state, run the engine,
-        dispatch the outgoing work and commit the step."""
+        dispatch the outgoing work and commit the step. True when this step ended the
+        execution (its end is committed)."""
         force_cold = False
         for _ in range(5):
             stored = await self.ports.executions.get(execution_id)
@@ -411,10 +412,10 @@ class Runtime:
                 logger.warning(
                     "dropped %d event(s) for unknown execution %s", len(events), execution_id
                 )
-                return
+                return False
             if stored.execution.status is not ExecutionStatus.IN_PROGRESS:
                 self._evict(execution_id)
-                return
+                return False
             executor = self._cache.take(execution_id)
             if executor is not None and (
                 force_cold or executor.history_length != stored.history_length
@@ -425,7 +426,7 @@ class Runtime:
             if executor is None:
                 executor = await self._cold_executor(stored)
                 if executor is None:
-                    return
+                    return False
             else:
                 self.stats["warm_steps"] += 1
             try:
@@ -433,7 +434,7 @@ class Runtime:
             except DeterminismError as exc:
                 executor.close()
                 await self._fail_logged(stored, exc)
-                return
+                return False
             if not result.events:
                 if warm and await self._behind(execution_id, executor):
                     # The store's record was as stale as the engine state (another
@@ -445,7 +446,7 @@ class Runtime:
                     force_cold = True
                     continue
                 self._keep(execution_id, executor)
-                return
+                return False
             execution = self._updated_record(stored.execution, result.completion)
             try:
                 async with self.ports.unit_of_work():
@@ -470,9 +471,9 @@ class Runtime:
             if executor.completed:
                 executor.close()
                 self._wake(execution_id)
-            else:
-                self._keep(execution_id, executor)
-            return
+                return True
+            self._keep(execution_id, executor)
+            return False
         raise ConflictError(f"execution {execution_id}: gave up after repeated write conflicts")
 
     async def _behind(self, execution_id: str, executor: WorkflowExecutor) -> bool:

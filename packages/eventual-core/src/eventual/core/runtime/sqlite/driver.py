@@ -469,7 +469,7 @@ class SqliteRuntime(Runtime):
         consuming = _Consuming(self.db, row_ids, [False], handoffs)
         generation = self._service_generation
         token = _consuming.set(consuming)
-        dropped = False
+        dropped = ended = False
         events = [q.event for q in batch] + [h.event for h in handoffs]
         if batch and handoffs and type(handoffs[0].event) is WorkflowStarted:
             # A start handed over in memory comes before any event queued for its execution
@@ -477,7 +477,7 @@ class SqliteRuntime(Runtime):
             events.insert(0, events.pop(len(batch)))
         alone = self.db.alone_commits
         try:
-            await self.orchestrate(execution_id, events)
+            ended = await self.orchestrate(execution_id, events)
             if generation != self._service_generation:
                 self._evict(execution_id)  # built with the handlers that were replaced
             if not consuming.deleted[0]:
@@ -500,11 +500,16 @@ class SqliteRuntime(Runtime):
             _consuming.reset(token)
             if handoffs:
                 _settle_sent(handoffs, consuming.deleted[0] or dropped)
-        if not (consuming.deleted[0] and self.db.group_commit) or alone != self.db.alone_commits:
+        if not ended and (
+            not (consuming.deleted[0] and self.db.group_commit) or alone != self.db.alone_commits
+        ):
             # Inline statements never suspend: let other work run between batches. (A group
             # commit suspended the step until the COMMIT, which ran the work it started
             # first: often a task whose result is here already. A unit that committed alone,
-            # at once, did not: the task it started runs now.)
+            # at once, did not: the task it started runs now. A step that ended its
+            # execution started nothing: the consumer goes on at once, finds nothing more
+            # and is gone, so that a start or step made next, as the caller waiting for
+            # this end resumes, finds the loop empty and commits alone, in its own turn.)
             await asyncio.sleep(0)
         return True
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_thread
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from ...errors import StorageUnavailable
 from .checkpoint import WAL_LIMIT, _Checkpointer
@@ -281,10 +281,7 @@ class Database:
         try:
             return await asyncio.shield(asyncio.wrap_future(done))
         except sqlite3.Error as exc:
-            unavailable = self._unavailable(exc)
-            if unavailable is None:
-                raise
-            raise unavailable from exc
+            self._raise_translated(exc)
         finally:
             if not done.done():
                 wait_for_thread([done])  # cancelled meanwhile (at most one COMMIT's wait)
@@ -297,10 +294,15 @@ class Database:
         try:
             return fn(*args)
         except sqlite3.Error as exc:
-            unavailable = self._unavailable(exc)
-            if unavailable is None:
-                raise
-            raise unavailable from exc
+            self._raise_translated(exc)
+
+    def _raise_translated(self, exc: sqlite3.Error) -> NoReturn:
+        """Raise ``exc`` as the user sees it: :class:`StorageUnavailable` when it is about the
+        file's resources (see :meth:`_unavailable`), else as it is."""
+        unavailable = self._unavailable(exc)
+        if unavailable is None:
+            raise exc
+        raise unavailable from exc
 
     async def _patiently(self, fn: Callable[[], T]) -> T:
         """``_call(fn)``, and again while another process holds the lock (``fn`` raises

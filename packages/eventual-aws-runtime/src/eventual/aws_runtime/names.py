@@ -418,6 +418,39 @@ def service_parameter(service_name: str) -> str:
     return SERVICE_PARAMETER_PREFIX + re.sub(r"[^A-Za-z0-9_.-]", "-", service_name)
 
 
+def dead_letter_record(
+    *,
+    executions: tuple[Any, Any],
+    timers: tuple[Any, Any],
+    tasks: tuple[Any, Mapping[str, Any]] | None,
+    subscriptions: Mapping[str, tuple[Any, Any]],
+) -> list[dict[str, Any]]:
+    """The discovery record's ``deadLetters`` (see :data:`SERVICE_RECORD_VERSION`), written by
+    the CDK construct and the Pulumi component alike: each pair is (the dead-letter queue's
+    URL, where ``eventual dlq redrive`` sends its messages back). ``tasks`` (None when the
+    service has no task functions) pairs the tasks' shared queue with task name -> function
+    name; ``subscriptions`` maps a subscription's name to its queue and function name. The
+    values are whatever the tool resolves at deploy time (CDK tokens, Pulumi outputs)."""
+    record: list[dict[str, Any]] = [
+        {
+            "kind": "execution",
+            "name": "executions",
+            "queueUrl": executions[0],
+            "source": executions[1],
+        },
+        {"kind": "timer", "name": "timers", "queueUrl": timers[0], "source": timers[1]},
+    ]
+    if tasks is not None:
+        record.append(
+            {"kind": "task", "name": "tasks", "queueUrl": tasks[0], "source": dict(tasks[1])}
+        )
+    for name, (queue_url, function_name) in subscriptions.items():
+        record.append(
+            {"kind": "subscription", "name": name, "queueUrl": queue_url, "source": function_name}
+        )
+    return record
+
+
 def subscription_event_pattern(event_names: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """The EventBridge pattern of a subscription's rule: the event names (detail-type) only,
     whatever the source, so events forwarded from another service's bus match too."""

@@ -278,41 +278,24 @@ class Service(Construct):
         )
 
     def _dead_letter_record(self) -> list[dict[str, Any]]:
-        """The discovery record's ``deadLetters`` (see ``names.SERVICE_RECORD_VERSION``): each
-        dead-letter queue and where ``eventual dlq redrive`` sends its messages back."""
-        record: list[dict[str, Any]] = [
-            {
-                "kind": "execution",
-                "name": "executions",
-                "queueUrl": self.execution_dlq.queue_url,
-                "source": self.execution_queue.queue_url,
+        """The discovery record's ``deadLetters``: each dead-letter queue and where
+        ``eventual dlq redrive`` sends its messages back."""
+        return n.dead_letter_record(
+            executions=(self.execution_dlq.queue_url, self.execution_queue.queue_url),
+            timers=(self.timer_dlq.queue_url, self.timer_queue.queue_url),
+            tasks=(
+                (
+                    self.task_dlq.queue_url,
+                    {t: f.function_name for t, f in self.task_functions.items()},
+                )
+                if self.task_functions
+                else None
+            ),
+            subscriptions={
+                name: (queue.queue_url, self.subscription_functions[name].function_name)
+                for name, queue in self.subscription_dlqs.items()
             },
-            {
-                "kind": "timer",
-                "name": "timers",
-                "queueUrl": self.timer_dlq.queue_url,
-                "source": self.timer_queue.queue_url,
-            },
-        ]
-        if self.task_functions:
-            record.append(
-                {
-                    "kind": "task",
-                    "name": "tasks",
-                    "queueUrl": self.task_dlq.queue_url,
-                    "source": {t: f.function_name for t, f in self.task_functions.items()},
-                }
-            )
-        for sub_name, queue in self.subscription_dlqs.items():
-            record.append(
-                {
-                    "kind": "subscription",
-                    "name": sub_name,
-                    "queueUrl": queue.queue_url,
-                    "source": self.subscription_functions[sub_name].function_name,
-                }
-            )
-        return record
+        )
 
     # ---------------------------------------------------------------- public API
 

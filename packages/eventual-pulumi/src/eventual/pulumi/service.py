@@ -899,38 +899,19 @@ class Service(pulumi.ComponentResource):
     # ---------------------------------------------------------------- discovery
 
     def _build_discovery(self) -> None:
-        record: list[dict[str, Any]] = [
-            {
-                "kind": "execution",
-                "name": "executions",
-                "queueUrl": self.execution_dlq.url,
-                "source": self.execution_queue.url,
+        record = n.dead_letter_record(
+            executions=(self.execution_dlq.url, self.execution_queue.url),
+            timers=(self.timer_dlq.url, self.timer_queue.url),
+            tasks=(
+                (self.task_dlq.url, {t: f.name for t, f in self.task_functions.items()})
+                if self.task_functions
+                else None
+            ),
+            subscriptions={
+                name: (queue.url, self.subscription_functions[name].name)
+                for name, queue in self.subscription_dlqs.items()
             },
-            {
-                "kind": "timer",
-                "name": "timers",
-                "queueUrl": self.timer_dlq.url,
-                "source": self.timer_queue.url,
-            },
-        ]
-        if self.task_functions:
-            record.append(
-                {
-                    "kind": "task",
-                    "name": "tasks",
-                    "queueUrl": self.task_dlq.url,
-                    "source": {t: f.name for t, f in self.task_functions.items()},
-                }
-            )
-        for sub_name, queue in self.subscription_dlqs.items():
-            record.append(
-                {
-                    "kind": "subscription",
-                    "name": sub_name,
-                    "queueUrl": queue.url,
-                    "source": self.subscription_functions[sub_name].name,
-                }
-            )
+        )
         self.discovery_parameter = aws.ssm.Parameter(
             self._n("Discovery"),
             name=n.service_parameter(self.service_name),

@@ -250,6 +250,11 @@ def import_entry(entry: str) -> types.ModuleType:
         if str(path.parent) not in sys.path:
             sys.path.insert(0, str(path.parent))
         return importlib.import_module(path.stem)
+    if "/" in entry or "\\" in entry or entry[:1] == ".":
+        raise ServiceError(
+            f"there is no file or folder {entry!r}: pass the path to the service's package or "
+            "project folder, or its module name"
+        )
     try:
         return importlib.import_module(entry)
     except ModuleNotFoundError as exc:

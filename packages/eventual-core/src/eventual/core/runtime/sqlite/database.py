@@ -146,13 +146,19 @@ class Database:
     # ------------------------------------------------------------ lifecycle
 
     async def open(self) -> None:
+        if self.path.is_dir():
+            raise DatabaseError(
+                f"cannot open the database {self.path}: it is a folder; pass the path of a "
+                f"file, such as {self.path / 'dev.db'}"
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock_fd = _lock_file(self.path)
         except OSError as exc:
+            file = next((p for p in self.path.parents if p.exists() and not p.is_dir()), None)
+            why = f"{file} is a file, not a folder" if file else exc.strerror or exc
             raise DatabaseError(
-                f"cannot open the database {self.path}: {exc.strerror or exc}; pass a path in "
-                "a writable directory"
+                f"cannot open the database {self.path}: {why}; pass a path in a writable directory"
             ) from exc
         if self.threaded:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eventual-sqlite")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -26,8 +27,17 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+def _console(*, stderr: bool) -> Console:
+    # Into a pipe or a file, lines as long as they are (a script reads them), where rich would
+    # cut them at 80 columns; a terminal's own width otherwise.
+    stream = sys.stderr if stderr else sys.stdout
+    wide = None if stream.isatty() else 100_000
+    return Console(stderr=stderr, highlight=False, width=wide)
+
+
+out = _console(stderr=False)
+err = _console(stderr=True)
 
 
 class State:
@@ -152,6 +162,25 @@ def friendly(fn: F) -> F:
             raise fail(str(exc)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def importing_service(entry: str) -> Iterator[None]:
+    """Importing the user's service ``entry``: a failure as one red line, after the
+    traceback when the service's own code raised (that is what the user needs to fix it)."""
+    from eventual.core.errors import ServiceError
+
+    try:
+        yield
+    except ServiceError as exc:  # no such file, no such module, no service package...
+        raise CliError(str(exc)) from None
+    except ImportError as exc:
+        raise CliError(f"cannot import the service {entry!r}: {exc}") from None
+    except Exception as exc:
+        err.print_exception(max_frames=20)
+        raise CliError(
+            f"importing the service {entry!r} failed with {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def emit_json(value: Any) -> None:

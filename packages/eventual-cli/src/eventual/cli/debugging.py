@@ -20,6 +20,7 @@ from .common import (
     command_target,
     err,
     friendly,
+    importing_service,
     out_line,
 )
 from .errors import CliError
@@ -85,7 +86,9 @@ def replay(
     (with the seq that differs)."""
     if (execution_id is None) == (not history):
         raise CliError("give an execution ID or --history FILE (one of the two)")
-    service = load_service(_entry(entry))
+    found = _entry(entry)
+    with importing_service(found):
+        service = load_service(found)
     if history:
         files = history_files(history)
         failed = [f for f in files if not _report(replay_file(service, f, debug=debug))]
@@ -103,6 +106,23 @@ def replay(
         events = client.history(execution_id)
     if not _report(replay_execution(service, execution, events, debug=debug)):
         raise typer.Exit(1)
+
+
+def _ignored_for_dev_server(ctx: typer.Context) -> None:
+    """Say so when options that shape the local timeline server were given for a service
+    that serves its pages itself."""
+    # (The source by its name: typer carries its own copy of click's ParameterSource.)
+    given = [
+        flag
+        for name, flag in (("port", "--port"), ("read_only", "--read-only/--allow-actions"))
+        if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"
+    ]
+    if given:
+        err.print(
+            f"Note: {' and '.join(given)} apply to a deployed service (--service) only: this "
+            "server serves the pages itself, actions included.",
+            soft_wrap=True,
+        )
 
 
 def _report(report: ReplayReport) -> bool:
@@ -181,6 +201,7 @@ def timeline(
         if execution_id is not None:
             client.get_execution(execution_id)  # a clear error if there is no such execution
         if target.service is None:
+            _ignored_for_dev_server(ctx)
             page = client.url + (timeline_path(execution_id) if execution_id else EXECUTIONS_PATH)
             out_line(page)
             if open_browser:

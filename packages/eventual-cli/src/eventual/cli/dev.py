@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import importlib
 import logging
 import os
@@ -129,12 +130,6 @@ def locate(module: types.ModuleType) -> ServiceLocation:
 
 def find_service(entry_or_path: str) -> tuple[Service, ServiceLocation]:
     """Import a service from a module name or a path to its package (or project folder)."""
-    looks_like_path = "/" in entry_or_path or "\\" in entry_or_path or entry_or_path[:1] == "."
-    if looks_like_path and not Path(entry_or_path).exists():
-        raise ServiceError(
-            f"there is no file or folder {entry_or_path!r}: pass the path to the service's "
-            "package or project folder, or its module name"
-        )
     module = import_entry(entry_or_path)
     service = load_service(module)
     return service, locate(module)
@@ -209,13 +204,22 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise DevServerError(
-            f"cannot listen on {host}:{port} ({exc.strerror or exc}); is another dev server "
-            "running? Stop it or pass another --port"
-        ) from None
+        raise DevServerError(_bind_failure(host, port, exc)) from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def _bind_failure(host: str, port: int, exc: OSError) -> str:
+    """Why ``bind`` failed, and what to do about it, in one sentence."""
+    where = f"cannot listen on {host}:{port} ({exc.strerror or exc})"
+    if isinstance(exc, socket.gaierror):
+        return f"{where}: the host name {host!r} does not resolve; pass --host 127.0.0.1"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{where}: {host} is not an address of this machine; pass --host 127.0.0.1"
+    if exc.errno == errno.EACCES:
+        return f"{where}: ports below 1024 need privileges; pass a higher --port"
+    return f"{where}; is another dev server running? Stop it or pass another --port"
 
 
 def _uvicorn_server_class() -> type[Any]:
@@ -326,7 +330,7 @@ async def serve(session: DevSession, sock: socket.socket, *, on_ready: Any = Non
     import uvicorn
 
     options = session.options
-    session.db_path.parent.mkdir(parents=True, exist_ok=True)
+    # (The database makes its folder when it opens, and says so in one line if it cannot.)
     os.environ.setdefault(DATA_DIR_ENV, str(session.db_path.parent))
     async with open_runtime(
         session.service, session.db_path, retention=options.retention

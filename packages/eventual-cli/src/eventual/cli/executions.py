@@ -186,7 +186,9 @@ def executions(
             "runs on old code before a patch is removed.",
         ),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first.")] = 100,
+    limit: Annotated[
+        int, typer.Option("--limit", help="At most this many, newest first.", min=1)
+    ] = 100,
     older_than: Annotated[
         str | None,
         typer.Option(
@@ -320,6 +322,8 @@ def history(
     """Print an execution's recorded history, oldest event first."""
     with command_client(ctx, url, service, region) as client:
         events = client.history(execution_id)
+        if not events:
+            client.get_execution(execution_id)  # no such execution: say so, not an empty table
     if export is not None:
         from eventual.core.history import export_history, parse_history
 

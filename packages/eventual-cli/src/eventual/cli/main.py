@@ -18,6 +18,8 @@ is in ``common.py``; the commands are in one module per group:
 
 from __future__ import annotations
 
+import inspect
+
 import typer
 
 from . import (
@@ -64,6 +66,25 @@ app.command(context_settings=deploying.CDK_COMMAND_SETTINGS)(deploying.synth)
 app.command(context_settings=deploying.CDK_COMMAND_SETTINGS)(deploying.deploy)
 app.add_typer(dead_letters.app)
 app.command()(initializing.init)
+
+
+def _reflowed(doc: str) -> str:
+    """A docstring's paragraphs, each on one line: typer's rich help keeps a docstring's line
+    breaks, which would break the help's sentences at the source's 100 columns."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+
+
+def _reflow_help(group: typer.Typer) -> None:
+    for command in group.registered_commands:
+        if command.help is None and command.callback is not None and command.callback.__doc__:
+            command.help = _reflowed(command.callback.__doc__)
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _reflow_help(sub.typer_instance)
+
+
+_reflow_help(app)
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ subscriptions) and ``invoke`` (one of its commands)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -22,6 +22,9 @@ from .common import (
 )
 from .errors import CliError
 from .parsing import input_value, parse_headers, parse_value, read_text
+
+if TYPE_CHECKING:
+    from .client import DevClient
 
 
 @friendly
@@ -45,8 +48,28 @@ def signal(
 ) -> None:
     """Send a signal to a running execution."""
     with command_client(ctx, url, service, region) as client:
+        _refuse_ended(client, execution_id)
         client.send_signal(execution_id, signal_name, parse_value(payload), signal_id=signal_id)
     out.print(f"Sent signal [bold]{escape(signal_name)}[/] to {escape(execution_id)}")
+
+
+def _refuse_ended(client: DevClient, execution_id: str) -> None:
+    """An execution that has ended drops the signals sent to it: say so instead of sending.
+    (An unknown one is left to the service, whose answer names what is wrong.)"""
+    from .client import RemoteError  # (httpx loads only when a command needs it)
+
+    try:
+        execution = client.get_execution(execution_id)
+    except RemoteError as exc:
+        if exc.status == 404:
+            return
+        raise
+    status = execution.get("status")
+    if status != "IN_PROGRESS":
+        raise CliError(
+            f"{execution_id} has already ended ({str(status).lower()}): a signal to it would be "
+            "dropped; start a new execution to send it to"
+        )
 
 
 @friendly

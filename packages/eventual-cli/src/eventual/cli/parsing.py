@@ -16,14 +16,21 @@ _STATUS_ALIASES = {"SUCCESS": "SUCCEEDED", "RUNNING": "IN_PROGRESS", "FAILURE": 
 
 
 def parse_value(text: str | None, *, what: str = "input") -> Any:
-    """JSON if it parses, else the text as a JSON string (``hello`` -> ``"hello"``)."""
+    """JSON if it parses, else the text as a JSON string (``hello`` -> ``"hello"``); text
+    that begins as JSON does (``{``, ``[`` or ``"``) and does not parse is a mistake to show,
+    not a string to send."""
     if text is None:
         return None
     try:
         return loads(text)
     except JsonTooDeep as exc:
         raise CliError(f"the {what} is refused: {exc}") from None
-    except ValueError:
+    except ValueError as exc:
+        if text.lstrip()[:1] in ("{", "[", '"'):
+            raise CliError(
+                f"the {what} is not valid JSON ({exc}); fix it, or quote it as a JSON string "
+                "to send it as text"
+            ) from None
         return text
 
 

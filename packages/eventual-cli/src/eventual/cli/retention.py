@@ -28,8 +28,11 @@ def purge(
     / "dev.db",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Remove the finished executions of the dev database older than --older-than, with their
-    history, claims and logs (in small batches; executions in progress are never touched)."""
+    """Remove old finished executions from a dev database, now.
+
+    Those that finished longer ago than --older-than go, with their history, claims and logs,
+    in small batches; executions in progress are never touched. The dev server sweeps them by
+    itself too (eventual dev --retention); purge runs while it is stopped."""
     from .dev import parse_duration
 
     try:
@@ -39,12 +42,38 @@ def purge(
     if period is None:
         raise CliError("--older-than needs a duration (30d, 12h, 90m)")
     if not db.exists():
-        raise CliError(f"no database at {db}: pass --db with the dev server's database")
-    removed = asyncio.run(_purge(db, period))
+        raise CliError(_no_database(db))
+    from eventual.core.runtime.sqlite import DatabaseError, DatabaseLocked
+
+    try:
+        removed = asyncio.run(_purge(db, period))
+    except DatabaseLocked:
+        raise CliError(
+            f"{db} is in use by a running dev server, which sweeps its finished executions "
+            "itself (eventual dev --retention); stop the server to purge now"
+        ) from None
+    except DatabaseError as exc:  # a folder, not a database, read-only...
+        raise CliError(str(exc)) from None
     if as_json:
         out.print(json.dumps({"removed": removed, "db": str(db)}))
     else:
         out.print(f"removed {removed} finished execution(s) from {db}")
+
+
+def _no_database(db: Path) -> str:
+    """No file at ``db``: say so, naming the dev databases below the current folder (the dev
+    server keeps one beside each service it serves)."""
+    found = sorted(
+        str(p)
+        for pattern in ("*/.eventual/dev.db", "*/*/.eventual/dev.db", "*/*/*/.eventual/dev.db")
+        for p in Path().glob(pattern)
+    )
+    if not found:
+        return f"no database at {db}: pass --db with the dev server's database"
+    return (
+        f"no database at {db}: pass --db with the dev server's database (`eventual dev` keeps "
+        f"it beside the service), such as {', '.join(found[:3])}"
+    )
 
 
 async def _purge(db: Path, period: object) -> int:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .common import err, friendly, out
+from .common import friendly, importing_service, out
 from .errors import CliError
 
 
@@ -27,7 +27,10 @@ def dev(
         ),
     ] = ".",
     port: Annotated[
-        int, typer.Option("--port", "-p", help="The port to listen on (0 picks a free one).")
+        int,
+        typer.Option(
+            "--port", "-p", help="The port to listen on (0 picks a free one).", min=0, max=65535
+        ),
     ] = 3111,
     host: Annotated[str, typer.Option("--host", help="The interface to listen on.")] = "127.0.0.1",
     db: Annotated[
@@ -73,8 +76,6 @@ def dev(
     default) a change to the service's source files reloads its handlers in place; the
     database and running executions are kept.
     """
-    from eventual.core.errors import ServiceError
-
     from .dev import (
         DevOptions,
         DevServerError,
@@ -98,18 +99,8 @@ def dev(
         entry=entry, host=host, port=port, db=db, reload=reload, max_body=max_body,
         access_log=access_log, retention=kept,
     )  # fmt: skip
-    try:
+    with importing_service(entry):
         session = prepare(options)
-    except ServiceError as exc:
-        raise CliError(str(exc)) from None
-    except ImportError as exc:
-        raise CliError(f"cannot import the service {entry!r}: {exc}") from None
-    except Exception as exc:
-        # An error in the service's own code: its traceback is what the user needs.
-        err.print_exception(max_frames=20)
-        raise CliError(
-            f"importing the service {entry!r} failed with {type(exc).__name__}: {exc}"
-        ) from None
     try:
         sock = bind_socket(host, port)
     except DevServerError as exc:
@@ -144,15 +135,24 @@ class _QuietSystemCalls(logging.Filter):
 
 
 def _configure_logging() -> None:
+    import sys
+
     from rich.logging import RichHandler
 
-    handler = RichHandler(
-        console=Console(stderr=True),
-        show_path=False,
-        rich_tracebacks=False,
-        markup=False,
-        log_time_format="%H:%M:%S",
-    )
+    handler: logging.Handler
+    if sys.stderr.isatty():
+        handler = RichHandler(
+            console=Console(stderr=True),
+            show_path=False,
+            rich_tracebacks=False,
+            markup=False,
+            log_time_format="%H:%M:%S",
+        )
+    else:  # a log file or a pipe: one line per record, never wrapped or padded
+        handler = logging.StreamHandler()
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S")
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     # INFO, so the service's own logging (and workflow logs, which `eventual logs` reads)

@@ -182,8 +182,8 @@ def test_replay_reports_a_service_that_does_not_import_as_dev_does(entry: str, s
 def test_purge_while_the_dev_server_runs_says_to_stop_it(demo_server: DevServerProcess) -> None:
     r = run("purge", "--db", str(demo_server.db))
     assert one_error_line(r) == (
-        f"Error: {demo_server.db} is in use by a running dev server, which sweeps its finished "
-        "executions itself (eventual dev --retention); stop the server to purge now"
+        f"Error: {demo_server.db} is in use by another Eventual process: stop it to purge now "
+        "(a running `eventual dev` sweeps its finished executions itself, see its --retention)"
     )
 
 

@@ -49,8 +49,8 @@ def purge(
         removed = asyncio.run(_purge(db, period))
     except DatabaseLocked:
         raise CliError(
-            f"{db} is in use by a running dev server, which sweeps its finished executions "
-            "itself (eventual dev --retention); stop the server to purge now"
+            f"{db} is in use by another Eventual process: stop it to purge now (a running "
+            "`eventual dev` sweeps its finished executions itself, see its --retention)"
         ) from None
     except DatabaseError as exc:  # a folder, not a database, read-only...
         raise CliError(str(exc)) from None

@@ -219,11 +219,8 @@ def import_entry(entry: str) -> types.ModuleType:
     """Import a service entry: a module name (``order_service.service``) or a path to a
     service package or module file."""
     path = Path(entry)
-    if (
-        entry.endswith(".py")
-        or path.is_dir()
-        or (("/" in entry or "\\" in entry) and path.exists())
-    ):
+    pathlike = "/" in entry or "\\" in entry
+    if entry.endswith(".py") or path.is_dir() or (pathlike and path.exists()):
         path = path.resolve()
         if path.is_dir():
             if (path / "__init__.py").exists():
@@ -250,7 +247,7 @@ def import_entry(entry: str) -> types.ModuleType:
         if str(path.parent) not in sys.path:
             sys.path.insert(0, str(path.parent))
         return importlib.import_module(path.stem)
-    if "/" in entry or "\\" in entry or entry[:1] == ".":
+    if pathlike or entry[:1] == ".":
         raise ServiceError(
             f"there is no file or folder {entry!r}: pass the path to the service's package or "
             "project folder, or its module name"

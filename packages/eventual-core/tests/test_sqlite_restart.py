@@ -524,6 +524,41 @@ async def test_the_wal_stays_bounded_under_steady_writes(tmp_path: Path) -> None
     writer.close()
 
 
+async def test_the_wal_stays_bounded_when_the_checkpoint_thread_falls_behind(
+    tmp_path: Path,
+) -> None:
+    """A busy machine may starve the checkpointer's thread; the writer's own look at the
+    WAL's size every ``every`` commits still starts it again, so the bound does not depend
+    on the thread's pace (here the thread is stopped outright)."""
+    limit = 256 * 1024
+    db = Database(tmp_path / "dev.db", wal_limit=limit)
+    await db.open()
+    try:
+        checkpointer = db.checkpointer
+        assert checkpointer is not None
+        checkpointer.stop()  # no passive checkpoints, no restart marked by the thread
+        db.group_commit = False
+        body = "x" * 2000
+        peak = 0
+        commits = 20 * checkpointer.every
+        for i in range(commits):
+            await db.write(
+                lambda c, i=i: c.execute(
+                    "INSERT INTO outbox (name, payload) VALUES (?, ?)", (f"e{i}", body)
+                )
+            )
+            peak = max(peak, checkpointer._wal_size())
+        assert checkpointer.runs == 0
+        assert checkpointer.restarts >= 5
+        # Twice the limit, plus what the commits between two looks add (up to four WAL frames
+        # of a page each: the row, its overflow and the indexes); the commits wrote 60 MB.
+        assert peak < 2 * limit + 4 * checkpointer.every * (4096 + 24), peak
+        rows = await db.read(lambda c: c.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        assert rows == commits
+    finally:
+        await db.close()
+
+
 async def test_a_schema_1_file_loses_its_tasks_table_and_keeps_its_attempts(
     service: Service, tmp_path: Path
 ) -> None:

@@ -163,7 +163,9 @@ async def test_execution_names_inside_the_rule(http: HttpHandler, good: str) -> 
     assert r.status == 200 and r.json_body()["executionId"] == f"fulfil/{good}"
 
 
-@pytest.mark.parametrize("bad_id", ["fulfil/../x", "fulfil/a\x00b", "fulfil/", "nosuch", "/x"])
+@pytest.mark.parametrize(
+    "bad_id", ["fulfil/../x", "fulfil/a\x00b", "fulfil/", "nosuch", "/x", "../etc", "./x"]
+)
 async def test_hostile_execution_ids_are_refused_before_any_store(
     http: HttpHandler, bad_id: str
 ) -> None:

@@ -54,7 +54,7 @@ def id_problem(execution_id: object) -> str | None:
         return f"an execution id is a string, got {type(execution_id).__name__}"
     workflow, _, rest = execution_id.partition("/")
     if (
-        not workflow
+        not workflow.strip(".")  # also "." or "..": a path's segment, never a workflow's name
         or not rest
         or len(execution_id) > 1024
         or any(ord(c) < 32 or c == "\x7f" for c in execution_id)

@@ -118,6 +118,24 @@ class Service:
             )
         return t
 
+    def signal(self, name: str) -> SignalDefinition[Any]:
+        s = self.signals.get(name)
+        if s is None:
+            raise ServiceError(
+                f"service {self.name!r} has no signal {name!r}; "
+                f"it defines: {', '.join(sorted(self.signals)) or 'none'}"
+            )
+        return s
+
+    def event(self, name: str) -> EventDefinition[Any]:
+        e = self.events.get(name)
+        if e is None:
+            raise ServiceError(
+                f"service {self.name!r} has no event {name!r}; "
+                f"it defines: {', '.join(sorted(self.events)) or 'none'}"
+            )
+        return e
+
     def subscriptions_for(self, event_name: str) -> list[SubscriptionDefinition]:
         return [s for s in self.subscriptions.values() if event_name in s.event_names]
 

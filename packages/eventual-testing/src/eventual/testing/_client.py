@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from eventual.core import (
@@ -22,7 +21,7 @@ from eventual.core import (
     WorkflowDefinition,
 )
 from eventual.core._context import use_runtime
-from eventual.core.definitions import Duration, seconds
+from eventual.core.definitions import Duration, execution_timeout
 from eventual.core.errors import error_payload
 from eventual.core.serialization import to_json
 
@@ -151,12 +150,11 @@ class EnvironmentClient:
         env = self._env
         name = workflow if isinstance(workflow, str) else workflow.name
         definition = env.service.workflow(name)
-        t = seconds(timeout)
         execution_id = await env.runtime.start_execution(
             name,
             _typed_json(definition.input_to_json, definition.input_from_json, input),
             execution_name=execution_name,
-            timeout=timedelta(seconds=t) if t is not None else None,
+            timeout=execution_timeout(timeout),
         )
         await env._settle()
         return TestExecutionHandle(env, execution_id, definition)
@@ -195,28 +193,20 @@ class EnvironmentClient:
         signal_id: str | None = None,
     ) -> None:
         env = self._env
-        definition = (
-            signal if isinstance(signal, SignalDefinition) else env.service.signals.get(signal)
-        )
-        name = signal if isinstance(signal, str) else signal.name
-        data = (
-            _typed_json(definition.payload_to_json, definition.payload_from_json, payload)
-            if definition is not None
-            else to_json(payload)
-        )
+        definition = signal if isinstance(signal, SignalDefinition) else env.service.signal(signal)
+        name = definition.name
+        data = _typed_json(definition.payload_to_json, definition.payload_from_json, payload)
         await env.runtime.send_signal(_execution_id(execution_id), name, data, signal_id=signal_id)
         await env._settle()
 
     async def emit_events(self, event: EventDefinition[Any] | str, *payloads: Any) -> None:
         env = self._env
-        definition = event if isinstance(event, EventDefinition) else env.service.events.get(event)
-        name = event if isinstance(event, str) else event.name
+        definition = event if isinstance(event, EventDefinition) else env.service.event(event)
         data = [
             _typed_json(definition.payload_to_json, definition.payload_from_json, p)
-            if definition is not None
-            else to_json(p)
             for p in payloads
         ]
+        name = definition.name
         await env.runtime.emit_events(name, data)
         await env._settle()
 

@@ -307,10 +307,20 @@ class TestEnvironment:
     async def tick(self, n: Duration = 1) -> None:
         """Move the clock forward ``n`` seconds (a number or a ``timedelta``), firing every
         timer that falls due on the way, in due order, each at its own due time."""
-        amount = seconds(n) or 0.0
-        if amount < 0:
-            raise ValueError(f"tick() moves time forward; got {n!r}")
-        await self._drive(self.time + timedelta(seconds=amount))
+        if n is None:
+            raise TypeError("tick() takes a number of seconds or a timedelta, got None")
+        amount = seconds(n)  # a TypeError for a string or a bool
+        assert amount is not None
+        if not amount >= 0:  # NaN too
+            raise ValueError(f"tick() moves time forward by 0 seconds or more; got {n!r}")
+        try:
+            target = self.time + timedelta(seconds=amount)
+        except OverflowError:  # infinity, or past datetime's year 9999
+            raise ValueError(
+                f"tick({n!r}) would move the clock past what a datetime holds "
+                f"(the year 9999; now {self.time.isoformat()})"
+            ) from None
+        await self._drive(target)
 
     async def tick_until(self, when: datetime) -> None:
         """Move the clock forward to ``when``; a time at or before now does nothing."""

@@ -7,14 +7,17 @@ Commands and HTTP routes live in :mod:`eventual.core.http`.
 from ..errors import EventualError, Timeout
 from .base import (
     _REGISTRY,
+    MAX_TIMEOUT,
     Definition,
     Duration,
     ExecutionRef,
     _caller_module,
     _register,
+    execution_timeout,
     forget_definitions,
     registered,
     seconds,
+    timeout_problem,
 )
 from .events import EventDefinition, SubscriptionDefinition, event, subscription
 from .operations import (
@@ -44,6 +47,7 @@ from .tasks import (
 from .workflows import ExecutionHandle, WorkflowDefinition, workflow
 
 __all__ = [
+    "MAX_TIMEOUT",
     "_REGISTRY",
     "AsyncResult",
     "Definition",
@@ -66,6 +70,7 @@ __all__ = [
     "condition",
     "deprecate_patch",
     "event",
+    "execution_timeout",
     "forget_definitions",
     "heartbeat",
     "now",
@@ -82,6 +87,7 @@ __all__ = [
     "subscription",
     "task",
     "task_context",
+    "timeout_problem",
     "uuid4",
     "workflow",
 ]

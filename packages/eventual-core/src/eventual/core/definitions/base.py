@@ -16,12 +16,44 @@ Duration = timedelta | float | int
 
 
 def seconds(d: Duration | None) -> float | None:
-    """A duration in seconds (``timedelta`` or a number), or ``None``."""
+    """A duration in seconds (``timedelta`` or a number), or ``None``. Anything else (a
+    string, a bool) is a ``TypeError`` naming what was given: ``"10"`` is not ten seconds."""
     if d is None:
         return None
     if isinstance(d, timedelta):
         return d.total_seconds()
-    return float(d)
+    if isinstance(d, (int, float)) and not isinstance(d, bool):
+        return float(d)
+    raise TypeError(
+        f"a duration is a timedelta or a number of seconds, got {type(d).__name__} {d!r}"
+    )
+
+
+MAX_TIMEOUT = 100 * 365 * 86400
+"""The longest timeout an execution takes: a hundred years, far past any workflow and well
+inside what ``datetime`` can hold."""
+
+
+def timeout_problem(value: float) -> str | None:
+    """What is wrong with an execution's timeout of ``value`` seconds, or ``None``: it must be
+    more than 0 and at most :data:`MAX_TIMEOUT` (NaN is neither)."""
+    if 0 < value <= MAX_TIMEOUT:
+        return None
+    return f"a timeout is more than 0 and at most {MAX_TIMEOUT} seconds, got {value!r}"
+
+
+def execution_timeout(d: Duration | None) -> timedelta | None:
+    """An execution's timeout as a ``timedelta`` (``None`` stays ``None``), refused with
+    :class:`~eventual.core.errors.InvalidInput` when :func:`timeout_problem` finds one."""
+    t = seconds(d)
+    if t is None:
+        return None
+    problem = timeout_problem(t)
+    if problem is not None:
+        from ..errors import InvalidInput
+
+        raise InvalidInput(problem)
+    return timedelta(seconds=t)
 
 
 def _caller_module(depth: int = 2) -> str:

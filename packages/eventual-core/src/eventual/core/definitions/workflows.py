@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from .._context import current_ops, current_runtime
 from ..serialization import Signature, from_json, to_json
-from .base import Definition, Duration, _register, seconds
+from .base import Definition, Duration, _register, execution_timeout, seconds
 
 if TYPE_CHECKING:
     from ..models import Execution
@@ -101,12 +100,11 @@ class WorkflowDefinition(Definition, Generic[I, O]):
                 "start_execution() cannot be called inside a workflow; "
                 f"await {self.fn.__name__}(input) to run it as a child workflow"
             )
-        t = seconds(timeout)
         execution_id = await current_runtime().start_execution(
             self.name,
             self.input_to_json(input),
             execution_name=execution_name,
-            timeout=timedelta(seconds=t) if t is not None else None,
+            timeout=execution_timeout(timeout),
         )
         return ExecutionHandle(execution_id, self)
 

@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ExecutionNotFound, check_valid
+from ..definitions import timeout_problem
+from ..errors import ExecutionNotFound, ServiceError, check_valid
 from ..history import HistoryEvent
 from ..models import ExecutionStatus
 from ..names import id_problem
@@ -95,21 +96,14 @@ def parse_timeout(value: Any) -> timedelta | None:
     raise invalid(f"cannot read timeout {value!r}", "timeout", code="invalid_union")
 
 
-# The longest timeout taken: a hundred years, far past any workflow, well inside datetime.
-_MAX_TIMEOUT = 100 * 365 * 86400
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _seconds(value: float, *path: str) -> timedelta:
-    if not 0 < value <= _MAX_TIMEOUT:  # also refuses NaN
-        raise invalid(
-            f"a timeout is more than 0 and at most {_MAX_TIMEOUT} seconds, got {value!r}",
-            *path,
-            code="too_big" if value > 0 else "too_small",
-        )
+    problem = timeout_problem(value)
+    if problem is not None:
+        raise invalid(problem, *path, code="too_big" if value > 0 else "too_small")
     return timedelta(seconds=value)
 
 
@@ -497,13 +491,10 @@ class SystemCommands:
         signal = body.get("signalId")
         if not isinstance(signal, str):
             raise invalid("the request body needs the signal name in 'signalId'", "signalId")
-        if signal not in self.service.signals:
-            raise invalid(
-                f"service {self.service.name!r} has no signal {signal!r}; "
-                f"it defines: {', '.join(sorted(self.service.signals)) or 'none'}",
-                "signalId",
-                code="invalid_enum_value",
-            )
+        try:
+            self.service.signal(signal)
+        except ServiceError as e:
+            raise invalid(str(e), "signalId", code="invalid_enum_value") from None
         signal_id = body.get("id")
         if signal_id is not None and not isinstance(signal_id, str):
             raise invalid("id must be a string", "id")
@@ -517,15 +508,12 @@ class SystemCommands:
         for i, e in enumerate(events):
             if not isinstance(e, dict) or not isinstance(e.get("name"), str):
                 raise invalid("each event needs a 'name' and an 'event'", "events", i, "name")
-            if e["name"] not in self.service.events:
+            try:
+                self.service.event(e["name"])
+            except ServiceError as problem:
                 raise invalid(
-                    f"service {self.service.name!r} has no event {e['name']!r}; "
-                    f"it defines: {', '.join(sorted(self.service.events)) or 'none'}",
-                    "events",
-                    i,
-                    "name",
-                    code="invalid_enum_value",
-                )
+                    str(problem), "events", i, "name", code="invalid_enum_value"
+                ) from None
             by_name.setdefault(e["name"], []).append(e.get("event"))
         # Every payload is checked before any is published: a bad one publishes nothing.
         for name, payloads in by_name.items():

@@ -16,6 +16,11 @@ WAL_LIMIT = 64 * 1024 * 1024
 which SQLite trims the file then (``PRAGMA journal_size_limit``)."""
 
 
+RESTART_TRIES = 16
+"""How many commits in a row the writer tries a restart that comes back busy before it waits
+for the restart to be marked due again (a long reader must not cost every commit a try)."""
+
+
 class _Checkpointer:
     """Copies the WAL back into the database file on a thread of its own, so that no commit
     pays for it. (SQLite's automatic checkpoint runs inside the COMMIT that crosses its
@@ -48,6 +53,8 @@ class _Checkpointer:
         self.runs = 0
         self.restart_due = False
         self.restarts = 0
+        self._tries = 0
+        self._checkpointing = threading.Lock()
         self._wake = threading.Event()
         self._stop = False
         self._thread = threading.Thread(
@@ -72,7 +79,8 @@ class _Checkpointer:
                 if self._stop:
                     return
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    with self._checkpointing:  # the writer's restart waits for it to end
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     self.runs += 1
                     if self._wal_size() > self.wal_limit:
                         self.restart_due = True
@@ -83,16 +91,29 @@ class _Checkpointer:
 
     def restart(self, writer: sqlite3.Connection) -> None:
         """Checkpoint the whole WAL on ``writer``, outside a transaction, so that the next
-        commit starts the WAL again. Never raises: a commit before it succeeded, and a
-        checkpoint that finds a reader in the way is tried again after the next passive one."""
-        self.restart_due = False
+        commit starts the WAL again. Never raises: a commit before it succeeded. While the
+        thread's passive checkpoint runs (SQLite would answer busy) nothing is tried, and the
+        restart stays due for the next commit. One that finds a reader in the way (busy) is
+        tried again after the next commit, up to ``RESTART_TRIES`` commits in a row, and
+        after that once the restart is marked due again."""
+        if not self._checkpointing.acquire(blocking=False):
+            return
         try:
             busy = writer.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
         except sqlite3.Error:
             logger.debug("WAL restart skipped", exc_info=True)
-            return
+            busy = 1
+        finally:
+            self._checkpointing.release()
         if not busy:
             self.restarts += 1
+            self.restart_due = False
+            self._tries = 0
+            return
+        self._tries += 1
+        if self._tries >= RESTART_TRIES:
+            self.restart_due = False
+            self._tries = 0
 
     def _wal_size(self) -> int:
         try:

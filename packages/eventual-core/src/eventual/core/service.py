@@ -15,7 +15,7 @@ import sys
 import types
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .definitions import (
     Definition,
@@ -101,40 +101,16 @@ class Service:
         return found
 
     def workflow(self, name: str) -> WorkflowDefinition[Any, Any]:
-        wf = self.workflows.get(name)
-        if wf is None:
-            raise ServiceError(
-                f"service {self.name!r} has no workflow {name!r}; "
-                f"it defines: {', '.join(sorted(self.workflows)) or 'none'}"
-            )
-        return wf
+        return _lookup(self, "workflow", self.workflows, name)
 
     def task(self, name: str) -> TaskDefinition[Any, Any]:
-        t = self.tasks.get(name)
-        if t is None:
-            raise ServiceError(
-                f"service {self.name!r} has no task {name!r}; "
-                f"it defines: {', '.join(sorted(self.tasks)) or 'none'}"
-            )
-        return t
+        return _lookup(self, "task", self.tasks, name)
 
     def signal(self, name: str) -> SignalDefinition[Any]:
-        s = self.signals.get(name)
-        if s is None:
-            raise ServiceError(
-                f"service {self.name!r} has no signal {name!r}; "
-                f"it defines: {', '.join(sorted(self.signals)) or 'none'}"
-            )
-        return s
+        return _lookup(self, "signal", self.signals, name)
 
     def event(self, name: str) -> EventDefinition[Any]:
-        e = self.events.get(name)
-        if e is None:
-            raise ServiceError(
-                f"service {self.name!r} has no event {name!r}; "
-                f"it defines: {', '.join(sorted(self.events)) or 'none'}"
-            )
-        return e
+        return _lookup(self, "event", self.events, name)
 
     def subscriptions_for(self, event_name: str) -> list[SubscriptionDefinition]:
         return [s for s in self.subscriptions.values() if event_name in s.event_names]
@@ -144,6 +120,20 @@ class Service:
             f"<Service {self.name!r}: {len(self.workflows)} workflows, {len(self.tasks)} tasks, "
             f"{len(self.commands)} commands, {len(self.routes)} routes>"
         )
+
+
+D = TypeVar("D", bound=Definition)
+
+
+def _lookup(service: Service, kind: str, table: dict[str, D], name: str) -> D:
+    """``table[name]``, or a :class:`ServiceError` listing the names the service defines."""
+    found = table.get(name)
+    if found is None:
+        raise ServiceError(
+            f"service {service.name!r} has no {kind} {name!r}; "
+            f"it defines: {', '.join(sorted(table)) or 'none'}"
+        )
+    return found
 
 
 def _top(module: str) -> str:

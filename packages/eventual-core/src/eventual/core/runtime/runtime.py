@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .._context import pop_runtime, push_runtime, task_context_var, use_runtime
-from ..definitions import AsyncResult, timeout_problem
+from ..definitions import AsyncResult, execution_timeout
 from ..engine import (
     CancelTimer,
     Command,
@@ -39,7 +39,6 @@ from ..errors import (
     ExecutionAlreadyExists,
     ExecutionNotFound,
     HistoryCorrupted,
-    InvalidInput,
     InvalidTaskToken,
     ServiceError,
     check_valid,
@@ -180,10 +179,7 @@ class Runtime:
         # The input must be what the workflow declares before anything is recorded: a bad
         # one is the caller's mistake (400), not an execution that fails.
         check_valid(f"input for workflow {workflow!r}", definition.input_from_json, input)
-        if timeout is not None:  # the callers' helper is execution_timeout(); direct callers too
-            problem = timeout_problem(timeout.total_seconds())
-            if problem is not None:
-                raise InvalidInput(problem)
+        timeout = execution_timeout(timeout)  # direct callers get the callers' check too
         now = self.now()
         limit = timeout.total_seconds() if timeout is not None else definition.timeout
         timeout_at = now + timedelta(seconds=limit) if limit is not None else None
